@@ -1,0 +1,322 @@
+"""The reference tree-walker.
+
+It evaluates the node tree directly: an :class:`~viwoscript.nodes.Array` whose head names an opcode is a
+call, an :class:`~viwoscript.nodes.Atom` is its value, an :class:`~viwoscript.nodes.Object` is fresh
+data. Eager opcodes get evaluated arguments; lazy ones get nodes and the scope. Errors raised below a
+call are stamped with that call's span (the innermost call wins).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .errors import (
+    ArgumentError,
+    DepthLimitError,
+    GasExhaustedError,
+    InternalError,
+    InterruptedError_,
+    ScriptError,
+    SizeLimitError,
+    TimeoutLimitError,
+    ViwoError,
+)
+from .limits import Limits
+from .nodes import Array, Atom, Node, Object, Span, to_data
+from .values import Lambda, to_display
+
+POLL_EVERY = 1000
+
+
+class Scope:
+    __slots__ = ("vars", "parent")
+
+    def __init__(self, parent: Scope | None = None, vars: dict | None = None):
+        self.vars = {} if vars is None else vars
+        self.parent = parent
+
+    def lookup(self, name: str) -> Any:
+        s = self
+        while s is not None:
+            v = s.vars
+            if name in v:
+                return v[name]
+            s = s.parent
+        return None
+
+    def assign(self, name: str, value: Any) -> bool:
+        s = self
+        while s is not None:
+            if name in s.vars:
+                s.vars[name] = value
+                return True
+            s = s.parent
+        return False
+
+    def names(self) -> set[str]:
+        out: set[str] = set()
+        s = self
+        while s is not None:
+            out.update(s.vars)
+            s = s.parent
+        return out
+
+
+class ControlSignal(Exception):
+    """Break, continue and return travel as exceptions; std.try lets them pass."""
+
+
+class BreakSignal(ControlSignal):
+    pass
+
+
+class ContinueSignal(ControlSignal):
+    pass
+
+
+class ReturnSignal(ControlSignal):
+    def __init__(self, value: Any):
+        self.value = value
+
+
+_BREAK = BreakSignal()
+_CONTINUE = ContinueSignal()
+
+
+class Evaluator:
+    """One run's state: gas, depth, loop nesting, deadline, interrupt flag."""
+
+    def __init__(self, runtime, limits: Limits, args: list | None = None, filename: str | None = None,
+                 source: str | None = None):
+        self.runtime = runtime
+        self.registry = runtime.registry
+        self.specs = runtime.registry._specs
+        self.limits = limits
+        self.args = list(args or [])
+        self.filename = filename
+        self.source = source
+        self.gas_left = limits.gas if limits.gas is not None else float("inf")
+        self.fuel = 0
+        self._refill()
+        self.depth = 0
+        self.loops = 0  # loop nesting inside the current lambda call
+        self.deadline = time.monotonic() + limits.timeout if limits.timeout else None
+        self.interrupted = False
+        self.current_span: Span | None = None
+
+    # --- limits ----------------------------------------------------------------------------------
+    def _refill(self) -> None:
+        chunk = self.gas_left if self.gas_left < POLL_EVERY else POLL_EVERY
+        self.gas_left -= chunk
+        self.fuel = chunk
+
+    def _poll(self) -> None:
+        """Called when the fuel counter runs out: account gas, check the clock and interrupts."""
+        self.fuel += 1  # undo the charge that tripped us
+        self.check_interrupt()
+        if self.fuel <= 0 and self.gas_left <= 0:
+            raise GasExhaustedError("Script ran out of gas!",
+                                    hint=f"raise the budget (--gas, Limits(gas=...)); it was {self.limits.gas}")
+        self._refill()
+        self.fuel -= 1
+
+    def check_interrupt(self) -> None:
+        """Raise if the run was interrupted or its time is up. Long host work calls this too."""
+        if self.interrupted:
+            raise InterruptedError_("Script interrupted", hint="the host stopped the run (Ctrl-C)")
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise TimeoutLimitError(f"Script timed out after {self.limits.timeout:g} s",
+                                    hint="raise the limit (--timeout, Limits(timeout=...))")
+
+    def gas_used(self) -> int | float:
+        total = self.limits.gas if self.limits.gas is not None else float("inf")
+        return total - self.gas_left - self.fuel
+
+    def check_string(self, s: str, op: str) -> str:
+        if len(s) > self.limits.max_string:
+            raise SizeLimitError(f"{op}: string of {len(s)} characters exceeds the limit of {self.limits.max_string}",
+                                 hint="build smaller strings, or raise Limits(max_string=...)")
+        return s
+
+    def check_size(self, n: int, op: str, what: str = "list") -> None:
+        limit = self.limits.max_list if what == "list" else self.limits.max_object
+        if n > limit:
+            raise SizeLimitError(f"{op}: {what} of {n} items exceeds the limit of {limit}",
+                                 hint=f"raise Limits(max_{'list' if what == 'list' else 'object'}=...)")
+
+    # --- evaluation ------------------------------------------------------------------------------
+    def eval(self, node: Node, scope: Scope) -> Any:
+        cls = node.__class__
+        if cls is Atom:
+            return node.value
+        if cls is Array:
+            items = node.items
+            spec = self.specs.get(items[0].value) if items and items[0].__class__ is Atom and items[0].value.__class__ is str else None
+            if spec is None:
+                raise self._unknown(node)
+            self.fuel -= 1
+            if self.fuel < 0:
+                try:
+                    self._poll()
+                except ViwoError as e:
+                    raise e.located(node.span) from None
+            try:
+                if spec.lazy:
+                    return spec.fn(self, items[1:], scope)
+                fn = spec.fn
+                n = len(items)
+                if n == 2:
+                    a = self.eval(items[1], scope)
+                    if spec.validate:
+                        self._validate(spec, (a,))
+                    return fn(self, a)
+                if n == 3:
+                    a = self.eval(items[1], scope)
+                    b = self.eval(items[2], scope)
+                    if spec.validate:
+                        self._validate(spec, (a, b))
+                    return fn(self, a, b)
+                args = [self.eval(item, scope) for item in items[1:]]
+                if spec.validate:
+                    self._validate(spec, args)
+                return fn(self, *args)
+            except ViwoError as e:
+                if e.span is None:
+                    e.span = node.span
+                raise
+            except (ControlSignal, RecursionError):
+                raise
+            except Exception as e:  # a bug in an opcode: report where, not a traceback
+                raise self._internal(e, node, spec.name) from e
+        # Object literal: fresh data each time it is evaluated.
+        return to_data(node)
+
+    def _unknown(self, node: Array):
+        from .nodes import to_data as data
+
+        head = node.items[0] if node.items else None
+        if head is None:
+            err = self.registry.unknown("")
+            err.message = "Unknown opcode: "
+            err.args = (err.message,)
+            err.hint = "an empty list is not a call; write (list.new) for an empty list"
+        else:
+            err = self.registry.unknown(head.value if isinstance(head, Atom) else data(head))
+        err.span = node.span
+        return err
+
+    def _internal(self, e: Exception, node: Array, op: str) -> InternalError:
+        err = InternalError(f"{op}: internal error: {type(e).__name__}: {e}", node.span,
+                            hint="this is a bug in viwoscript or a plugin; run with --debug for the traceback")
+        return err
+
+    def _validate(self, spec, args) -> None:
+        params = spec.params
+        np = len(params)
+        for i, v in enumerate(args):
+            if i < np:
+                p = params[i]
+            elif np and params[-1].variadic:
+                p = params[-1]
+            else:
+                break
+            t = p.type
+            if t == "any" or (v is None and p.optional):
+                continue
+            if not _TYPE_CHECKS[t](v):
+                if t == "lambda":
+                    raise ArgumentError(f"{spec.name}: expected lambda")
+                raise ArgumentError(f"{spec.name}: expected {t} for {p.name}")
+        if len(args) < spec.min_args:
+            # Missing arguments read as null, as in the original; a required typed one is an error.
+            for p in params[len(args):]:
+                if not p.optional and p.type not in ("any", "null"):
+                    if p.type == "lambda":
+                        raise ArgumentError(f"{spec.name}: expected lambda")
+                    raise ArgumentError(f"{spec.name}: expected {p.type} for {p.name}")
+
+    def block(self, nodes, scope: Scope) -> Any:
+        """Evaluate nodes in order in ``scope``; the last value (null when empty)."""
+        result = None
+        ev = self.eval
+        for node in nodes:
+            result = ev(node, scope)
+        return result
+
+    # --- lambdas ---------------------------------------------------------------------------------
+    def call(self, fn: Any, args: list | tuple, *, op: str = "apply") -> Any:
+        """Call a lambda with arguments (missing → null, extra ignored) in a fresh scope."""
+        if fn is None:
+            raise ScriptError(f"{op}: func not found")
+        if fn.__class__ is not Lambda:
+            raise ArgumentError(f"{op}: func must be a lambda, got {to_display(fn)}")
+        params = fn.params
+        n = len(args)
+        vars = {name: (args[i] if i < n else None) for i, name in enumerate(params)}
+        scope = Scope(fn.scope, vars)
+        self.depth += 1
+        if self.depth > self.limits.max_depth:
+            self.depth -= 1
+            raise DepthLimitError(f"Maximum call depth of {self.limits.max_depth} exceeded",
+                                  hint="check for runaway recursion, or raise Limits(max_depth=...)")
+        loops = self.loops
+        self.loops = 0
+        try:
+            return self.eval(fn.body, scope)
+        except ReturnSignal as r:
+            return r.value
+        finally:
+            self.depth -= 1
+            self.loops = loops
+
+    def run_program(self, node: Node, scope: Scope) -> Any:
+        """Evaluate a whole program; a top-level std.seq runs in ``scope`` itself, not a new one."""
+        try:
+            try:
+                if isinstance(node, Array) and node.head == "std.seq" and self.specs.get("std.seq") is self.runtime.registry.get("std.seq"):
+                    self.fuel -= 1
+                    if self.fuel < 0:
+                        self._poll()
+                    return self.block(node.items[1:], scope)
+                return self.eval(node, scope)
+            except ReturnSignal as r:
+                return r.value
+            except BreakSignal:
+                raise ScriptError("break outside of a loop", self.current_span,
+                                  hint="std.break only works inside std.while or std.for") from None
+            except ContinueSignal:
+                raise ScriptError("continue outside of a loop", self.current_span,
+                                  hint="std.continue only works inside std.while or std.for") from None
+        except RecursionError:
+            raise DepthLimitError("Script nested too deeply for the interpreter",
+                                  hint="reduce the recursion depth or nesting of the script") from None
+        except ViwoError as e:
+            if e.source is None:
+                e.source = self.source
+            raise
+
+
+def _is_num(v):
+    t = type(v)
+    return t is int or t is float
+
+
+def _is_host(name):
+    def check(v):
+        return getattr(v, "type_name", None) == name
+
+    return check
+
+
+_TYPE_CHECKS = {
+    "number": _is_num,
+    "string": lambda v: type(v) is str,
+    "boolean": lambda v: type(v) is bool,
+    "null": lambda v: v is None,
+    "array": lambda v: type(v) is list,
+    "object": lambda v: type(v) is dict,
+    "lambda": lambda v: type(v) is Lambda,
+    "image": _is_host("image"),
+    "capability": _is_host("capability"),
+}

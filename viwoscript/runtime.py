@@ -1,0 +1,186 @@
+"""The Runtime: everything one interpreter instance owns.
+
+Registry of opcodes, limits, allowed file roots, capability grants, canvas, model manager and the
+host's callbacks all live here; several Runtimes in one process share nothing unless the host passes
+the same object to both.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from .errors import Diagnostic, InternalError, ViwoError, ViwoSyntaxError
+from .evaluator import Evaluator, Scope
+from .limits import EMBED_DEFAULTS, Limits
+from .nodes import Node
+from .opcodes import OpSpec, Registry, builtin_registry
+
+#: Stack for the evaluation thread: deep scripts fail with a DepthLimitError, never a crash.
+EVAL_STACK_BYTES = 512 * 1024 * 1024
+EVAL_RECURSION_LIMIT = 100_000
+
+EventCallback = Callable[[dict], None]
+
+
+class Runtime:
+    """An interpreter instance.
+
+    >>> rt = Runtime()
+    >>> rt.run('(+ 1 2)')
+    3
+    """
+
+    def __init__(self, *, capabilities: Iterable[Any] | None = None, grants: Iterable[Any] | None = None,
+                 limits: Limits | None = None, roots: Iterable[str | os.PathLike] = (),
+                 canvas_size: tuple[int, int] = (1024, 1024), opcodes: Iterable[OpSpec] = (),
+                 on_event: EventCallback | None = None, plugins: bool = True,
+                 principal: Any = None, caller: Any = None):
+        self.registry: Registry = builtin_registry().copy()
+        self.plugin_errors: list[str] = []
+        if plugins:
+            from .plugins import load_opcode_plugins
+
+            load_opcode_plugins(self)
+        for spec in opcodes:
+            self.register(spec)
+        self.limits = limits or EMBED_DEFAULTS
+        self.roots = [Path(r).resolve() for r in roots]
+        self.canvas_size = canvas_size
+        self.on_event = on_event
+        self.principal = principal
+        self.caller = caller
+        self._capabilities = list(capabilities or [])
+        self._grants = list(grants or [])
+        self.globals = Scope()
+        self._current: Evaluator | None = None
+
+    # --- opcodes ---------------------------------------------------------------------------------
+    def register(self, spec: OpSpec | Callable, *, replace_existing: bool = False) -> OpSpec:
+        """Add an opcode (an ``OpSpec`` or a function decorated with ``@opcode``) to this Runtime only."""
+        return self.registry.register(spec, replace_existing=replace_existing)
+
+    def opcodes_metadata(self) -> list[dict]:
+        """The ``get_opcodes`` list (design §8)."""
+        return self.registry.metadata()
+
+    def capability_metadata(self) -> list[dict]:
+        """The ``get_capability_metadata`` list (design §8)."""
+        return []
+
+    # --- events ----------------------------------------------------------------------------------
+    def emit(self, event: dict) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+    # --- parsing and checking --------------------------------------------------------------------
+    def parse(self, source: str | list | Node, *, filename: str | None = None, syntax: str | None = None) -> Node:
+        from . import syntax as syn
+        from .nodes import Array, Atom, Object
+
+        if isinstance(source, Array | Atom | Object):
+            return source
+        if isinstance(source, list | dict):
+            return syn.from_python(source)
+        if isinstance(source, bytes):
+            source = source.decode("utf-8")
+        return syn.parse(source, filename=filename, syntax=syntax, slots=self.registry.slot_kind)
+
+    def check(self, source: str | list | Node, *, filename: str | None = None,
+              syntax: str | None = None) -> list[Diagnostic]:
+        """Every problem found without running the script (an empty list when there are none)."""
+        from .check import check_tree
+
+        try:
+            tree = self.parse(source, filename=filename, syntax=syntax)
+        except ViwoSyntaxError as e:
+            return [e.to_diagnostic()]
+        return check_tree(tree, self.registry)
+
+    # --- running ---------------------------------------------------------------------------------
+    def run(self, source: str | list | Node, *, filename: str | None = None, args: list | dict | None = None,
+            syntax: str | None = None, limits: Limits | None = None, scope: Scope | None = None,
+            check: bool = False) -> Any:
+        """Parse and evaluate a script; return its value.
+
+        ``args`` are the script arguments (``std.arg``/``std.args``). ``scope`` keeps variables between
+        runs (the REPL passes ``runtime.globals``); by default each run starts with fresh variables.
+        With ``check=True`` the static check runs first and its first error is raised.
+        """
+        text = source if isinstance(source, str) else None
+        tree = self.parse(source, filename=filename, syntax=syntax)
+        if check:
+            errors = [d for d in self.check(tree) if d.severity == "error"]
+            if errors:
+                d = errors[0]
+                raise ViwoError(d.message, d.span, hint=d.hint, source=text)
+        if isinstance(args, dict):
+            args = list(args.values())
+        ev = Evaluator(self, limits or self.limits, args, filename, text)
+        return self._run_evaluator(ev, tree, scope if scope is not None else Scope(self.globals))
+
+    def _run_evaluator(self, ev: Evaluator, tree: Node, scope: Scope) -> Any:
+        if threading.current_thread().name == _THREAD_NAME:
+            # Already on an evaluation thread (a nested run): stay on it.
+            return ev.run_program(tree, scope)
+        outcome: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                outcome["value"] = ev.run_program(tree, scope)
+            except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+                outcome["error"] = e
+
+        self._current = ev
+        with _big_stack():
+            worker = threading.Thread(target=target, name=_THREAD_NAME, daemon=True)
+            worker.start()
+        try:
+            while True:
+                try:
+                    worker.join()
+                    break
+                except KeyboardInterrupt:
+                    ev.interrupted = True  # the script stops at its next poll
+        finally:
+            self._current = None
+        if "error" in outcome:
+            err = outcome["error"]
+            if isinstance(err, ViwoError):
+                raise err
+            raise InternalError(f"internal error: {type(err).__name__}: {err}",
+                                hint="this is a bug in viwoscript; run with --debug for the traceback") from err
+        return outcome.get("value")
+
+    def interrupt(self) -> None:
+        """Ask the running script to stop (thread-safe); it raises at its next poll."""
+        ev = self._current
+        if ev is not None:
+            ev.interrupted = True
+
+
+_THREAD_NAME = "viwoscript-eval"
+_stack_lock = threading.Lock()
+_active = [0, 0]  # running evaluations, recursion limit before the first (process facts, not state we own)
+
+
+class _big_stack:  # noqa: N801 - used as a context manager
+    def __enter__(self):
+        _stack_lock.acquire()
+        self.old = threading.stack_size()
+        try:
+            threading.stack_size(EVAL_STACK_BYTES)
+        except (ValueError, RuntimeError):  # pragma: no cover - platform without stack control
+            pass
+        if sys.getrecursionlimit() < EVAL_RECURSION_LIMIT:
+            sys.setrecursionlimit(EVAL_RECURSION_LIMIT)
+        return self
+
+    def __exit__(self, *exc):
+        threading.stack_size(self.old)
+        _stack_lock.release()
+        return False

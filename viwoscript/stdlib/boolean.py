@@ -1,0 +1,105 @@
+"""Comparison (``== != < > <= >=``) and logic (``and or not guard nullish``)."""
+
+from __future__ import annotations
+
+from ..errors import ArgumentError
+from ..opcodes import P
+from ..opcodes import opcode as _opcode
+from ..values import strict_equal, truthy
+
+OPCODES: list = []
+
+
+def opcode(name, *params, **kw):
+    kw.setdefault("category", "boolean")
+    return _opcode(name, *params, into=OPCODES, **kw)
+
+
+_SIG = (P("left"), P("right", variadic=True))
+
+
+def _arity(op: str, args) -> None:
+    if len(args) < 2:
+        raise ArgumentError(f"{op}: expected at least 2 arguments, got {len(args)}")
+
+
+@opcode("==", *_SIG, label="Equal", returns="boolean", validate=False, layout="infix")
+def eq(ev, *args):
+    """Strict equality of neighbours: no coercion; lists and objects by identity."""
+    _arity("==", args)
+    return all(strict_equal(args[i], args[i + 1]) for i in range(len(args) - 1))
+
+
+@opcode("!=", *_SIG, label="Not equal", returns="boolean", validate=False, layout="infix")
+def ne(ev, *args):
+    """True when every neighbouring pair differs (strictly)."""
+    _arity("!=", args)
+    return all(not strict_equal(args[i], args[i + 1]) for i in range(len(args) - 1))
+
+
+def _ordered(op: str, test):
+    def impl(ev, *args):
+        _arity(op, args)
+        for i, v in enumerate(args):
+            t = type(v)
+            if t is not int and t is not float:
+                raise ArgumentError(f"{op}: expected number for {'left' if i == 0 else 'right'}")
+        return all(test(args[i], args[i + 1]) for i in range(len(args) - 1))
+
+    return impl
+
+
+_NUM_SIG = (P("left", "number"), P("right", "number", variadic=True))
+for _op, _test, _label in (("<", lambda a, b: a < b, "Less than"), (">", lambda a, b: a > b, "Greater than"),
+                           ("<=", lambda a, b: a <= b, "At most"), (">=", lambda a, b: a >= b, "At least")):
+    _impl = _ordered(_op, _test)
+    _impl.__doc__ = f"{_label}, for two or more numbers compared pairwise."
+    opcode(_op, *_NUM_SIG, label=_label, returns="boolean", validate=False, layout="infix")(_impl)
+
+
+@opcode("and", P("values", "block", kind="block", variadic=True), label="And", returns="boolean", lazy=True,
+        layout="infix")
+def and_(ev, args, scope):
+    """True when every operand is truthy; stops at the first falsy one."""
+    for node in args:
+        if not truthy(ev.eval(node, scope)):
+            return False
+    return True
+
+
+@opcode("or", P("values", "block", kind="block", variadic=True), label="Or", returns="boolean", lazy=True,
+        layout="infix")
+def or_(ev, args, scope):
+    """True when some operand is truthy; stops at the first truthy one."""
+    for node in args:
+        if truthy(ev.eval(node, scope)):
+            return True
+    return False
+
+
+@opcode("not", P("value"), label="Not", returns="boolean")
+def not_(ev, value=None):
+    """Negated truthiness."""
+    return not truthy(value)
+
+
+@opcode("guard", P("values", "block", kind="block", variadic=True), label="Guard", lazy=True)
+def guard(ev, args, scope):
+    """The first falsy operand, else the last operand."""
+    value = None
+    for node in args:
+        value = ev.eval(node, scope)
+        if not truthy(value):
+            return value
+    return value
+
+
+@opcode("nullish", P("values", "block", kind="block", variadic=True), label="Nullish", lazy=True)
+def nullish(ev, args, scope):
+    """The first operand that is not null (else the last)."""
+    value = None
+    for node in args:
+        value = ev.eval(node, scope)
+        if value is not None:
+            return value
+    return value

@@ -1,0 +1,421 @@
+"""``std.*``: variables, control flow, functions, errors, conversions, script arguments, host events."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+from ..errors import ArgumentError, ScriptError, ViwoError
+from ..evaluator import BreakSignal, ContinueSignal, ReturnSignal, Scope
+from ..nodes import Array, Atom, to_data
+from ..opcodes import P
+from ..opcodes import opcode as _opcode
+from ..values import Lambda, normalize_number, to_json_text, to_json_value, to_text, truthy, typeof
+
+OPCODES: list = []
+
+
+def opcode(name, *params, **kw):
+    kw.setdefault("category", "std" if name.startswith("std.") else name.split(".")[0])
+    return _opcode(name, *params, into=OPCODES, **kw)
+
+
+# --- variables -----------------------------------------------------------------------------------
+
+@opcode("std.let", P("name", "string", kind="name"), P("value"), label="Let", validate=False, lazy=True,
+        layout="infix")
+def let(ev, args, scope):
+    """Declare a variable in the current scope (re-declaring overwrites) and return its value."""
+    name = ev.eval(args[0], scope) if args else None
+    value = ev.eval(args[1], scope) if len(args) > 1 else None
+    if type(name) is not str:
+        raise ArgumentError("std.let: expected string for name")
+    scope.vars[name] = value
+    return value
+
+
+@opcode("std.var", P("name", "string", kind="name"), label="Variable", validate=False, lazy=True)
+def var(ev, args, scope):
+    """Read the nearest binding of a variable; an unbound name reads as null."""
+    node = args[0] if args else None
+    name = node.value if node.__class__ is Atom else (ev.eval(node, scope) if node is not None else None)
+    s = scope
+    while s is not None:
+        v = s.vars
+        if name in v:
+            return v[name]
+        s = s.parent
+    return None
+
+
+@opcode("std.set", P("name", "string", kind="name"), P("value"), label="Set", validate=False, lazy=True,
+        layout="infix")
+def set_(ev, args, scope):
+    """Assign the nearest existing binding and return the value."""
+    name = ev.eval(args[0], scope) if args else None
+    value = ev.eval(args[1], scope) if len(args) > 1 else None
+    if not (type(name) is str and scope.assign(name, value)):
+        raise ScriptError(f"Cannot set undefined variable '{to_text(name)}'",
+                          hint="declare it first with std.let")
+    return value
+
+
+# --- control flow --------------------------------------------------------------------------------
+
+@opcode("std.seq", P("exprs", "block", kind="block", variadic=True), label="Sequence", lazy=True)
+def seq(ev, args, scope):
+    """Evaluate expressions in order in a new scope; return the last value (null when empty)."""
+    inner = Scope(scope)
+    result = None
+    e = ev.eval
+    for node in args:
+        result = e(node, inner)
+    return result
+
+
+@opcode("std.if", P("condition"), P("then", "block", kind="block"), P("else", "block", None, kind="block"),
+        label="If", lazy=True)
+def if_(ev, args, scope):
+    """Evaluate `then` when the condition is truthy, else `else`; null when that branch is missing."""
+    n = len(args)
+    cond = ev.eval(args[0], scope) if n else None
+    if truthy(cond):
+        return ev.eval(args[1], Scope(scope)) if n > 1 else None
+    return ev.eval(args[2], Scope(scope)) if n > 2 else None
+
+
+@opcode("std.while", P("condition", "block", kind="block"), P("body", "block", kind="block"), label="While",
+        lazy=True)
+def while_(ev, args, scope):
+    """Repeat the body while the condition is truthy; returns null."""
+    if not args:
+        return None
+    cond, body = args[0], (args[1] if len(args) > 1 else None)
+    e = ev.eval
+    ev.loops += 1
+    try:
+        while truthy(e(cond, scope)):
+            if body is None:
+                continue
+            try:
+                e(body, scope)
+            except BreakSignal:
+                break
+            except ContinueSignal:
+                continue
+    finally:
+        ev.loops -= 1
+    return None
+
+
+@opcode("std.for", P("name", "string", kind="name"), P("list", "array"), P("body", "block", kind="block"),
+        label="For each", lazy=True)
+def for_(ev, args, scope):
+    """Run the body once per item of the list, the item bound to `name` in a fresh scope each time."""
+    name = ev.eval(args[0], scope) if args else None
+    items = ev.eval(args[1], scope) if len(args) > 1 else None
+    body = args[2] if len(args) > 2 else None
+    if type(items) is not list or body is None:
+        return None
+    e = ev.eval
+    ev.loops += 1
+    try:
+        i = 0
+        while i < len(items):  # the live list: items appended during the loop are visited
+            try:
+                e(body, Scope(scope, {name: items[i]}))
+            except BreakSignal:
+                break
+            except ContinueSignal:
+                pass
+            i += 1
+    finally:
+        ev.loops -= 1
+    return None
+
+
+@opcode("std.break", label="Break", validate=False)
+def break_(ev):
+    """Leave the innermost loop."""
+    if ev.loops <= 0:
+        raise ScriptError("std.break: not inside a loop", hint="std.break only works inside std.while or std.for")
+    raise BreakSignal()
+
+
+@opcode("std.continue", label="Continue", validate=False)
+def continue_(ev):
+    """Skip to the next iteration of the innermost loop."""
+    if ev.loops <= 0:
+        raise ScriptError("std.continue: not inside a loop",
+                          hint="std.continue only works inside std.while or std.for")
+    raise ContinueSignal()
+
+
+@opcode("std.return", P("value", default=None), label="Return", validate=False)
+def return_(ev, value=None):
+    """Return from the innermost lambda call (at the top level: end the script with this value)."""
+    raise ReturnSignal(value)
+
+
+@opcode("std.try", P("body", "block", kind="block"), P("errName", "string", kind="name"),
+        P("catch", "block", kind="block"), label="Try", lazy=True)
+def try_(ev, args, scope):
+    """Evaluate the body; on an error bind its message text to `errName` and evaluate `catch`."""
+    if not args:
+        return None
+    try:
+        return ev.eval(args[0], scope)
+    except ViwoError as e:
+        if not e.catchable:
+            raise
+        name = ev.eval(args[1], scope) if len(args) > 1 else None
+        inner = Scope(scope)
+        if type(name) is str:
+            inner.vars[name] = e.message
+        return ev.eval(args[2], inner) if len(args) > 2 else None
+    except RecursionError:
+        raise
+
+
+@opcode("std.throw", P("message", "string"), label="Throw", validate=False)
+def throw(ev, message=None):
+    """Raise an error with exactly this message."""
+    if type(message) is not str:
+        raise ArgumentError("std.throw: expected string for message")
+    raise ScriptError(message)
+
+
+# --- functions -----------------------------------------------------------------------------------
+
+@opcode("std.lambda", P("params", "array", kind="names"), P("body", "block", kind="block"), label="Lambda",
+        returns="lambda", lazy=True)
+def lambda_(ev, args, scope):
+    """Make a closure over the current scope. `params` is a raw list of names."""
+    params_node = args[0] if args else None
+    if isinstance(params_node, Array):
+        params = tuple(to_text(to_data(p)) if not (isinstance(p, Atom) and type(p.value) is str) else p.value
+                       for p in params_node.items)
+    elif params_node is None:
+        params = ()
+    else:
+        raise ArgumentError("std.lambda: expected array for params",
+                            hint="write the parameter names as a list: (std.lambda (x y) body)")
+    body = args[1] if len(args) > 1 else Atom(None)
+    return Lambda(params, body, scope, span=ev.current_span)
+
+
+@opcode("std.apply", P("func", "lambda"), P("args", variadic=True), label="Apply", validate=False)
+def apply(ev, func=None, *args):
+    """Call a lambda with arguments (missing ones are null, extra ones ignored)."""
+    return ev.call(func, args)
+
+
+@opcode("std.quote", P("value", kind="raw"), label="Quote", lazy=True)
+def quote(ev, args, scope):
+    """Return the argument unevaluated, as data."""
+    return to_data(args[0]) if args else None
+
+
+# --- script arguments and host -------------------------------------------------------------------
+
+@opcode("std.arg", P("index", "number"), label="Argument", validate=False)
+def arg(ev, index=None):
+    """The index-th script argument, or null."""
+    if type(index) is int and 0 <= index < len(ev.args):
+        return ev.args[index]
+    if type(index) is float and index.is_integer() and 0 <= index < len(ev.args):
+        return ev.args[int(index)]
+    return None
+
+
+@opcode("std.args", label="Arguments", returns="array")
+def args_(ev):
+    """The list of script arguments."""
+    return list(ev.args)
+
+
+@opcode("std.log", P("values", variadic=True), label="Log", returns="null", validate=False, pure=False)
+def log(ev, *values):
+    """Report values to the host (the CLI prints them to stderr)."""
+    ev.runtime.emit({"type": "log", "message": " ".join(to_text(v) for v in values), "values": list(values)})
+    return None
+
+
+@opcode("std.warn", P("message"), label="Warn", returns="null", validate=False, pure=False)
+def warn(ev, message=None):
+    """Report a warning to the host."""
+    ev.runtime.emit({"type": "warn", "message": to_text(message)})
+    return None
+
+
+@opcode("send", P("type", "string"), P("payload", default=None), label="Send", returns="null", pure=False,
+        category="std")
+def send(ev, type_, payload=None):
+    """Send an event to the host."""
+    ev.runtime.emit({"type": "send", "event": type_, "payload": payload})
+    return None
+
+
+@opcode("std.this", label="This")
+def this(ev):
+    """The host's principal object, or null."""
+    return ev.runtime.principal
+
+
+@opcode("std.caller", label="Caller")
+def caller(ev):
+    """The host's caller object, or null."""
+    return ev.runtime.caller
+
+
+# --- conversions ---------------------------------------------------------------------------------
+
+_INT_RE = re.compile(r"[+-]?\d+")
+
+
+def parse_int(text, radix=None) -> int | float:
+    """JavaScript parseInt."""
+    s = to_text(text).strip(" \t\n\r\v\f\u00a0\ufeff\u2028\u2029")
+    sign = 1
+    if s[:1] in "+-" and s:
+        sign = -1 if s[0] == "-" else 1
+        s = s[1:]
+    r = 0
+    if radix is not None:
+        rv = number_of(radix)
+        r = 0 if rv != rv or math.isinf(rv) else int(rv)
+    strip_prefix = r in (0, 16)
+    if r == 0:
+        r = 10
+    elif not 2 <= r <= 36:
+        return math.nan
+    if strip_prefix and s[:2].lower() == "0x":
+        s, r = s[2:], 16
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"[:r]
+    end = 0
+    while end < len(s) and s[end].lower() in digits:
+        end += 1
+    if end == 0:
+        return math.nan
+    return normalize_number(float(sign * int(s[:end], r)))
+
+
+_FLOAT_RE = re.compile(r"[+-]?(?:Infinity|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
+
+
+def parse_float(text) -> int | float:
+    """JavaScript parseFloat."""
+    s = to_text(text).lstrip(" \t\n\r\v\f\u00a0\ufeff\u2028\u2029")
+    m = _FLOAT_RE.match(s)
+    if not m:
+        return math.nan
+    return normalize_number(float(m.group(0).replace("Infinity", "inf")))
+
+
+_NUM_RE = re.compile(r"[+-]?(?:Infinity|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\Z")
+
+
+def number_of(v) -> int | float:
+    """JavaScript Number(v)."""
+    t = type(v)
+    if t is int or t is float:
+        return v
+    if v is None or v is False:
+        return 0
+    if v is True:
+        return 1
+    if t is str:
+        s = v.strip(" \t\n\r\v\f\u00a0\ufeff\u2028\u2029")
+        if s == "":
+            return 0
+        low = s.lower()
+        if low[:2] in ("0x", "0o", "0b") and len(s) > 2:
+            try:
+                return int(s, 0)
+            except ValueError:
+                return math.nan
+        if _NUM_RE.match(s):
+            return normalize_number(float(s.replace("Infinity", "inf")))
+        return math.nan
+    if t is list:
+        if not v:
+            return 0
+        if len(v) == 1:
+            return number_of(to_text(v[0]) if v[0] is not None else "")
+        return math.nan
+    return math.nan
+
+
+@opcode("std.int", P("text"), P("radix", "number", None), label="Parse integer", returns="number",
+        validate=False)
+def int_(ev, text=None, radix=None):
+    """Parse an integer like JavaScript parseInt ("0x1F" → 31, "-12px" → -12, "abc" → NaN)."""
+    return parse_int(text, radix)
+
+
+@opcode("std.float", P("text"), label="Parse number", returns="number", validate=False)
+def float_(ev, text=None):
+    """Parse a number like JavaScript parseFloat ("1e3" → 1000, "0x1F" → 0)."""
+    return parse_float(text)
+
+
+@opcode("std.number", P("value"), label="To number", returns="number")
+def number(ev, value=None):
+    """Convert like JavaScript Number() ("" → 0, null → 0, "12px" → NaN, [5] → 5)."""
+    return number_of(value)
+
+
+@opcode("std.string", P("value"), label="To string", returns="string")
+def string(ev, value=None):
+    """Convert a value to text (numbers as JavaScript prints them, objects as compact JSON)."""
+    return ev.check_string(to_text(value), "std.string")
+
+
+@opcode("std.boolean", P("value"), label="To boolean", returns="boolean")
+def boolean(ev, value=None):
+    """Truthiness: false, 0, NaN, "" and null are false."""
+    return truthy(value)
+
+
+@opcode("std.typeof", P("value"), label="Type of", returns="string")
+def typeof_(ev, value=None):
+    """number, string, boolean, null, array or object (a lambda is object)."""
+    return typeof(value)
+
+
+@opcode("json.stringify", P("value"), label="To JSON", returns="string", category="json")
+def stringify(ev, value=None):
+    """Compact JSON text (NaN and Infinity become null)."""
+    try:
+        return ev.check_string(to_json_text(value), "json.stringify")
+    except ValueError as e:
+        raise ScriptError(f"json.stringify: {e}") from None
+
+
+@opcode("json.parse", P("text", "string"), label="From JSON", category="json")
+def parse(ev, text):
+    """Parse JSON text; an error on bad JSON."""
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as e:
+        raise ScriptError(f"json.parse: {getattr(e, 'msg', str(e))}", hint="pass valid JSON text") from None
+    return _normalize_json(value)
+
+
+def _reject_constant(name):
+    raise ValueError(f"invalid JSON value {name}")
+
+
+def _normalize_json(v):
+    t = type(v)
+    if t is float:
+        return normalize_number(v)
+    if t is list:
+        return [_normalize_json(i) for i in v]
+    if t is dict:
+        return {k: _normalize_json(x) for k, x in v.items()}
+    return v
+
+
+__all__ = ["OPCODES", "number_of", "parse_float", "parse_int", "to_json_value"]
