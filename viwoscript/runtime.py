@@ -54,10 +54,36 @@ class Runtime:
         self.on_event = on_event
         self.principal = principal
         self.caller = caller
-        self._capabilities = list(capabilities or [])
-        self._grants = list(grants or [])
+        self._capability_args = (list(capabilities or []), list(grants or []))
+        self._caps = None
+        self._canvas = None
         self.globals = Scope()
         self._current: Evaluator | None = None
+
+    # --- host state, created on first use ---------------------------------------------------------
+    @property
+    def canvas(self):
+        """This Runtime's layer stack (``viwoscript.canvas.layers.LayerStack``)."""
+        if self._canvas is None:
+            from .canvas.layers import LayerStack
+
+            self._canvas = LayerStack(*self.canvas_size)
+        return self._canvas
+
+    @property
+    def caps(self):
+        """This Runtime's capabilities and grants (``viwoscript.capabilities.manager.CapabilityManager``)."""
+        if self._caps is None:
+            from .capabilities.manager import CapabilityManager
+
+            self._caps = CapabilityManager(self, *self._capability_args)
+        return self._caps
+
+    def resolve_path(self, path: str, op: str, *, must_exist: bool = True) -> Path:
+        """A script-given path resolved under the allowed roots (never outside them)."""
+        from .paths import resolve_under_roots
+
+        return resolve_under_roots(path, self.roots, op, must_exist=must_exist)
 
     # --- opcodes ---------------------------------------------------------------------------------
     def register(self, spec: OpSpec | Callable, *, replace_existing: bool = False) -> OpSpec:
@@ -70,7 +96,7 @@ class Runtime:
 
     def capability_metadata(self) -> list[dict]:
         """The ``get_capability_metadata`` list (design §8)."""
-        return []
+        return self.caps.metadata()
 
     # --- events ----------------------------------------------------------------------------------
     def emit(self, event: dict) -> None:
