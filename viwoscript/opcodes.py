@@ -234,7 +234,7 @@ def _head_text(head: Any) -> str:
     return to_display(head)
 
 
-BUILTIN_MODULES = ("std", "math", "boolean", "list", "obj", "string", "time")
+BUILTIN_MODULES = ("std", "math", "boolean", "list", "obj", "string", "time", "canvas", "kernel")
 
 
 @lru_cache(maxsize=1)

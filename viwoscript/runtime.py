@@ -35,7 +35,7 @@ class Runtime:
     3
     """
 
-    def __init__(self, *, capabilities: Iterable[Any] | None = None, grants: Iterable[Any] | None = None,
+    def __init__(self, *, capabilities: Iterable[Any] | None = None, grants: Iterable[Any] | str | None = None,
                  limits: Limits | None = None, roots: Iterable[str | os.PathLike] = (),
                  canvas_size: tuple[int, int] = (1024, 1024), opcodes: Iterable[OpSpec] = (),
                  on_event: EventCallback | None = None, plugins: bool = True,
@@ -54,7 +54,7 @@ class Runtime:
         self.on_event = on_event
         self.principal = principal
         self.caller = caller
-        self._capability_args = (list(capabilities or []), list(grants or []))
+        self._capability_args = (capabilities, grants)
         self._caps = None
         self._canvas = None
         self.globals = Scope()
