@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import pytest
 
 from viwoscript.errors import ViwoError
 from viwoscript.nodes import Array
+from viwoscript.runtime import EVAL_RECURSION_LIMIT
 from viwoscript.syntax import parse, to_json
 from viwoscript.values import HostValue, Lambda
 
 LANG_DIR = Path(__file__).parent / "lang"
+
+# Runtime.run raises the recursion limit for its big-stack evaluation thread; do it up front so that
+# hypothesis does not warn that it changed during a test.
+sys.setrecursionlimit(max(sys.getrecursionlimit(), EVAL_RECURSION_LIMIT))
 
 
 def pytest_collect_file(parent, file_path: Path):

@@ -270,6 +270,23 @@ class Evaluator:
             self.depth -= 1
             self.loops = loops
 
+    def run_module(self, node: Node, scope: Scope, source: str) -> Any:
+        """Evaluate an imported module's program with this run's gas and limits."""
+        loops, depth = self.loops, self.depth
+        self.loops = 0
+        try:
+            if isinstance(node, Array) and node.head == "std.seq":
+                return self.block(node.items[1:], scope)
+            return self.eval(node, scope)
+        except ReturnSignal as r:
+            return r.value
+        except ViwoError as e:
+            if e.source is None and e.span is not None:
+                e.source = source
+            raise
+        finally:
+            self.loops, self.depth = loops, depth
+
     def run_program(self, node: Node, scope: Scope) -> Any:
         """Evaluate a whole program; a top-level std.seq runs in ``scope`` itself, not a new one."""
         try:

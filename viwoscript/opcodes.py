@@ -40,6 +40,8 @@ class Param:
     kind: str = "value"
     variadic: bool = False
     choices: tuple | None = None
+    #: For a variadic parameter: how many arguments it needs at least.
+    at_least: int = 0
 
     @property
     def optional(self) -> bool:
@@ -49,7 +51,7 @@ class Param:
         d: dict[str, Any] = {"name": self.name, "type": self.type}
         if self.description:
             d["description"] = self.description
-        if self.optional:
+        if self.optional and not self.at_least:
             d["optional"] = True
         if self.default is not REQUIRED and self.default is not None:
             d["default"] = self.default
@@ -86,7 +88,7 @@ class OpSpec:
 
     @property
     def min_args(self) -> int:
-        return sum(1 for p in self.params if not p.optional)
+        return sum(1 for p in self.params if not p.optional) + sum(p.at_least for p in self.params if p.variadic)
 
     @property
     def max_args(self) -> int | None:

@@ -110,10 +110,10 @@ class Runtime:
 
         if isinstance(source, Array | Atom | Object):
             return source
-        if isinstance(source, list | dict):
-            return syn.from_python(source)
         if isinstance(source, bytes):
             source = source.decode("utf-8")
+        if not isinstance(source, str):  # already-parsed JSON data (a list, or any JSON value)
+            return syn.from_python(source)
         return syn.parse(source, filename=filename, syntax=syntax, slots=self.registry.slot_kind)
 
     def check(self, source: str | list | Node, *, filename: str | None = None,

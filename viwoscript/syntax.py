@@ -393,7 +393,8 @@ class _TextPrinter:
             return "(" + " ".join(sub(i, "name") for i in items) + ")"
         head = node.head
         if head is None:
-            return "(" + " ".join(sub(i) for i in items) + ")"
+            # The first item of a list is read as a name: a variable there must be written out.
+            return "(" + " ".join([sub(items[0], "name"), *(sub(i) for i in items[1:])]) + ")" if items else "()"
         args = items[1:]
         if (head == "std.var" and len(args) == 1 and isinstance(args[0], Atom)
                 and isinstance(args[0].value, str) and is_symbol(args[0].value) and slot not in ("name", "names")):

@@ -15,7 +15,7 @@ def opcode(name, *params, **kw):
     return _opcode(name, *params, into=OPCODES, **kw)
 
 
-_SIG = (P("left"), P("right", variadic=True))
+_SIG = (P("left"), P("right", variadic=True, at_least=1))
 
 
 def _arity(op: str, args) -> None:
@@ -49,7 +49,7 @@ def _ordered(op: str, test):
     return impl
 
 
-_NUM_SIG = (P("left", "number"), P("right", "number", variadic=True))
+_NUM_SIG = (P("left", "number"), P("right", "number", variadic=True, at_least=1))
 for _op, _test, _label in (("<", lambda a, b: a < b, "Less than"), (">", lambda a, b: a > b, "Greater than"),
                            ("<=", lambda a, b: a <= b, "At most"), (">=", lambda a, b: a >= b, "At least")):
     _impl = _ordered(_op, _test)

@@ -93,7 +93,7 @@ def mod(a: float, b: float) -> float:
     return math.fmod(a, b)
 
 
-_SIG = (P("left", "number"), P("right", "number", variadic=True))
+_SIG = (P("left", "number"), P("right", "number", variadic=True, at_least=1))
 
 
 @opcode("+", *_SIG, label="Add", returns="number", validate=False, layout="infix")
@@ -247,8 +247,8 @@ _min = _extreme("min", min)
 _min.__doc__ = "Smallest of one or more numbers (NaN if any is NaN)."
 _max = _extreme("max", max)
 _max.__doc__ = "Largest of one or more numbers (NaN if any is NaN)."
-opcode("math.min", P("nums", "number", variadic=True), label="Minimum", returns="number", validate=False)(_min)
-opcode("math.max", P("nums", "number", variadic=True), label="Maximum", returns="number", validate=False)(_max)
+opcode("math.min", P("nums", "number", variadic=True, at_least=1), label="Minimum", returns="number", validate=False)(_min)
+opcode("math.max", P("nums", "number", variadic=True, at_least=1), label="Maximum", returns="number", validate=False)(_max)
 
 
 @opcode("math.clamp", P("num", "number"), P("min", "number"), P("max", "number"), label="Clamp",

@@ -419,3 +419,15 @@ def _normalize_json(v):
 
 
 __all__ = ["OPCODES", "number_of", "parse_float", "parse_int", "to_json_value"]
+
+
+# --- modules -------------------------------------------------------------------------------------
+
+@opcode("std.import", P("module", "string"), label="Import", pure=False)
+def import_(ev, module):
+    """Load a ViwoScript module and return what it exports (its last value, usually an object of
+    lambdas). Bare names (`"lists"`) come from the shipped standard library; paths ending in `.viwo`
+    or `.json` are looked up under the allowed folders. A module runs once per script run."""
+    from ..modules import load_module
+
+    return load_module(ev, module)

@@ -1,0 +1,1 @@
+"""The ViwoScript standard library written in ViwoScript (shipped as viwoscript.vlib)."""
