@@ -1,0 +1,373 @@
+"""The terminal side of ``viwo run`` and ``viwo repl``: results, runtime events, progress bars, images.
+
+A :class:`Terminal` is the ``on_event`` callback of the Runtime the command line builds. Events arrive
+on the evaluation thread; everything printed goes through one lock. Rich is imported only when a
+terminal wants colour or a progress bar, so ``viwo run`` in a pipe stays quick.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import threading
+from pathlib import Path
+from typing import Any, TextIO
+
+from .values import HostValue, Image, Lambda, js_number, to_json_value
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+WIDTH = 88
+
+
+def use_color(stream: TextIO) -> bool:
+    """Colour on a terminal; ``NO_COLOR`` turns it off and ``FORCE_COLOR`` on (both conventional)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------------------------------
+# Values as text
+# --------------------------------------------------------------------------------------------------
+
+
+def display(v: Any, width: int = WIDTH) -> str:
+    """A result as the REPL and ``viwo run`` print it: one line when it fits, else indented."""
+    flat = _flat(v, set())
+    if len(flat) <= width or not isinstance(v, list | dict) or not v:
+        return flat
+    return _pretty(v, 0, width, set())
+
+
+def _scalar(v: Any) -> str | None:
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    t = type(v)
+    if t is int or t is float:
+        return js_number(v)
+    if t is str:
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, Lambda | HostValue):
+        return repr(v)
+    if not isinstance(v, list | dict):
+        return repr(v)
+    return None
+
+
+def _flat(v: Any, seen: set[int]) -> str:
+    s = _scalar(v)
+    if s is not None:
+        return s
+    if id(v) in seen:
+        return "[...]" if isinstance(v, list) else "{...}"
+    seen.add(id(v))
+    try:
+        if isinstance(v, list):
+            return "[" + ", ".join(_flat(i, seen) for i in v) + "]"
+        return "{" + ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {_flat(x, seen)}" for k, x in v.items()) + "}"
+    finally:
+        seen.discard(id(v))
+
+
+def _pretty(v: Any, level: int, width: int, seen: set[int]) -> str:
+    flat = _flat(v, seen)
+    if len(flat) + level * 2 <= width or not isinstance(v, list | dict) or not v or id(v) in seen:
+        return flat
+    seen.add(id(v))
+    pad, end = "  " * (level + 1), "  " * level
+    try:
+        if isinstance(v, list):
+            items = [pad + _pretty(i, level + 1, width, seen) for i in v]
+            return "[\n" + ",\n".join(items) + f"\n{end}]"
+        items = [f"{pad}{json.dumps(k, ensure_ascii=False)}: {_pretty(x, level + 1, width, seen)}"
+                 for k, x in v.items()]
+        return "{\n" + ",\n".join(items) + f"\n{end}}}"
+    finally:
+        seen.discard(id(v))
+
+
+def find_images(v: Any) -> list[Image]:
+    """Every Image inside a result (lists and objects walked, each image once, in order)."""
+    out: list[Image] = []
+    seen: set[int] = set()
+
+    def walk(x: Any) -> None:
+        if isinstance(x, Image):
+            if id(x) not in seen:
+                seen.add(id(x))
+                out.append(x)
+        elif isinstance(x, list | dict) and id(x) not in seen:
+            seen.add(id(x))
+            for item in (x.values() if isinstance(x, dict) else x):
+                walk(item)
+
+    walk(v)
+    return out
+
+
+def json_result(v: Any, paths: dict[int, Path] | None = None) -> str:
+    """``--json`` output: the value as JSON; an image is ``{"type": "image", ..., "path": ...}``."""
+    paths = paths or {}
+
+    def conv(x: Any, seen: set[int]) -> Any:
+        if isinstance(x, Image):
+            d = x.to_json()
+            if id(x) in paths:
+                d["path"] = str(paths[id(x)])
+            return d
+        if isinstance(x, list | dict):
+            if id(x) in seen:
+                raise ValueError("the result contains itself and has no JSON form")
+            seen.add(id(x))
+            try:
+                if isinstance(x, list):
+                    return [conv(i, seen) for i in x]
+                return {k: conv(i, seen) for k, i in x.items()}
+            finally:
+                seen.discard(id(x))
+        return to_json_value(x)
+
+    return json.dumps(conv(v, set()), ensure_ascii=False)
+
+
+def image_summary(image: Image) -> str:
+    return repr(image)
+
+
+# --------------------------------------------------------------------------------------------------
+# Saving images
+# --------------------------------------------------------------------------------------------------
+
+
+def save_png(image: Image, path: Path, script: Any = None) -> Path:
+    """Write ``image`` as PNG with a ``viwo`` iTXt chunk holding the script and the image's metadata."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    payload: dict[str, Any] = {}
+    if script is not None:
+        payload["script"] = script
+    if image.metadata:
+        payload["metadata"] = to_json_value(image.metadata)
+    if payload:
+        info.add_itxt("viwo", json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.to_pil().save(path, format="PNG", pnginfo=info)
+    return path
+
+
+def embedded_script(path: Path) -> Any:
+    """The script stored in an image's ``viwo`` metadata (PNG text chunk, or JSON in a comment/EXIF).
+
+    Returns the script (text or JSON data) or ``None`` when the image carries none.
+    """
+    from PIL import Image as PILImage
+
+    with PILImage.open(path) as img:
+        candidates = [img.info.get("viwo"), img.info.get("comment")]
+        text_chunks = getattr(img, "text", None)
+        if isinstance(text_chunks, dict):
+            candidates.insert(0, text_chunks.get("viwo"))
+        try:
+            exif = img.getexif()
+            candidates.append(exif.get_ifd(0x8769).get(0x9286))  # Exif IFD → UserComment
+        except Exception:  # noqa: BLE001 - unreadable EXIF is the same as none
+            pass
+    for raw in candidates:
+        if isinstance(raw, bytes):
+            raw = raw.removeprefix(b"ASCII\0\0\0").removeprefix(b"UNICODE\0").decode("utf-8", "replace")
+        if not isinstance(raw, str) or "script" not in raw:
+            continue
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and data.get("script") is not None:
+            return data["script"]
+    return None
+
+
+class ImageSaver:
+    """Saves images into one folder: ``NAME.png`` for named images, else ``STEM-001.png``, ``-002``..."""
+
+    def __init__(self, out_dir: Path, stem: str = "viwo"):
+        self.out_dir = Path(out_dir)
+        self.stem = _SAFE_NAME.sub("-", stem).strip("-.") or "viwo"
+        self.script: Any = None  # JSON data of the running script, embedded in every PNG
+        self._lock = threading.Lock()
+
+    def save(self, image: Image, name: str | None = None) -> Path:
+        with self._lock:
+            if name:
+                base = _SAFE_NAME.sub("-", name.removesuffix(".png")).strip("-.") or self.stem
+                path = self.out_dir / f"{base}.png"
+            else:
+                path = self._next_free()
+            return save_png(image, path, self.script)
+
+    def _next_free(self) -> Path:
+        n = 1
+        if self.out_dir.is_dir():
+            pat = re.compile(re.escape(self.stem) + r"-(\d+)\.png\Z")
+            used = [int(m.group(1)) for p in self.out_dir.iterdir() if (m := pat.match(p.name))]
+            n = max(used, default=0) + 1
+        return self.out_dir / f"{self.stem}-{n:03d}.png"
+
+
+# --------------------------------------------------------------------------------------------------
+# The terminal
+# --------------------------------------------------------------------------------------------------
+
+
+class Terminal:
+    """Prints results and events for the command line; ``on_event`` is the Runtime's callback."""
+
+    def __init__(self, saver: ImageSaver, *, quiet: bool = False, progress: bool | None = None,
+                 stdout: TextIO | None = None, stderr: TextIO | None = None):
+        self.saver = saver
+        self.quiet = quiet
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self.color = use_color(self.stdout)
+        self.err_color = use_color(self.stderr)
+        self.show_progress = (not quiet and self._isatty(self.stderr)) if progress is None else progress
+        self.saved: list[tuple[Image, Path]] = []
+        self._lock = threading.RLock()
+        self._progress = None
+        self._tasks: dict[str, Any] = {}
+        self._rich_err = None
+
+    @staticmethod
+    def _isatty(stream: TextIO) -> bool:
+        try:
+            return stream.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    # --- output ------------------------------------------------------------------------------------
+    def out(self, text: str, *, style: str | None = None, highlight: bool = False) -> None:
+        with self._lock:
+            if self.color and (style or highlight):
+                from rich.console import Console
+                from rich.highlighter import JSONHighlighter
+                from rich.text import Text
+
+                t = Text(text, style=style or "")
+                if highlight:
+                    JSONHighlighter().highlight(t)
+                Console(file=self.stdout, force_terminal=True, soft_wrap=True, highlight=False).print(t)
+            else:
+                print(text, file=self.stdout, flush=True)
+
+    def err(self, text: str, *, style: str | None = None) -> None:
+        """A line on stderr (above any progress bars)."""
+        with self._lock:
+            if self._progress is not None:
+                from rich.text import Text
+
+                self._progress.console.print(Text(text, style=style or ""), soft_wrap=True)
+            elif self.err_color and style:
+                print(f"{_ANSI.get(style, '')}{text}\x1b[0m", file=self.stderr, flush=True)
+            else:
+                print(text, file=self.stderr, flush=True)
+
+    def error(self, rendered: str) -> None:
+        """An already rendered error (``ViwoError.render``)."""
+        with self._lock:
+            self.stop_progress()
+            print(rendered, file=self.stderr, flush=True)
+
+    # --- results -----------------------------------------------------------------------------------
+    def save_images(self, value: Any) -> dict[int, Path]:
+        paths: dict[int, Path] = {}
+        for image in find_images(value):
+            paths[id(image)] = self.saver.save(image)
+            self.saved.append((image, paths[id(image)]))
+        return paths
+
+    def result(self, value: Any, *, as_json: bool = False, show_null: bool = True) -> None:
+        """Save the images in ``value`` and print it (pretty, or one JSON document)."""
+        paths = self.save_images(value)
+        if as_json:
+            self.out(json_result(value, paths))
+            return
+        if isinstance(value, Image):
+            self.out(f"{image_summary(value)} → {paths[id(value)]}", style="green")
+            return
+        if value is None and not show_null:
+            return
+        self.out(display(value), highlight=True, style="dim" if value is None else None)
+        for image in find_images(value):
+            self.out(f"{image_summary(image)} → {paths[id(image)]}", style="green")
+
+    # --- runtime events (called on the evaluation thread) -----------------------------------------
+    def on_event(self, event: dict) -> None:
+        kind = event.get("type")
+        if kind == "progress":
+            self.progress(event)
+        elif kind == "log":
+            if not self.quiet:
+                self.err(str(event.get("message", "")))
+        elif kind == "warn":
+            self.err(f"warning: {event.get('message', '')}", style="yellow")
+        elif kind == "image":
+            image = event.get("image")
+            if isinstance(image, Image):
+                path = self.saver.save(image, event.get("name"))
+                self.saved.append((image, path))
+                self.err(f"{image_summary(image)} → {path}", style="green")
+        elif kind == "send":
+            if not self.quiet:
+                payload = json.dumps(to_json_value(event.get("payload")), ensure_ascii=False)
+                self.err(f"send {event.get('event')}: {payload}", style="dim")
+
+    def progress(self, event: dict) -> None:
+        if not self.show_progress:
+            return
+        task = str(event.get("task") or "working")
+        total = event.get("total")
+        step = event.get("step") or 0
+        with self._lock:
+            if self._progress is None:
+                from rich.console import Console
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TextColumn,
+                    TimeRemainingColumn,
+                )
+
+                console = Console(file=self.stderr, force_terminal=self._isatty(self.stderr) or None)
+                self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                          TimeRemainingColumn(), console=console, transient=True)
+                self._progress.start()
+            p = self._progress
+            tid = self._tasks.get(task)
+            if tid is None:
+                tid = self._tasks[task] = p.add_task(task, total=total)
+            p.update(tid, completed=step, total=total)
+            if total is not None and step >= total:
+                p.remove_task(tid)
+                del self._tasks[task]
+
+    def stop_progress(self) -> None:
+        with self._lock:
+            if self._progress is not None:
+                self._progress.stop()
+                self._progress = None
+                self._tasks.clear()
+
+
+_ANSI = {"yellow": "\x1b[33m", "green": "\x1b[32m", "dim": "\x1b[2m", "red": "\x1b[31m", "bold": "\x1b[1m"}

@@ -1,0 +1,217 @@
+"""Views shared by the command line and the REPL: opcode lists and docs, capabilities, configuration.
+
+Everything is derived from the declarations (OpSpecs, capability metadata, the effective Config) and
+rendered with rich; on a non-terminal rich prints plain text without wrapping, fit for grep.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .opcodes import OpSpec, Registry
+
+
+def console(file=None):
+    from rich.console import Console
+
+    from .console import use_color
+
+    file = file or sys.stdout
+    color = use_color(file)
+    return Console(file=file, soft_wrap=True, highlight=False, force_terminal=color or None,
+                   no_color=not color, emoji=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# Opcodes
+# --------------------------------------------------------------------------------------------------
+
+
+def match_ops(registry: Registry, pattern: str | None) -> list[OpSpec]:
+    """An exact name → that opcode; a glob → matching names; else a substring of names or categories."""
+    specs = list(registry)
+    if not pattern:
+        return specs
+    exact = registry.get(pattern)
+    if exact is not None:
+        return [exact]
+    if any(c in pattern for c in "*?["):
+        return [s for s in specs if fnmatch.fnmatchcase(s.name, pattern)]
+    low = pattern.lower()
+    return [s for s in specs if low in s.name.lower() or low == s.category.lower()]
+
+
+def suggest(registry: Registry, pattern: str | None) -> str:
+    close = registry.suggest(pattern or "")
+    return f" (did you mean {' or '.join(close)}?)" if close else "; run `viwo ops` for the full list"
+
+
+def first_sentence(text: str) -> str:
+    text = text.strip()
+    for end in (". ", ".\n"):
+        i = text.find(end)
+        if i != -1:
+            return text[: i + 1]
+    return text
+
+
+def op_list(specs: list[OpSpec]):
+    """Opcodes grouped by category: signature, then the first sentence of the description."""
+    from rich.text import Text
+
+    out = Text()
+    category = None
+    for spec in specs:
+        if spec.category != category:
+            category = spec.category
+            if out:
+                out.append("\n")
+            out.append(f"{category}\n", style="bold underline")
+        out.append("  ")
+        out.append(spec.signature(), style="cyan")
+        if spec.description:
+            out.append("\n      " + first_sentence(spec.description), style="dim")
+        out.append("\n")
+    out.rstrip()
+    return out
+
+
+def describe_op(spec: OpSpec):
+    """One opcode in full: signature, description, parameters, return type."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from .opcodes import REQUIRED
+
+    head = Text(spec.signature(), style="bold cyan")
+    facts = [f"category: {spec.category}"]
+    if spec.lazy:
+        facts.append("lazy (receives its arguments unevaluated)")
+    if not spec.pure:
+        facts.append("has effects outside the interpreter")
+    parts: list[Any] = [head, Text("  ".join(facts), style="dim")]
+    if spec.description:
+        parts.append(Text("\n" + spec.description))
+    if spec.params:
+        table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+        for col in ("parameter", "type", "default", "description"):
+            table.add_column(col)
+        for p in spec.params:
+            name = p.name + ("..." if p.variadic else "")
+            kind = p.kind if p.kind != "value" else p.type
+            if p.default is REQUIRED:
+                default = "" if not p.variadic else f"(at least {p.at_least})" if p.at_least else ""
+            else:
+                default = json.dumps(p.default)
+            desc = p.description + (f" One of: {', '.join(map(str, p.choices))}." if p.choices else "")
+            table.add_row(name, kind, default, desc.strip())
+        parts += [Text(""), table]
+    parts.append(Text(f"\nreturns {spec.returns}", style="dim"))
+    return Group(*parts)
+
+
+# --------------------------------------------------------------------------------------------------
+# Capabilities
+# --------------------------------------------------------------------------------------------------
+
+
+def capabilities(runtime) -> list[dict]:
+    """The capability metadata of a Runtime plus, where known, availability and the reason if not."""
+    try:
+        import viwoscript.capabilities.manager  # noqa: F401
+    except ImportError:
+        return []
+    caps = runtime.caps
+    entries = [dict(e) for e in caps.metadata()]
+    status_fn = getattr(caps, "status", None)
+    status = status_fn() if callable(status_fn) else {}
+    if isinstance(status, list):
+        status = {s.get("type"): s for s in status if isinstance(s, dict)}
+    for e in entries:
+        s = status.get(e.get("type")) if isinstance(status, dict) else None
+        if isinstance(s, dict):
+            for key in ("available", "reason", "granted", "limits"):
+                if key in s:
+                    e[key] = s[key]
+    return entries
+
+
+def caps_view(entries: list[dict]):
+    from rich.console import Group
+    from rich.text import Text
+
+    if not entries:
+        return Text("no capabilities installed (install one, e.g. pip install 'viwoscript[diffusion]')")
+    parts: list[Any] = []
+    for e in entries:
+        line = Text(e.get("type", "?"), style="bold")
+        avail = e.get("available")
+        if avail is True:
+            line.append("  available", style="green")
+        elif avail is False:
+            line.append("  unavailable", style="red")
+            if e.get("reason"):
+                line.append(f": {e['reason']}", style="red")
+        if e.get("granted") is False:
+            line.append("  (not granted)", style="yellow")
+        parts.append(line)
+        if e.get("description"):
+            parts.append(Text("  " + e["description"], style="dim"))
+        for m in e.get("methods", []):
+            params = " ".join(_param_text(p) for p in m.get("parameters", []))
+            parts.append(Text(f"    {m.get('name')}({params}) -> {m.get('returnType', 'any')}", style="cyan"))
+            if m.get("description"):
+                parts.append(Text("        " + first_sentence(m["description"]), style="dim"))
+        parts.append(Text(""))
+    return Group(*parts)
+
+
+def _param_text(p: dict) -> str:
+    text = f"{p.get('name')}: {p.get('type', 'any')}"
+    if "default" in p:
+        text += f" = {json.dumps(p['default'])}"
+    elif p.get("optional"):
+        text += "?"
+    return text
+
+
+# --------------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------------
+
+
+def config_view(cfg: Config, env: dict[str, str], searched: list):
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    if cfg.path:
+        head = Text(f"config file: {cfg.path}")
+    else:
+        head = Text("config file: none (searched " + ", ".join(str(p) for p in searched) + ")")
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col in ("setting", "value", "source"):
+        table.add_column(col)
+    for key, s in cfg.settings.items():
+        table.add_row(key, _value_text(key, s.value), s.source, style=None if s.source != "default" else "dim")
+    parts: list[Any] = [head, Text(""), table]
+    if env:
+        parts += [Text(""), Text("environment (read by the libraries that define these):", style="bold")]
+        parts += [Text(f"  {k}={'***' if 'TOKEN' in k else v}") for k, v in env.items()]
+    return Group(*parts)
+
+
+def _value_text(key: str, v: Any) -> str:
+    if v is None:
+        return "unlimited" if key in ("limits.gas", "limits.timeout") else "none"
+    if key == "grants" and v == "default":
+        return "default (every installed capability, default limits)"
+    if isinstance(v, list):
+        return ", ".join(json.dumps(i) if isinstance(i, dict) else str(i) for i in v) or "[] (nothing granted)"
+    return str(v)
