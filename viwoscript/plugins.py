@@ -31,3 +31,18 @@ def load_opcode_plugins(runtime: Any) -> None:
                 runtime.register(spec)
         except Exception as e:  # noqa: BLE001 - any failure in third-party code
             runtime.plugin_errors.append(f"opcode plugin {ep.name!r} ({ep.value}) failed to load: {e}")
+
+
+def load_capability_plugins() -> list[tuple[str, str, Any, str | None]]:
+    """Load every ``viwoscript.capabilities`` entry point: ``(name, value, object, error)`` each.
+
+    ``object`` is what the entry point names (a Capability subclass or a module with ``CAPABILITIES``);
+    when loading fails it is None and ``error`` says why. The capability registry decides what to keep.
+    """
+    out: list[tuple[str, str, Any, str | None]] = []
+    for ep in iter_entry_points(CAPABILITY_GROUP):
+        try:
+            out.append((ep.name, ep.value, ep.load(), None))
+        except Exception as e:  # noqa: BLE001 - any failure in third-party code
+            out.append((ep.name, ep.value, None, f"{type(e).__name__}: {e}"))
+    return out
