@@ -349,7 +349,8 @@ class Capability:
     def check_inputs(self, ctx: CallContext, spec: MethodSpec, args: dict) -> None:
         """Enforce the grant's limits on bound arguments before anything loads.
 
-        The default checks every ``ParamSpec.limit`` and, for methods with a workload, ``max_width``,
+        The default checks every ``ParamSpec.limit`` (a default value above a ``max`` limit is lowered to
+        it; a value the script gave is an error) and, for methods with a workload, ``max_width``,
         ``max_height``, ``max_pixels``, ``max_steps``, ``max_batch`` and ``max_compute``. Override to add
         checks (call ``super()``).
         """
@@ -357,7 +358,11 @@ class Capability:
         where = f"{self.type}.{spec.name}"
         for p in spec.params:
             if p.limit and p.limit in params:
-                _check_param_limit(where, p, args.get(p.name), p.limit, params[p.limit])
+                limit = params[p.limit]
+                value = args.get(p.name)
+                if p.name in ctx.defaulted and _is_number(value) and _is_number(limit) and value > limit:
+                    args[p.name] = value = type(value)(limit)  # a default never exceeds the grant
+                _check_param_limit(where, p, value, p.limit, limit)
         if spec.workload is None:
             return
         work = spec.workload(args)
@@ -403,6 +408,10 @@ def _check_param_limit(where: str, p: ParamSpec, value: Any, name: str, limit: A
                               hint=_LIMIT_HINT.format(name=name))
 
 
+def _is_number(v: Any) -> bool:
+    return type(v) in (int, float)
+
+
 def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b or (isinstance(a, int | float) and isinstance(b, int | float)
                                              and not isinstance(a, bool) and not isinstance(b, bool) and a == b)
@@ -428,7 +437,7 @@ class CallContext:
     Never visible to scripts.
     """
 
-    __slots__ = ("runtime", "ev", "capability", "method", "params", "handle", "manager")
+    __slots__ = ("runtime", "ev", "capability", "method", "params", "handle", "manager", "defaulted")
 
     def __init__(self, runtime, ev, capability: Capability, method: str, params: dict, handle=None,
                  manager=None):
@@ -439,6 +448,8 @@ class CallContext:
         self.params = params
         self.handle = handle
         self.manager = manager
+        #: Names of the parameters the script left out (bound to their defaults).
+        self.defaulted: set[str] = set()
 
     def check_interrupt(self) -> None:
         """Raise if the run was interrupted or timed out (call between steps of long work)."""
@@ -519,6 +530,8 @@ def bind_arguments(where: str, spec: MethodSpec, args: list, ctx: CallContext | 
                 raise ArgumentError(f"{where}: missing required argument {p.name}",
                                     hint=f"call it as {spec.signature()}")
             out[p.name] = p.default
+            if ctx is not None:
+                ctx.defaulted.add(p.name)
             continue
         out[p.name] = validate_value(where, p, v, ctx)
     return out

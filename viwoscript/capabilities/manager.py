@@ -84,6 +84,14 @@ class CapabilityHandle(HostValue):
     __hash__ = object.__hash__
 
 
+def describe(cls: type[Capability]) -> str:
+    """A capability's description: declared, else the first paragraph of its docstring."""
+    if cls.description:
+        return cls.description
+    doc = cls.__doc__ if cls.__doc__ is not Capability.__doc__ else None
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
+
+
 def holder_id(obj: Any) -> Any:
     """The holder id of a principal or target: ``obj["id"]``/``obj.id`` for entities, or a plain id."""
     if isinstance(obj, dict):
@@ -225,7 +233,7 @@ class CapabilityManager:
             selected = self.registry.select(cls.type) is entry
             rows.append({
                 "type": cls.type, "provider": cls.provider, "label": cls.label or cls.type,
-                "description": cls.description, "available": entry.available, "reason": entry.reason,
+                "description": describe(cls), "available": entry.available, "reason": entry.reason,
                 "fake": cls.fake, "selected": selected, "granted": selected and cls.type in granted,
                 "methods": [spec.signature() for spec in cls.methods.values()],
                 "limits": [lim.to_metadata() for lim in cls.limits],
@@ -244,7 +252,7 @@ class CapabilityManager:
         for t in self.registry.types():
             entry = self.registry.select(t)
             cls = entry.cls
-            out.append({"type": t, "label": cls.label or t, "description": cls.description,
+            out.append({"type": t, "label": cls.label or t, "description": describe(cls),
                         "methods": [spec.to_metadata() for spec in cls.methods.values()]})
         return out
 
@@ -331,7 +339,7 @@ class CapabilityManager:
         return self._new(rec.type, params, self.self_id, rec.provider, parent=rec.id)
 
     def give(self, cap: Any, target: Any, op: str = "give_capability") -> None:
-        rec = self._own_record(cap, op)
+        rec = self._own_record(cap, op, what="cap")
         tid = holder_id(target)
         if tid is None or not isinstance(target, dict | HostValue):
             raise ArgumentError(f"{op}: expected target entity, got {to_display(target)}"[:200],
