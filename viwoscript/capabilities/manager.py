@@ -25,21 +25,24 @@ SELF = "self"
 class Record:
     """One granted capability: type, parameters (a private deep copy), holder, pinned implementation."""
 
-    __slots__ = ("id", "type", "params", "holder", "provider", "parent", "revoked", "handle")
+    __slots__ = ("id", "type", "params", "holder", "provider", "parent", "origin", "revoked", "handle")
 
     def __init__(self, rid: str, cap_type: str, params: dict, holder: Any, provider: str | None,
-                 parent: str | None = None):
+                 parent: str | None = None, origin: str = "grant"):
         self.id = rid
         self.type = cap_type
         self.params = params
         self.holder = holder
         self.provider = provider
         self.parent = parent
+        #: "grant" (by the host), "mint" (parent = the authority) or "delegate" (parent = the narrowed one).
+        self.origin = origin
         self.revoked = False
         self.handle: CapabilityHandle | None = None
 
     def snapshot(self) -> tuple:
-        return (self.id, self.type, repr(self.params), self.holder, self.provider, self.parent, self.revoked)
+        return (self.id, self.type, repr(self.params), self.holder, self.provider, self.parent, self.origin,
+                self.revoked)
 
 
 class CapabilityHandle(HostValue):
@@ -322,7 +325,7 @@ class CapabilityManager:
         if cap_type == "sys.mint" and not narrows("namespace", ns, normalized.get("namespace"), "namespace"):
             raise CapabilityError(f"{op}: a minted sys.mint cannot cover more than its authority "
                                   f"('{normalized.get('namespace')}' is not within '{ns}')")
-        return self._new(cap_type, normalized, self.self_id, None, parent=auth.id)
+        return self._new(cap_type, normalized, self.self_id, None, parent=auth.id, origin="mint")
 
     def delegate(self, parent: Any, restrictions: Any, op: str = "delegate") -> CapabilityHandle:
         rec = self._own_record(parent, op, what="parent")
@@ -336,7 +339,7 @@ class CapabilityManager:
                 raise CapabilityError(f"{op}: {rec.type} has no parameter '{key}'",
                                       hint="known: " + ", ".join(declared))
         params = restrict(rec.params, restrictions, declared, op)
-        return self._new(rec.type, params, self.self_id, rec.provider, parent=rec.id)
+        return self._new(rec.type, params, self.self_id, rec.provider, parent=rec.id, origin="delegate")
 
     def give(self, cap: Any, target: Any, op: str = "give_capability") -> None:
         rec = self._own_record(cap, op, what="cap")
@@ -363,8 +366,8 @@ class CapabilityManager:
         return entry
 
     def _new(self, cap_type: str, params: dict, holder: Any, provider: str | None,
-             parent: str | None = None) -> CapabilityHandle:
-        rec = Record(f"cap-{next(self._ids)}", cap_type, params, holder, provider, parent)
+             parent: str | None = None, origin: str = "grant") -> CapabilityHandle:
+        rec = Record(f"cap-{next(self._ids)}", cap_type, params, holder, provider, parent, origin)
         self.records.append(rec)
         return self._handle(rec)
 
