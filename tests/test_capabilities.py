@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import types
 from importlib.metadata import EntryPoint
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from viwoscript.capabilities.fake import FakeGenerate
 from viwoscript.capabilities.manager import CapabilityManager
 from viwoscript.errors import ArgumentError, CapabilityError, InternalError, ViwoError
 from viwoscript.runtime import Runtime
+from viwoscript.values import Image
 
 # --- a small capability written the way a plugin author would -------------------------------------
 
@@ -455,3 +458,49 @@ def test_capability_manager_is_per_runtime():
     h = a.caps.held_by()[0]
     with pytest.raises(ViwoError, match="belongs to another runtime"):
         b.run('(std.call_method (std.arg 0) "textToImage" "x")', args=[h])
+
+
+# --- docs and examples -----------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_plugin_example_in_the_docs_works():
+    text = (ROOT / "docs" / "capabilities.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(# my_plugin/sepia.py\n.*?)```", text, re.S).group(1)
+    namespace: dict = {"__name__": "my_plugin.sepia"}
+    exec(compile(code, "docs/capabilities.md", "exec"), namespace)  # noqa: S102 - our own documentation
+    sepia = namespace["Sepia"]
+    events: list = []
+    rt = Runtime(capabilities=[sepia(strength_curve=0.9)], grants=[{"type": "demo.sepia"}], on_event=events.append)
+    img = Image(np.full((16, 24, 3), 200, np.uint8))
+    r = rt.run('(std.call_method (get_capability "demo.sepia") "tone" (std.arg 0) {"amount" 0.8 "steps" 2})',
+               args=[img])
+    out = np.asarray(r["image"])
+    assert out.shape == (16, 24, 3) and out[0, 0, 0] > out[0, 0, 2]  # brown: more red than blue
+    assert r["image"].metadata["sepia"] == 0.8
+    assert [e["step"] for e in events if e["type"] == "progress"] == [1, 2]
+    check_metadata(rt.capability_metadata())
+
+
+def test_compute_error_text_in_the_docs_is_real():
+    rt = Runtime(grants=[{"type": "diffusers.generate", "provider": "fake", "params": {"max_compute": 40}}])
+    with pytest.raises(CapabilityError) as info:
+        rt.run('(std.call_method (get_capability "diffusers.generate") "textToImage" "x" {"width" 1024 '
+               '"height" 1024 "steps" 50})')
+    text = (ROOT / "docs" / "capabilities.md").read_text(encoding="utf-8")
+    assert info.value.message in text
+
+
+def test_generate_fake_example_produces_the_documented_image():
+    from viwoscript.capabilities.fake import render
+
+    events: list = []
+    rt = Runtime(grants="default", on_event=events.append)
+    src = (ROOT / "examples" / "generate_fake.viwo").read_text(encoding="utf-8")
+    img = rt.run(src, filename="examples/generate_fake.viwo")
+    assert isinstance(img, Image) and (img.width, img.height) == (512, 384)
+    assert img.metadata["fake"] is True and img.metadata["seed"] == 7
+    assert np.array_equal(np.asarray(img), render("a red comet over a quiet lake, evening", 7, 512, 384))
+    assert any(e["type"] == "log" and "with seed 7" in e["message"] for e in events)
+    assert Runtime().check(src) == []
