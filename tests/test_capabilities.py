@@ -358,7 +358,8 @@ def test_real_implementation_is_preferred_when_available():
     assert rt.caps.registry.select("diffusers.generate").cls is RealGenerate
     assert rt.capability_metadata()[0]["label"] == "Generate images (test double)"
     rows = {r["provider"]: r for r in rt.caps.status() if r["type"] == "diffusers.generate"}
-    assert rows["real-test"]["selected"] and not rows["fake"]["selected"]
+    assert rows["real-test"]["selected"] and not rows["fake"]["selected"] and list(rows) == ["fake", "real-test"]
+    assert rows["real-test"]["granted"] and not rows["fake"]["granted"]
 
 
 def test_fake_stands_in_and_says_so_when_the_real_one_is_unavailable():
@@ -368,6 +369,7 @@ def test_fake_stands_in_and_says_so_when_the_real_one_is_unavailable():
     meta = rt.capability_metadata()[0]
     assert "FAKE" in meta["label"] and meta["description"].startswith("Fake")
     rows = {r["provider"]: r for r in rt.caps.status() if r["type"] == "diffusers.generate"}
+    assert list(rows) == ["missing", "fake"]  # the one in use last
     assert rows["missing"]["reason"] == "needs viwoscript_no_such_module_xyz: pip install 'viwoscript[diffusion]'"
     assert rows["fake"]["selected"] and rows["fake"]["fake"] and rows["fake"]["granted"]
     for _ in range(2):

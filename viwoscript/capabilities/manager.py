@@ -227,11 +227,15 @@ class CapabilityManager:
         """One row per implementation for ``viwo caps``.
 
         ``{type, provider, label, description, available, reason, fake, selected, granted, methods,
-        limits}``; a plugin that failed to load is a row with ``available: false`` and the error.
+        limits}``, sorted by type with the implementation in use (``selected``) last; a plugin that
+        failed to load is a row with ``type: None``, ``available: false`` and the error as ``reason``.
         """
         rows = []
         granted = {r.type for r in self.records if not r.revoked and r.holder == self.self_id}
-        for entry in self.registry.entries():
+        # per type, the implementations not in use first and the selected one last
+        entries = sorted(self.registry.entries(),
+                         key=lambda e: (e.cls.type, self.registry.select(e.cls.type) is e))
+        for entry in entries:
             cls = entry.cls
             selected = self.registry.select(cls.type) is entry
             rows.append({
