@@ -161,6 +161,41 @@ def test_bind_choices_and_fields():
         bind(["ann", {"extra": {"count": -1}}])
 
 
+class Painter(Capability):
+    """Signatures of the original's inpaint/outpaint, to check the positional conventions."""
+
+    type = "demo.paint"
+    _opts = (ParamSpec("strength", "number", 0.8, min=0, max=1), ParamSpec("steps", "integer", 30, min=1))
+
+    @method("inpaint", ParamSpec("image", "any"), ParamSpec("mask", "any"), ParamSpec("prompt", "string"), *_opts,
+            positional=3, options_name="params", returns="object")
+    def inpaint(self, ctx, image, mask, prompt, strength, steps):
+        """Inpaint."""
+        return {"prompt": prompt, "strength": strength, "steps": steps}
+
+    @method("outpaint", ParamSpec("image", "any"),
+            ParamSpec("direction", "string", choices=("left", "right", "top", "bottom")),
+            ParamSpec("pixels", "integer", min=8, multiple_of=8), ParamSpec("prompt", "string"), *_opts,
+            positional=4, options_name="params", returns="object")
+    def outpaint(self, ctx, image, direction, pixels, prompt, strength, steps):
+        """Outpaint."""
+        return {"direction": direction, "pixels": pixels, "steps": steps}
+
+
+def test_original_inpaint_and_outpaint_conventions():
+    spec = Painter.methods["inpaint"]
+    b = bind_arguments("demo.paint.inpaint", spec, ["img", "mask", "sky", {"strength": 0.5}])
+    assert (b["prompt"], b["strength"], b["steps"]) == ("sky", 0.5, 30)
+    assert spec.to_metadata()["parameters"][3]["name"] == "params"
+    with pytest.raises(ArgumentError, match="missing required argument prompt"):
+        bind_arguments("demo.paint.inpaint", spec, ["img", "mask", {"strength": 0.5}])
+    out = Painter.methods["outpaint"]
+    b = bind_arguments("demo.paint.outpaint", out, ["img", "left", 100, "sea", {"steps": 5}])
+    assert (b["direction"], b["pixels"], b["steps"]) == ("left", 96, 5)
+    with pytest.raises(ArgumentError, match='direction must be one of "left", "right", "top", "bottom"'):
+        bind_arguments("demo.paint.outpaint", out, ["img", "up", 64, "sea"])
+
+
 def test_bind_rejects_non_string_and_dunder_option_keys():
     for key in ("__class__", "__proto__", "ctx", "self", "runtime"):
         with pytest.raises(ArgumentError, match="unknown option"):
