@@ -14,7 +14,8 @@ import pytest
 
 import viwoscript.plugins
 from viwoscript.capabilities import Capability, Limit, MethodSpec, ParamSpec, Workload, image_workload, method
-from viwoscript.capabilities.base import MODEL_LIMITS, bind_arguments
+from viwoscript.capabilities.base import MODEL_LIMITS
+from viwoscript.capabilities.binding import bind_arguments
 from viwoscript.capabilities.fake import FakeGenerate
 from viwoscript.capabilities.manager import CapabilityManager
 from viwoscript.errors import ArgumentError, CapabilityError, InternalError, ViwoError

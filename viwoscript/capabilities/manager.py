@@ -15,7 +15,8 @@ from typing import Any
 
 from ..errors import ArgumentError, CapabilityError, InternalError
 from ..values import HostValue, Lambda, to_display
-from .base import TYPE_RE, CallContext, Capability, bind_arguments
+from .base import TYPE_RE, CallContext, Capability
+from .binding import bind_arguments
 from .grants import matches_filter, namespace_covers, narrows, normalize_params, plain_copy, restrict
 from .registry import CapabilityRegistry, Entry
 
