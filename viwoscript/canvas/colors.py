@@ -69,7 +69,7 @@ def _from_func(value: str, body: str, op: str) -> Color:
         raise ArgumentError(f"{op}: invalid colour {_show(value)}", hint=_HINT)
     channels = []
     for p in parts[:3]:
-        v = float(p[:-1]) * 2.55 if p.endswith("%") else float(p)
+        v = float(p[:-1]) * 255 / 100 if p.endswith("%") else float(p)
         if not 0 <= v <= 255:
             raise ArgumentError(f"{op}: colour channel {p} out of range 0–255 in {_show(value)}", hint=_HINT)
         channels.append(int(math.floor(v + 0.5)))

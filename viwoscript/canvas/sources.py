@@ -57,8 +57,10 @@ def decode(data: bytes, op: str, max_pixels: int) -> np.ndarray:
             return to_rgba(np.asarray(rgba))
     except ScriptError:
         raise
-    except (UnidentifiedImageError, PILImage.DecompressionBombError, OSError, ValueError, SyntaxError,
-            EOFError) as e:
+    except PILImage.DecompressionBombError:
+        raise ScriptError(f"{op}: image exceeds the limit of {max_pixels} pixels",
+                          hint="use a smaller image (decompression bombs are refused)") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
         raise ScriptError(f"{op}: could not decode the image ({type(e).__name__}: {e})",
                           hint=f"supported formats: {', '.join(FORMATS)}") from None
 
