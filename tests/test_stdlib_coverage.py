@@ -72,24 +72,3 @@ def test_every_pure_opcode_has_a_golden_test():
         "pure opcodes without a golden test in tests/lang/*.viwo: " + ", ".join(missing)
         + "\nadd at least one form calling each (followed by ;=> value or ;!! Error: message)"
     )
-
-
-def test_pure_opcodes_are_not_only_covered_by_pending_fixes():
-    """pending_fixes.viwo holds known failures; each opcode needs a passing golden test elsewhere too."""
-    where = covered()
-    only_pending = sorted(name for name in pure_opcodes() if where.get(name) == {"pending_fixes.viwo"})
-    assert not only_pending, "opcodes covered only by pending_fixes.viwo: " + ", ".join(only_pending)
-
-
-def test_heads_skip_quoted_data_and_raw_objects():
-    tree = parse('(std.seq (std.quote (list.reverse [1])) {"k": ["str.upper", "x"]} (+ 1 2))')
-    found = heads(tree, set())
-    assert "std.quote" in found and "+" in found
-    assert "list.reverse" not in found and "str.upper" not in found
-
-
-
-def test_pure_opcode_set_is_the_standard_library():
-    names = pure_opcodes()
-    assert {"+", "std.let", "list.map", "obj.get", "str.concat", "time.offset", "json.parse"} <= names
-    assert not any(name.startswith(("canvas.", "kernel.")) for name in names)

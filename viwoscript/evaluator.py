@@ -23,8 +23,8 @@ from .errors import (
     ViwoError,
 )
 from .limits import Limits
-from .nodes import Array, Atom, Node, Object, Span, to_data
-from .values import Lambda, to_display
+from .nodes import Array, Atom, Node, Span, to_data
+from .values import Lambda, to_json_text
 
 POLL_EVERY = 1000
 
@@ -120,6 +120,12 @@ class Evaluator:
                                     hint=f"raise the budget (--gas, Limits(gas=...)); it was {self.limits.gas}")
         self._refill()
         self.fuel -= 1
+
+    def charge(self, units: int = 1) -> None:
+        """Charge gas for work that is not an opcode evaluation (e.g. an empty loop iteration)."""
+        self.fuel -= units
+        if self.fuel < 0:
+            self._poll()
 
     def check_interrupt(self) -> None:
         """Raise if the run was interrupted or its time is up. Long host work calls this too."""
@@ -250,7 +256,7 @@ class Evaluator:
         if fn is None:
             raise ScriptError(f"{op}: func not found")
         if fn.__class__ is not Lambda:
-            raise ArgumentError(f"{op}: func must be a lambda, got {to_display(fn)}")
+            raise ArgumentError(f"{op}: func must be a lambda, got {to_json_text(fn)}")
         params = fn.params
         n = len(args)
         vars = {name: (args[i] if i < n else None) for i, name in enumerate(params)}

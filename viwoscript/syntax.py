@@ -108,7 +108,7 @@ def _lark_parse(source: str, syntax: str, filename: str | None):
 
     try:
         return _parser().parse(source, start=syntax)
-    except UnexpectedEOF as e:
+    except UnexpectedEOF:
         raise _incomplete(source, filename) from None
     except UnexpectedToken as e:
         if e.token.type == "$END":
@@ -273,7 +273,12 @@ class _Builder:
                 if math.isinf(value):
                     raise ViwoSyntaxError(f"number {text} is out of range", span)
                 return Atom(value, span)
-            return Atom(int(text), span)
+            value = int(text)
+            if value == 0 and text.startswith("-"):
+                return Atom(-0.0, span)
+            if abs(value) > 2**53:  # numbers are doubles: round as JavaScript would
+                return Atom(float(value), span)
+            return Atom(value, span)
         if t == "JTRUE":
             return Atom(True, span)
         if t == "JFALSE":

@@ -167,9 +167,47 @@ def to_json_value(v: Any, _seen: set[int] | None = None) -> Any:
 
 
 def to_json_text(v: Any, indent: int | None = None) -> str:
-    if indent is None:
-        return json.dumps(to_json_value(v), ensure_ascii=False, separators=(",", ":"))
-    return json.dumps(to_json_value(v), ensure_ascii=False, indent=indent)
+    """``JSON.stringify``: numbers written as JavaScript writes them, NaN/Infinity and lambdas as null."""
+    out: list[str] = []
+    _write_json(to_json_value(v), out, indent, 0)
+    return "".join(out)
+
+
+def _write_json(v: Any, out: list[str], indent: int | None, level: int) -> None:
+    t = type(v)
+    if v is None:
+        out.append("null")
+    elif v is True:
+        out.append("true")
+    elif v is False:
+        out.append("false")
+    elif t is int or t is float:
+        out.append(js_number(v))
+    elif t is str:
+        out.append(json.dumps(v, ensure_ascii=False))
+    elif t is list or t is dict:
+        if not v:
+            out.append("[]" if t is list else "{}")
+            return
+        open_, close = ("[", "]") if t is list else ("{", "}")
+        pad = "" if indent is None else "\n" + " " * (indent * (level + 1))
+        sep = "," if indent is None else ","
+        colon = ":" if indent is None else ": "
+        out.append(open_)
+        for i, item in enumerate(v.items() if t is dict else v):
+            if i:
+                out.append(sep)
+            out.append(pad)
+            if t is dict:
+                out.append(json.dumps(item[0], ensure_ascii=False))
+                out.append(colon)
+                item = item[1]
+            _write_json(item, out, indent, level + 1)
+        if indent is not None:
+            out.append("\n" + " " * (indent * level))
+        out.append(close)
+    else:  # pragma: no cover - to_json_value leaves only JSON data
+        out.append("null")
 
 
 def to_display(v: Any) -> str:

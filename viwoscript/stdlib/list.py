@@ -142,7 +142,8 @@ def splice(ev, lst, start, delete_count=None, *items):
     """Remove `deleteCount` items at `start` and insert `items` there; returns the removed items."""
     n = len(lst)
     i = relative_index(start, n, 0)
-    count = n - i if delete_count is None else min(max(js_int(delete_count), 0), n - i)
+    # A missing deleteCount removes nothing: the original passed it on as undefined (→ 0).
+    count = 0 if delete_count is None else min(max(js_int(delete_count), 0), n - i)
     _grown(ev, "list.splice", n - count + len(items))
     removed = lst[i:i + count]
     lst[i:i + count] = items

@@ -180,9 +180,13 @@ def _domain_fallback(name: str, x: float) -> float:
 
 
 def _round(x: float) -> float:
-    if not math.isfinite(x):
+    """JavaScript Math.round: the nearest integer, halves toward +∞, keeping the sign of zero."""
+    if not math.isfinite(x) or abs(x) >= 2**52:
         return x
-    return float(math.floor(x + 0.5)) if abs(x) < 2**52 else x
+    r = float(math.floor(x))
+    if x - r >= 0.5:
+        r += 1.0
+    return math.copysign(0.0, x) if r == 0 else r
 
 
 def _sign(x: float) -> float:
@@ -195,7 +199,8 @@ def _inf_safe(f):
     def g(x):
         if not math.isfinite(x):
             return x
-        return float(f(x))
+        r = float(f(x))
+        return math.copysign(0.0, x) if r == 0 else r  # -0.5 → -0, as JavaScript
 
     return g
 
@@ -243,9 +248,25 @@ def _extreme(name: str, pick):
     return impl
 
 
-_min = _extreme("min", min)
+def _js_min(nums):
+    out = nums[0]
+    for n in nums[1:]:
+        if n < out or (n == out == 0 and math.copysign(1, n) < 0):
+            out = n
+    return out
+
+
+def _js_max(nums):
+    out = nums[0]
+    for n in nums[1:]:
+        if n > out or (n == out == 0 and math.copysign(1, n) > 0):
+            out = n
+    return out
+
+
+_min = _extreme("min", _js_min)
 _min.__doc__ = "Smallest of one or more numbers (NaN if any is NaN)."
-_max = _extreme("max", max)
+_max = _extreme("max", _js_max)
 _max.__doc__ = "Largest of one or more numbers (NaN if any is NaN)."
 opcode("math.min", P("nums", "number", variadic=True, at_least=1), label="Minimum", returns="number", validate=False)(_min)
 opcode("math.max", P("nums", "number", variadic=True, at_least=1), label="Maximum", returns="number", validate=False)(_max)

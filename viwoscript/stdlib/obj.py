@@ -37,10 +37,11 @@ def new(ev, args, scope):
             raise ArgumentError(f"obj.new: expected pair at index {i}, got {to_json_text(to_data(pair))}",
                                 pair.span, hint='write each entry as ["key", valueExpr]')
         key = e(pair.items[0], scope)
+        value = e(pair.items[1], scope)  # evaluated before the key is checked, as in the original
         if type(key) is not str:
             raise ArgumentError(f"obj.new: expected string key at index {i}, got {to_json_text(key)}",
                                 pair.items[0].span)
-        out[key] = e(pair.items[1], scope)
+        out[key] = value
     if len(out) > ev.limits.max_object:
         ev.check_size(len(out), "obj.new", "object")
     return out

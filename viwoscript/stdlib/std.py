@@ -93,13 +93,17 @@ def while_(ev, args, scope):
         return None
     cond, body = args[0], (args[1] if len(args) > 1 else None)
     e = ev.eval
+    # A loop of literals evaluates no opcode: charge it per iteration so it still runs out of gas.
+    free = cond.__class__ is not Array and body.__class__ is not Array
     ev.loops += 1
     try:
         while truthy(e(cond, scope)):
+            if free:
+                ev.charge()
             if body is None:
                 continue
             try:
-                e(body, scope)
+                e(body, Scope(scope))  # each iteration's body runs in a new scope, as in the original
             except BreakSignal:
                 break
             except ContinueSignal:
@@ -139,7 +143,7 @@ def for_(ev, args, scope):
 def break_(ev):
     """Leave the innermost loop."""
     if ev.loops <= 0:
-        raise ScriptError("std.break: not inside a loop", hint="std.break only works inside std.while or std.for")
+        raise _outside_loop("std.break")
     raise BreakSignal()
 
 
@@ -147,9 +151,15 @@ def break_(ev):
 def continue_(ev):
     """Skip to the next iteration of the innermost loop."""
     if ev.loops <= 0:
-        raise ScriptError("std.continue: not inside a loop",
-                          hint="std.continue only works inside std.while or std.for")
+        raise _outside_loop("std.continue")
     raise ContinueSignal()
+
+
+def _outside_loop(op: str) -> ScriptError:
+    # Break and continue pass through std.try, so this error cannot be caught either.
+    err = ScriptError(f"{op}: not inside a loop", hint=f"{op} only works inside std.while or std.for")
+    err.catchable = False
+    return err
 
 
 @opcode("std.return", P("value", default=None), label="Return", validate=False)
@@ -165,17 +175,15 @@ def try_(ev, args, scope):
     if not args:
         return None
     try:
-        return ev.eval(args[0], scope)
+        return ev.eval(args[0], Scope(scope))
     except ViwoError as e:
-        if not e.catchable:
+        if not e.catchable or len(args) < 3:  # no catch body: the error goes on, as in the original
             raise
         name = ev.eval(args[1], scope) if len(args) > 1 else None
         inner = Scope(scope)
         if type(name) is str:
             inner.vars[name] = e.message
-        return ev.eval(args[2], inner) if len(args) > 2 else None
-    except RecursionError:
-        raise
+        return ev.eval(args[2], inner)
 
 
 @opcode("std.throw", P("message", "string"), label="Throw", validate=False)
@@ -271,9 +279,6 @@ def caller(ev):
 
 # --- conversions ---------------------------------------------------------------------------------
 
-_INT_RE = re.compile(r"[+-]?\d+")
-
-
 def parse_int(text, radix=None) -> int | float:
     """JavaScript parseInt."""
     s = to_text(text).strip(" \t\n\r\v\f\u00a0\ufeff\u2028\u2029")
@@ -298,10 +303,11 @@ def parse_int(text, radix=None) -> int | float:
         end += 1
     if end == 0:
         return math.nan
-    return normalize_number(float(sign * int(s[:end], r)))
+    value = int(s[:end], r)
+    return -0.0 if value == 0 and sign < 0 else normalize_number(float(sign * value))
 
 
-_FLOAT_RE = re.compile(r"[+-]?(?:Infinity|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
+_FLOAT_RE = re.compile(r"[+-]?(?:Infinity|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)")
 
 
 def parse_float(text) -> int | float:
@@ -313,7 +319,7 @@ def parse_float(text) -> int | float:
     return normalize_number(float(m.group(0).replace("Infinity", "inf")))
 
 
-_NUM_RE = re.compile(r"[+-]?(?:Infinity|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\Z")
+_NUM_RE = re.compile(r"[+-]?(?:Infinity|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)\Z")
 
 
 def number_of(v) -> int | float:
@@ -330,11 +336,12 @@ def number_of(v) -> int | float:
         if s == "":
             return 0
         low = s.lower()
-        if low[:2] in ("0x", "0o", "0b") and len(s) > 2:
-            try:
-                return int(s, 0)
-            except ValueError:
+        if low[:2] in ("0x", "0o", "0b"):
+            digits = {"0x": "0123456789abcdef", "0o": "01234567", "0b": "01"}[low[:2]]
+            body = low[2:]
+            if not body or any(c not in digits for c in body):
                 return math.nan
+            return normalize_number(float(int(body, {"0x": 16, "0o": 8, "0b": 2}[low[:2]])))
         if _NUM_RE.match(s):
             return normalize_number(float(s.replace("Infinity", "inf")))
         return math.nan
@@ -397,10 +404,17 @@ def stringify(ev, value=None):
 def parse(ev, text):
     """Parse JSON text; an error on bad JSON."""
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_int=_json_int)
     except (ValueError, RecursionError) as e:
         raise ScriptError(f"json.parse: {getattr(e, 'msg', str(e))}", hint="pass valid JSON text") from None
     return _normalize_json(value)
+
+
+def _json_int(text: str) -> int | float:
+    """JSON integers are doubles: beyond 2**53 they round, and -0 keeps its sign."""
+    if text == "-0":
+        return -0.0
+    return normalize_number(float(text)) if len(text) > 15 else int(text)
 
 
 def _reject_constant(name):
