@@ -125,7 +125,7 @@ HEADS = ["std.seq", "std.let", "std.var", "std.lambda", "std.for", "std.try", "l
          "std.quote", "canvas.draw_stroke", "weird head", "true", "x"]
 names = st.sampled_from(["x", "y", "my-var", "a b", "1x", "null", "é", ""])
 atoms = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**60), 2**60),
+    st.none(), st.booleans(), st.integers(-(2**53), 2**53),
     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8), names,
 ).map(Atom)
 
