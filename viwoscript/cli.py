@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -242,7 +243,7 @@ def cli(ctx: click.Context) -> None:
 def _execute(cfg: Config, text: str, filename: str, *, args: list, quiet: bool, as_json: bool, debug: bool,
              check: bool, stem: str, show_null: bool) -> int:
     """Parse, check, run and print; returns the exit code."""
-    from .console import ImageSaver, Terminal, use_color
+    from .console import ImageSaver, Terminal, sigint_interrupts, use_color
     from .errors import InterruptedError_, ViwoError
     from .nodes import to_data
 
@@ -260,7 +261,8 @@ def _execute(cfg: Config, text: str, filename: str, *, args: list, quiet: bool, 
             if errors:
                 return EXIT_ERROR
         terminal.saver.script = to_data(tree)
-        value = rt.run(tree, filename=filename, args=args)
+        with sigint_interrupts(rt):
+            value = rt.run(tree, filename=filename, args=args)
         terminal.stop_progress()
         terminal.result(value, as_json=as_json, show_null=show_null)
         return EXIT_OK
@@ -325,6 +327,8 @@ def run(file, arg_pairs, args_json, config_path, gas, timeout, size, out, roots,
     cfg = make_config(config_path, gas, timeout, size, out, roots)
     text, filename = read_script(file)
     stem = "stdin" if file == "-" else Path(file).stem
+    if Path(file).suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"):  # re-running hello-001.png → hello
+        stem = re.sub(r"-\d+\Z", "", stem)
     raise Exit(_execute(cfg, text, filename, args=args, quiet=quiet, as_json=as_json, debug=debug,
                         check=not no_check, stem=stem, show_null=as_json))
 
@@ -570,9 +574,17 @@ def repl(config_path=None, gas=None, timeout=None, size=None, out=None, roots=()
     raise Exit(run_repl(cfg, as_json=as_json, quiet=quiet, history=None if no_history else (history_path or "")))
 
 
-def main(argv: list[str] | None = None) -> Any:
-    """Console-script entry point."""
-    return cli.main(args=argv, prog_name="viwo")
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: click's handling, except that Ctrl-C anywhere exits 130."""
+    try:
+        rv = cli.main(args=argv, prog_name="viwo", standalone_mode=False)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(rv if isinstance(rv, int) else EXIT_OK)
 
 
 if __name__ == "__main__":  # pragma: no cover

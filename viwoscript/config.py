@@ -217,7 +217,7 @@ def apply_toml(cfg: Config, text: str, path: Path) -> None:
         for key, v in value.items():
             if key not in allowed:
                 raise where.error(table, key, f"config: unknown key {table}.{key}", _did_you_mean(key, allowed))
-            cfg.set(f"{table}.{key}", _validate(table, key, v, base, where), source)
+            cfg.set(f"{table}.{key}", _validate(table, key, v, base, where), source, allow_none=True)
 
 
 def _validate(table: str, key: str, v: Any, base: Path, where: _Locator) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -30,6 +31,37 @@ def use_color(stream: TextIO) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):
+        return False
+
+
+class sigint_interrupts:  # noqa: N801 - used as a context manager
+    """While a script runs, Ctrl-C asks the Runtime to stop cooperatively instead of raising.
+
+    The script then raises ``InterruptedError_`` at its next poll and unwinds normally. A second
+    Ctrl-C (a script stuck in a long host call) raises ``KeyboardInterrupt`` to give control back.
+    Off the main thread this does nothing (signal handlers live on the main thread).
+    """
+
+    def __init__(self, runtime):
+        self.runtime = runtime
+        self.count = 0
+        self.old = None
+
+    def _handler(self, signum, frame):
+        self.count += 1
+        if self.count > 1 or getattr(self.runtime, "_current", None) is None:
+            raise KeyboardInterrupt
+        self.runtime.interrupt()
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            signal.signal(signal.SIGINT, self.old)
+            self.old = None
         return False
 
 

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .console import ImageSaver, Terminal, use_color
+from .console import ImageSaver, Terminal, sigint_interrupts, use_color
 from .errors import IncompleteInputError, InterruptedError_, ViwoError, ViwoSyntaxError
 
 if TYPE_CHECKING:
@@ -314,7 +314,8 @@ class ReplSession:
     def evaluate(self, text: str, *, filename: str = "<repl>", record: bool = True) -> bool:
         t = self.terminal
         try:
-            value = self.runtime.run(text, scope=self.runtime.globals, filename=filename)
+            with sigint_interrupts(self.runtime):
+                value = self.runtime.run(text, scope=self.runtime.globals, filename=filename)
             t.stop_progress()
             t.result(value, as_json=self.as_json)
         except (InterruptedError_, KeyboardInterrupt):
