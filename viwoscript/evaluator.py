@@ -190,6 +190,8 @@ class Evaluator:
             except ViwoError as e:
                 if e.span is None:
                     e.span = node.span
+                    if e.hint is None and e.__class__ is ArgumentError and e.message.startswith(spec.name):
+                        e.hint = f"usage: {spec.signature()}"
                 raise
             except (ControlSignal, RecursionError):
                 raise

@@ -440,7 +440,22 @@ class _TextPrinter:
 
 def from_python(data: Any) -> Node:
     """A node tree from an already-parsed JSON script (a Python list), without positions."""
+    _check_depth(data)
     try:
         return from_data(data)
     except TypeError as e:
         raise ViwoSyntaxError(str(e), hint="scripts are JSON data: lists, dicts, strings, numbers, booleans, None") from None
+
+
+def _check_depth(data: Any) -> None:
+    """Refuse data nested deeper than the parser allows (iteratively: never a RecursionError)."""
+    stack = [(data, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise ViwoSyntaxError(f"nesting deeper than {MAX_NESTING} levels",
+                                  hint="flatten the script; deeply nested data cannot be a sensible script")
+        if isinstance(item, list | tuple):
+            stack.extend((x, depth + 1) for x in item)
+        elif isinstance(item, dict):
+            stack.extend((x, depth + 1) for x in item.values())
