@@ -3,7 +3,6 @@ always ends with a LimitError, never a Python RecursionError, a hang or a memory
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
