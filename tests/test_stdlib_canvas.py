@@ -171,3 +171,20 @@ def test_canvases_are_per_runtime():
     a, b = Runtime(canvas_size=(8, 8)), Runtime(canvas_size=(8, 8))
     a.run('(canvas.layer.create "only-in-a")')
     assert b.run("(canvas.layers)") == []
+
+
+def test_examples_results():
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    rt = Runtime(roots=[examples], canvas_size=(256, 256))
+    out = rt.run((examples / "canvas_sketch.viwo").read_text(encoding="utf-8"))
+    assert out["layers"] == ["paper", "sketch", "hole"]
+    mask, image = np.asarray(out["mask"]), np.asarray(out["image"])
+    assert mask[128, 128] == 255 and mask[0, 0] == 0
+    assert image[128, 128].tolist() == [0xfd, 0xf6, 0xe3, 255]  # the erased window shows the paper
+    rt = Runtime(roots=[examples], canvas_size=(256, 256))
+    img = rt.run((examples / "canvas_recorded.viwo").read_text(encoding="utf-8"))
+    assert isinstance(img, Image) and (np.asarray(img)[:, :, 3] == 255).all()
+    assert rt.canvas.get("layer-1").pixels[100, 128, 3] == 0  # erased
+    assert rt.canvas.active == "layer-1"

@@ -146,7 +146,7 @@ def layer_load_image(ev, layer_id=None, src=None, x=0, y=0, *_):
 
 @opcode("canvas.draw_stroke", P("layerId", "string", description=_ID),
         P("points", "array", kind="raw", description='[[x, y], ...] or [{"x": x, "y": y}, ...]'),
-        P("color", "string", description='"#rrggbb", "#rrggbbaa", "rgb()", "rgba()" or a CSS name'),
+        P("color", description='"#rrggbb", "#rrggbbaa", "rgb()", "rgba()", a CSS name; null for the eraser'),
         P("size", "number", description="brush diameter in pixels"),
         P("tool", "string", "brush", "brush or eraser", choices=("brush", "eraser")),
         returns="null", label="Draw Stroke", lazy=True)
