@@ -13,6 +13,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -278,6 +279,7 @@ class Terminal:
         self._lock = threading.RLock()
         self._progress = None
         self._tasks: dict[str, Any] = {}
+        self._refreshed = 0.0
         self._rich_err = None
 
     @staticmethod
@@ -393,6 +395,13 @@ class Terminal:
             if total is not None and step >= total:
                 p.remove_task(tid)
                 del self._tasks[task]
+            if self._tasks:
+                now = time.monotonic()
+                if now - self._refreshed > 0.05:  # rich also refreshes on its own; this keeps steps exact
+                    self._refreshed = now
+                    p.refresh()
+            else:
+                self.stop_progress()  # every task finished: the bars go away until the next one
 
     def stop_progress(self) -> None:
         with self._lock:

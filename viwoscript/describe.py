@@ -122,24 +122,24 @@ def describe_op(spec: OpSpec):
 
 
 def capabilities(runtime) -> list[dict]:
-    """The capability metadata of a Runtime plus, where known, availability and the reason if not."""
+    """One row per capability implementation: availability (and why not), grant, limits, methods.
+
+    The rows of ``runtime.caps.status()`` with ``methods`` replaced by the full method metadata of
+    ``get_capability_metadata`` (their one-line signatures stay under ``signatures``).
+    """
     try:
         import viwoscript.capabilities.manager  # noqa: F401
     except ImportError:
         return []
     caps = runtime.caps
-    entries = [dict(e) for e in caps.metadata()]
-    status_fn = getattr(caps, "status", None)
-    status = status_fn() if callable(status_fn) else {}
-    if isinstance(status, list):
-        status = {s.get("type"): s for s in status if isinstance(s, dict)}
-    for e in entries:
-        s = status.get(e.get("type")) if isinstance(status, dict) else None
-        if isinstance(s, dict):
-            for key in ("available", "reason", "granted", "limits"):
-                if key in s:
-                    e[key] = s[key]
-    return entries
+    meta = {m["type"]: m for m in caps.metadata()}
+    rows = []
+    for status in caps.status():
+        row = dict(status)
+        row["signatures"] = list(row.get("methods", []))
+        row["methods"] = meta.get(row.get("type"), {}).get("methods", [])
+        rows.append(row)
+    return rows
 
 
 def caps_view(entries: list[dict]):
@@ -150,24 +150,35 @@ def caps_view(entries: list[dict]):
         return Text("no capabilities installed (install one, e.g. pip install 'viwoscript[diffusion]')")
     parts: list[Any] = []
     for e in entries:
-        line = Text(e.get("type", "?"), style="bold")
-        avail = e.get("available")
-        if avail is True:
+        if e.get("type") is None:  # a plugin that failed to load
+            parts += [Text(f"plugin error: {e.get('reason')}", style="red"), Text("")]
+            continue
+        line = Text(e["type"], style="bold")
+        if e.get("provider"):
+            fake = ", fake" if e.get("fake") and e["provider"] != "fake" else ""
+            line.append(f"  ({e['provider']}{fake})", style="dim")
+        if e.get("available"):
             line.append("  available", style="green")
-        elif avail is False:
-            line.append("  unavailable", style="red")
-            if e.get("reason"):
-                line.append(f": {e['reason']}", style="red")
-        if e.get("granted") is False:
-            line.append("  (not granted)", style="yellow")
+        else:
+            line.append("  unavailable" + (f": {e['reason']}" if e.get("reason") else ""), style="red")
+        if e.get("granted"):
+            line.append("  granted", style="green")
+        elif e.get("selected", True):
+            line.append("  not granted", style="yellow")
+        else:
+            line.append("  not in use", style="dim")
         parts.append(line)
         if e.get("description"):
             parts.append(Text("  " + e["description"], style="dim"))
-        for m in e.get("methods", []):
-            params = " ".join(_param_text(p) for p in m.get("parameters", []))
-            parts.append(Text(f"    {m.get('name')}({params}) -> {m.get('returnType', 'any')}", style="cyan"))
+        for sig, m in zip(e.get("signatures", []), e.get("methods", []) or [{}] * len(e.get("signatures", [])),
+                          strict=False):
+            parts.append(Text(f"    {sig}", style="cyan"))
             if m.get("description"):
                 parts.append(Text("        " + first_sentence(m["description"]), style="dim"))
+        limits = [f"{lim['name']}={json.dumps(lim['default'])}" for lim in e.get("limits", [])
+                  if lim.get("default") is not None]
+        if limits:
+            parts.append(Text("  grant limits (defaults): " + ", ".join(limits), style="dim"))
         parts.append(Text(""))
     return Group(*parts)
 
