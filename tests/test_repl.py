@@ -317,15 +317,24 @@ def test_images_show_a_summary_and_are_saved(tmp_path):
 
 def test_canvas_layer_table():
     s, out, err = session()
-    if "canvas.layers" not in s.runtime.registry:
-        assert not s.handle(":canvas")
-        assert "not installed" in take(err)
-        for spec in IMG_OPS:
-            s.runtime.register(spec, replace_existing=True)
-    assert s.handle(":canvas")
-    text = take(out)
-    assert "canvas 1024×1024" in text
-    assert all(col in text for col in ("id", "name", "type", "visible", "opacity", "locked"))
+    s.handle('(canvas.size 64 32)')
+    s.handle('(canvas.layer.create "sketch" "Sketch" "raster")')
+    s.handle('(canvas.layer.create "m" "Mask" "mask")')
+    s.handle('(canvas.layer.update "m" {"visible" false "opacity" 0.5})')
+    take(out)
+    assert s.handle(":canvas"), err.getvalue()
+    lines = take(out).splitlines()
+    assert lines[0].strip() == "canvas 64×32"
+    assert lines[1].split() == ["id", "name", "type", "visible", "opacity", "locked"]
+    assert lines[2].split() == ["sketch", "Sketch", "raster", "true", "1", "false"]
+    assert lines[3].split() == ["m", "Mask", "mask", "false", "0.5", "false"]
+
+
+def test_canvas_command_without_canvas_opcodes():
+    s, _, err = session()
+    s.runtime.registry._specs.pop("canvas.layers")
+    assert not s.handle(":canvas")
+    assert "not installed" in err.getvalue()
 
 
 def test_prompt_session_multiline_with_pipe_input():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -51,13 +52,14 @@ def suggest(registry: Registry, pattern: str | None) -> str:
     return f" (did you mean {' or '.join(close)}?)" if close else "; run `viwo ops` for the full list"
 
 
+_SENTENCE_END = re.compile(r"[.!?](?=\s+[A-Z(`\"'])")
+
+
 def first_sentence(text: str) -> str:
-    text = text.strip()
-    for end in (". ", ".\n"):
-        i = text.find(end)
-        if i != -1:
-            return text[: i + 1]
-    return text
+    """Up to the first full stop that ends a sentence ("e.g. this" does not)."""
+    text = " ".join(text.split())
+    m = _SENTENCE_END.search(text)
+    return text[: m.end()] if m else text
 
 
 def op_list(specs: list[OpSpec]):

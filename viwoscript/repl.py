@@ -401,7 +401,10 @@ class ReplSession:
             self.terminal.error("the canvas opcodes are not installed in this runtime")
             return False
         layers = self.runtime.run("(canvas.layers)", scope=self.runtime.globals, filename="<:canvas>")
-        self._print(canvas_table(layers, self.runtime.canvas_size))
+        size = self.runtime.canvas_size
+        if "canvas.get_size" in reg:
+            size = self.runtime.run("(canvas.get_size)", scope=self.runtime.globals, filename="<:canvas>")
+        self._print(canvas_table(layers, tuple(size)))
         return True
 
     def cmd_save(self, arg: str) -> bool:
