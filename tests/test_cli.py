@@ -200,7 +200,7 @@ def test_run_saves_returned_images(tmp_path):
     r = viwo("run", f, "--out", "renders")
     assert r.exit_code == 0
     path = tmp_path / "renders" / "pic-001.png"
-    assert r.stdout == f"<image 4×3 RGB seed=7> → {path}\n"
+    assert r.stdout == "<image 4×3 RGB seed=7> → renders/pic-001.png\n"
     saved = np.asarray(PILImage.open(path))
     assert saved.shape == (3, 4, 3) and (saved[..., 0] == 255).all() and (saved[..., 1:] == 0).all()
     # a second run never overwrites
@@ -225,7 +225,7 @@ def test_run_image_events_are_saved_by_name(tmp_path):
     r = viwo("run", f)
     assert r.stdout == "1\n"
     assert (tmp_path / "viwo-out" / "final.png").is_file()
-    assert f"→ {tmp_path / 'viwo-out' / 'final.png'}" in r.stderr
+    assert "→ viwo-out/final.png" in r.stderr
     assert (tmp_path / "viwo-out" / "etc-x.png").is_file()  # never outside the out dir
     assert np.asarray(PILImage.open(tmp_path / "viwo-out" / "final.png")).shape == (2, 3, 4)
 

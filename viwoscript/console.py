@@ -178,6 +178,14 @@ def image_summary(image: Image) -> str:
     return repr(image)
 
 
+def shown_path(path: Path) -> str:
+    """A saved file's path as printed: relative to the working directory when inside it."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 # --------------------------------------------------------------------------------------------------
 # Saving images
 # --------------------------------------------------------------------------------------------------
@@ -337,13 +345,13 @@ class Terminal:
             self.out(json_result(value, paths))
             return
         if isinstance(value, Image):
-            self.out(f"{image_summary(value)} → {paths[id(value)]}", style="green")
+            self.out(f"{image_summary(value)} → {shown_path(paths[id(value)])}", style="green")
             return
         if value is None and not show_null:
             return
         self.out(display(value), highlight=True, style="dim" if value is None else None)
         for image in find_images(value):
-            self.out(f"{image_summary(image)} → {paths[id(image)]}", style="green")
+            self.out(f"{image_summary(image)} → {shown_path(paths[id(image)])}", style="green")
 
     # --- runtime events (called on the evaluation thread) -----------------------------------------
     def on_event(self, event: dict) -> None:
@@ -360,7 +368,7 @@ class Terminal:
             if isinstance(image, Image):
                 path = self.saver.save(image, event.get("name"))
                 self.saved.append((image, path))
-                self.err(f"{image_summary(image)} → {path}", style="green")
+                self.err(f"{image_summary(image)} → {shown_path(path)}", style="green")
         elif kind == "send":
             if not self.quiet:
                 payload = json.dumps(to_json_value(event.get("payload")), ensure_ascii=False)

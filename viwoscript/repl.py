@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .console import ImageSaver, Terminal, sigint_interrupts, use_color
+from .console import ImageSaver, Terminal, shown_path, sigint_interrupts, use_color
 from .errors import IncompleteInputError, InterruptedError_, ViwoError, ViwoSyntaxError
 
 if TYPE_CHECKING:
@@ -466,7 +466,7 @@ class ReplSession:
             return False
         path = self.terminal.saved[-1][1]
         if not open_viewer(path):
-            print(f"no image viewer found; the image is at {path}", file=self.out)
+            print(f"no image viewer found; the image is at {shown_path(path)}", file=self.out)
         return True
 
     def cmd_quit(self, arg: str) -> None:
