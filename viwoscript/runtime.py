@@ -42,6 +42,8 @@ class Runtime:
                  principal: Any = None, caller: Any = None):
         self.registry: Registry = builtin_registry().copy()
         self.plugin_errors: list[str] = []
+        #: Whether entry-point plugins (opcodes and capabilities) are loaded for this Runtime.
+        self.load_plugins = plugins
         if plugins:
             from .plugins import load_opcode_plugins
 
