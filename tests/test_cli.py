@@ -362,6 +362,8 @@ def test_fmt_will_not_silently_drop_comments(tmp_path):
     assert Path(f).read_text().startswith("; a comment")
     r = viwo("fmt", f)
     assert r.exit_code == 0 and "2 comments not kept" in r.stderr
+    r = viwo("fmt", "--check", f)  # never a false "would reformat" for comments alone
+    assert r.exit_code == 0 and f"skipped {f}: it has comments" in r.stderr and "1 skipped" in r.stderr
     assert viwo("fmt", "--write", "--drop-comments", f).exit_code == 0
     assert Path(f).read_text() == '(+ 1 2)\n\n(str.len ";not a comment")\n'
 
