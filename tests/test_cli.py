@@ -439,6 +439,9 @@ def test_config_shows_values_and_sources(tmp_path):
     r = viwo("config")
     assert f"config file: {conf}" in r.stdout and "org/sd" in r.stdout
     assert viwo("config", "--path").stdout == conf + "\n"
+    data = json.loads(viwo("config", "--json", "--gas", "unlimited", "--size", "64x48").stdout)["settings"]
+    assert data["limits.gas"] == {"value": None, "source": "--gas"}
+    assert data["canvas.height"] == {"value": 48, "source": "--size"}
 
 
 def test_config_shows_conventional_environment(tmp_path, monkeypatch):

@@ -527,21 +527,22 @@ def caps(as_json, config_path):
 
 
 @cli.command("config", context_settings=CONTEXT)
-@_CONFIG_OPTION
+@runtime_options
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.option("--path", "path_only", is_flag=True, help="Print only the path of the file in use.")
 @_guarded
-def config_(config_path, as_json, path_only):
+def config_(config_path, gas, timeout, size, out, roots, as_json, path_only):
     """Show the effective configuration and where each value came from.
 
     The file read is --config FILE, else ./viwo.toml, else viwo.toml in the user config directory.
+    The same flags as `viwo run` (--gas, --size, ...) show how they override it.
     """
     import os
 
     from . import describe
     from .config import user_config_file
 
-    cfg = make_config(config_path)
+    cfg = make_config(config_path, gas, timeout, size, out, roots)
     if path_only:
         if cfg.path is None:
             raise Exit(EXIT_ERROR)

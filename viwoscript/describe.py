@@ -24,8 +24,10 @@ def console(file=None):
 
     file = file or sys.stdout
     color = use_color(file)
+    terminal = Console(file=file).is_terminal
+    # Off a terminal nothing wraps or truncates: the output is for files and grep.
     return Console(file=file, soft_wrap=True, highlight=False, force_terminal=color or None,
-                   no_color=not color, emoji=False)
+                   no_color=not color, emoji=False, width=None if terminal else 10_000)
 
 
 # --------------------------------------------------------------------------------------------------
