@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from .errors import IncompleteInputError, ViwoSyntaxError
@@ -33,7 +35,27 @@ def _parser():
 
     grammar = resources.files(__package__).joinpath("grammar.lark").read_text(encoding="utf-8")
     return Lark(grammar, start=["text", "json"], parser="lalr", lexer="contextual",
-                propagate_positions=True, maybe_placeholders=False)
+                propagate_positions=True, maybe_placeholders=False, cache=_cache_file(grammar))
+
+
+def _cache_file(grammar: str) -> str | bool:
+    """Where lark keeps the built LALR tables: the user's own cache dir (never a shared temp dir, whose
+    files another user could plant), keyed by grammar and lark version. False when it is not writable."""
+    import hashlib
+
+    import lark
+    from platformdirs import user_cache_dir
+
+    key = hashlib.sha256(f"{lark.__version__}\0{grammar}".encode()).hexdigest()[:16]
+    folder = Path(user_cache_dir("viwoscript", appauthor=False))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    path = folder / f"grammar-{key}.lark-cache"
+    if path.exists() and not os.access(path, os.W_OK):
+        return False
+    return str(path)
 
 
 def default_slots(op: str, index: int) -> str | None:
