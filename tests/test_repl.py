@@ -209,6 +209,21 @@ def test_state_persists_and_errors_do_not_end_the_session():
     assert s.failures == 1
 
 
+def test_static_check_runs_first_with_session_variables_known():
+    s, out, err = session()
+    s.handle("(std.let x 1)")
+    assert not s.handle('(std.seq (std.set x 5) (+ x "a"))')
+    text = take(err)
+    assert "<repl>:1:29" in text and "expected number" in text  # the literal argument, not the call
+    assert s.runtime.globals.lookup("x") == 1  # nothing ran
+    assert not s.handle("(std.lett y 2)")
+    assert "did you mean" in take(err)
+    assert s.handle("(+ x 1)") and take(err) == ""  # x is known: no undeclared-variable warning
+    assert s.handle("(list.len [zz])")
+    assert "variable 'zz' is never declared" in take(err)  # warnings print, the input still runs
+    assert take(out) == "1\n2\n1\n"
+
+
 def test_located_errors_show_the_input():
     s, _, err = session()
     s.handle("(std.seq\n  (std.throw \"nope\"))")

@@ -312,17 +312,27 @@ class ReplSession:
         return self.evaluate(text)
 
     def evaluate(self, text: str, *, filename: str = "<repl>", record: bool = True) -> bool:
+        from .check import check_tree
+
         t = self.terminal
+        color = use_color(t.stderr)
         try:
+            tree = self.runtime.parse(text, filename=filename)
+            # The static check first (with the session's variables known): nothing runs if it fails.
+            diagnostics = check_tree(tree, self.runtime.registry, known_names=set(_all_vars(self.runtime)))
+            for d in diagnostics:
+                t.error(d.render(text, color=color))
+            if any(d.severity == "error" for d in diagnostics):
+                return self._failed()
             with sigint_interrupts(self.runtime):
-                value = self.runtime.run(text, scope=self.runtime.globals, filename=filename)
+                value = self.runtime.run(tree, scope=self.runtime.globals, filename=filename)
             t.stop_progress()
             t.result(value, as_json=self.as_json)
         except (InterruptedError_, KeyboardInterrupt):
             t.error("interrupted")
             return self._failed()
         except ViwoError as e:
-            t.error(e.render(None if e.source else text, color=use_color(t.stderr)))
+            t.error(e.render(None if e.source else text, color=color))
             return self._failed()
         except ValueError as e:  # a result with no JSON form
             t.error(f"error: {e}")
