@@ -326,8 +326,14 @@ def test_images_show_a_summary_and_are_saved(tmp_path):
     path = tmp_path / "viwo-out" / "repl-001.png"
     assert take(out) == "<image 4×4 RGB seed=3> → viwo-out/repl-001.png\n"
     assert np.asarray(PILImage.open(path)).tolist() == np.full((4, 4, 3), 128).tolist()
+    s.handle("(std.let img (test.image 4))")
+    s.handle("[img img]")  # the same image is saved once
+    assert take(out) == ("<image 4×4 RGB seed=3> → viwo-out/repl-002.png\n"
+                         "[<image 4×4 RGB seed=3>, <image 4×4 RGB seed=3>]\n"
+                         "<image 4×4 RGB seed=3> → viwo-out/repl-002.png\n")
+    assert sorted(p.name for p in path.parent.iterdir()) == ["repl-001.png", "repl-002.png"]
     s.handle(":show")  # no display here: says where the image is
-    assert take(out) == "no image viewer found; the image is at viwo-out/repl-001.png\n"
+    assert take(out) == "no image viewer found; the image is at viwo-out/repl-002.png\n"
 
 
 def test_canvas_layer_table():

@@ -21,6 +21,8 @@ from .values import HostValue, Image, Lambda, js_number, to_json_value
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 WIDTH = 88
+#: Images a Terminal remembers (to save an image shown twice only once, and for the REPL's :show).
+RECENT_IMAGES = 64
 
 
 def use_color(stream: TextIO) -> bool:
@@ -332,10 +334,16 @@ class Terminal:
 
     # --- results -----------------------------------------------------------------------------------
     def save_images(self, value: Any) -> dict[int, Path]:
+        """Save each image of a result once: an image shown again (the REPL) keeps its first path."""
         paths: dict[int, Path] = {}
+        recent = {id(img): path for img, path in self.saved[-RECENT_IMAGES:]}
         for image in find_images(value):
+            if id(image) in recent:
+                paths[id(image)] = recent[id(image)]
+                continue
             paths[id(image)] = self.saver.save(image)
             self.saved.append((image, paths[id(image)]))
+        del self.saved[:-RECENT_IMAGES]  # keep memory bounded in long sessions
         return paths
 
     def result(self, value: Any, *, as_json: bool = False, show_null: bool = True) -> None:
@@ -368,6 +376,7 @@ class Terminal:
             if isinstance(image, Image):
                 path = self.saver.save(image, event.get("name"))
                 self.saved.append((image, path))
+                del self.saved[:-RECENT_IMAGES]
                 self.err(f"{image_summary(image)} → {shown_path(path)}", style="green")
         elif kind == "send":
             if not self.quiet:
