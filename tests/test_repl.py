@@ -369,6 +369,11 @@ def test_prompt_session_multiline_with_pipe_input():
         text = ps.prompt()
     assert text == "(std.let x\n  (+ 1 2))"
     assert s.handle(text) and s.runtime.globals.lookup("x") == 3
+    with create_pipe_input() as inp:  # Enter inside a complete input splits the line instead
+        ps = build_prompt_session(s, None, input=inp, output=DummyOutput())
+        inp.send_text("(+ 1 2)\x1b[D\r\x1b[F\r")  # ←, Enter, End, Enter
+        text = ps.prompt()
+    assert text == "(+ 1 2\n  )"
 
 
 def test_history_file(tmp_path):

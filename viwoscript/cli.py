@@ -319,7 +319,7 @@ def run(file, arg_pairs, args_json, config_path, gas, timeout, size, out, roots,
     \b
     Examples:
       viwo run examples/hello.viwo
-      viwo run sweep.viwo --arg prompt='"a red comet"' --arg steps=20 --size 512x512
+      viwo run sweep.viwo --arg prompt='a red comet' --arg steps=20 --size 512x512
       echo '(+ 1 2)' | viwo run -
       viwo run viwo-out/hello-001.png      re-run the script embedded in an image
     """

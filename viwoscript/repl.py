@@ -594,11 +594,11 @@ def build_prompt_session(session: ReplSession, history: str | None = "", *, inpu
     @kb.add("enter", filter=~has_completions)
     def _enter(event):
         buf = event.current_buffer
-        if buf.document.is_cursor_at_the_end and not is_complete(buf.text, session.runtime.registry):
-            depth = _open_depth(buf.text)
-            buf.insert_text("\n" + "  " * depth)
-        else:
+        doc = buf.document
+        if doc.text_after_cursor.strip() == "" and is_complete(buf.text, session.runtime.registry):
             buf.validate_and_handle()
+        else:  # still open, or editing inside the input: a new line, indented by the open brackets
+            buf.insert_text("\n" + "  " * _open_depth(doc.text_before_cursor))
 
     @kb.add("escape", "enter")
     def _newline(event):
