@@ -452,6 +452,15 @@ def test_config_shows_conventional_environment(tmp_path, monkeypatch):
     assert json.loads(viwo("config", "--json").stdout)["environment"]["HF_HUB_OFFLINE"] == "1"
 
 
+def test_config_reports_grants_the_capabilities_reject(tmp_path):
+    (tmp_path / "viwo.toml").write_text('[[grants]]\ntype = "no.such.cap"\n')
+    r = viwo("config")
+    assert r.exit_code == 2
+    assert "no.such.cap" in r.stdout and "cannot grant unknown capability type 'no.such.cap'" in r.stderr
+    (tmp_path / "viwo.toml").write_text('[[grants]]\ntype = "diffusers.generate"\nparams = { max_steps = 5 }\n')
+    assert viwo("config").exit_code == 0
+
+
 def test_config_errors_and_explicit_file(tmp_path):
     assert viwo("config", "--path").exit_code == 1
     r = viwo("config", "--config", "nope.toml")

@@ -92,6 +92,7 @@ params = { max_steps = 30, allowed_models = ["sd15"] }
 
 [[grants]]
 type = "upscale"
+provider = "fake"
 
 [models]
 sd15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
@@ -104,7 +105,7 @@ sd15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
     assert cfg.out_dir == base / "renders"
     assert cfg.grants == [
         {"type": "diffusers.generate", "params": {"max_steps": 30, "allowed_models": ["sd15"]}},
-        {"type": "upscale", "params": {}},
+        {"type": "upscale", "params": {}, "provider": "fake"},
     ]
     assert cfg.models == {"sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5"}
     data = cfg.to_dict()
@@ -156,6 +157,7 @@ def test_runtime_kwargs_build_a_runtime(tmp_path):
     ("[[grants]]\nparams = {}\n", "grants[0] needs a type", 1),
     ("[[grants]]\ntype = \"x\"\nlimit = 3\n", "unknown key 'limit'", 3),
     ("[[grants]]\ntype = \"x\"\nparams = 3\n", "params must be a table", 3),
+    ("[[grants]]\ntype = \"x\"\nprovider = 3\n", "provider must be a string", 3),
     ("grants = 3\n", "grants must be an array of tables", 1),
     ("[models]\nsd = 1\n", "models.sd must be a string", 2),
 ])
@@ -209,3 +211,18 @@ def test_valid_settings_round_trip(limits, size):
     assert cfg.canvas_size == (size or (1024, 1024))
     for key in limits:
         assert cfg.settings[f"limits.{key}"].source == "/tmp/viwo.toml"
+
+
+def test_grants_reach_the_capability_manager(tmp_path):
+    from viwoscript.errors import ViwoError
+    from viwoscript.runtime import Runtime
+
+    write(tmp_path / "viwo.toml", '[[grants]]\ntype = "diffusers.generate"\nparams = { max_steps = 5 }\n')
+    rt = Runtime(**load_config().runtime_kwargs())
+    assert rt.run('(== (get_capability "diffusers.generate") null)') is False
+    assert rt.run('(== (get_capability "sys.mint") null)') is True  # only what the file grants
+    with pytest.raises(ViwoError, match="steps"):
+        rt.run('(std.call_method (get_capability "diffusers.generate") "textToImage" "x" {"steps" 6})')
+    write(tmp_path / "viwo.toml", "grants = []\n")
+    rt = Runtime(**load_config().runtime_kwargs())
+    assert rt.run('(== (get_capability "diffusers.generate") null)') is True

@@ -556,6 +556,27 @@ def config_(config_path, gas, timeout, size, out, roots, as_json, path_only):
                                "environment": env}, ensure_ascii=False, indent=2))
         raise Exit(EXIT_OK)
     describe.console().print(describe.config_view(cfg, env, [Path.cwd() / "viwo.toml", user_config_file()]))
+    problem = grants_problem(cfg)
+    if problem is not None:
+        from .console import use_color
+
+        click.echo("\n" + problem.render(color=use_color(sys.stderr)), err=True)
+        raise Exit(EXIT_USAGE)
+
+
+def grants_problem(cfg: Config):
+    """The error the configured grants cause (an unknown type or limit), or None."""
+    if cfg.grants in ("default", []):
+        return None
+    from .errors import ViwoError
+
+    try:
+        make_runtime(cfg).caps  # noqa: B018 - creating the manager applies the grants
+    except ViwoError as e:
+        return e
+    except ImportError:
+        return None
+    return None
 
 
 @cli.command(context_settings=CONTEXT)

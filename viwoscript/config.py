@@ -21,6 +21,7 @@ Relative paths in a file are relative to the directory holding that file.
     [[grants]]               # absent: every installed capability with its default limits
     type = "diffusers.generate"
     params = { max_steps = 50, max_width = 1024 }
+    provider = "fake"        # optional: which implementation (see `viwo caps`)
 
     [models]
     sd15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"   # alias = local dir or Hugging Face id
@@ -255,17 +256,23 @@ def _grants(value: Any, where: _Locator) -> list[dict]:
     for i, g in enumerate(value):
         if not isinstance(g, dict):
             raise where.error("grants", None, f"config: grants[{i}] must be a table", "use [[grants]] tables")
-        extra = set(g) - {"type", "params"}
+        extra = set(g) - {"type", "params", "provider"}
         if extra:
             raise where.error("grants", sorted(extra)[0], f"config: grants[{i}] has unknown key {sorted(extra)[0]!r}",
-                              "a grant has `type` and an optional `params` table")
+                              "a grant has `type`, an optional `params` table and optional `provider`")
         if not isinstance(g.get("type"), str) or not g["type"]:
             raise where.error("grants", None, f"config: grants[{i}] needs a type", 'write type = "diffusers.generate"')
         params = g.get("params", {})
         if not isinstance(params, dict):
             raise where.error("grants", "params", f"config: grants[{i}].params must be a table",
                               "write params = { max_steps = 50 }")
-        out.append({"type": g["type"], "params": dict(params)})
+        grant = {"type": g["type"], "params": dict(params)}
+        if "provider" in g:
+            if not isinstance(g["provider"], str) or not g["provider"]:
+                raise where.error("grants", "provider", f"config: grants[{i}].provider must be a string",
+                                  'the implementation to use, e.g. provider = "fake" (see `viwo caps`)')
+            grant["provider"] = g["provider"]
+        out.append(grant)
     return out
 
 
