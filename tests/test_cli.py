@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image as PILImage
 
 from viwoscript import cli as cli_mod
@@ -537,3 +539,35 @@ def test_image_saver_names(tmp_path):
     assert saver.save(img).name == "my-script-002.png"
     assert saver.save(img, "a/b.png").name == "a-b.png"
     assert saver.save(img, "...").name == "my-script.png"
+
+
+def test_roots_decide_which_files_a_script_may_read(tmp_path):
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "other").mkdir()
+    PILImage.new("RGB", (2, 2), (0, 255, 0)).save(tmp_path / "imgs" / "a.png")
+    f = script(tmp_path / "load.viwo", '(canvas.size 4 4)\n(canvas.layer.create "l")\n'
+               '(canvas.layer.load_image "l" "imgs/a.png")\n(canvas.composite)')
+    r = viwo("run", f, "--json")
+    assert r.exit_code == 0
+    out = np.asarray(PILImage.open(json.loads(r.stdout)["path"]))
+    assert out[0, 0].tolist() == [0, 255, 0, 255] and out[3, 3].tolist()[3] == 0
+    r = viwo("run", f, "--root", str(tmp_path / "other"))
+    assert r.exit_code == 1 and "file not found: imgs/a.png" in r.stderr and "other" in r.stderr
+
+
+# --- properties of the printers ------------------------------------------------------------------------
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_json_values)
+def test_display_matches_the_language_printer_and_json_round_trips(v):
+    from viwoscript.values import to_display, to_json_value
+
+    assert display(v, width=10**9) == to_display(v)
+    assert "".join(display(v, width=10).split()) == "".join(to_display(v).split())  # only layout differs
+    assert json.loads(json_result(v)) == to_json_value(v)
