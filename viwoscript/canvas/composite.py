@@ -39,26 +39,28 @@ def pack(color: tuple[int, int, int, int]) -> np.uint32:
 
 
 def _round_u8(x: np.ndarray) -> np.ndarray:
+    """``floor(x + 0.5)`` as uint8 for x in [0, 255] (the cast truncates, which is floor for x >= 0)."""
     x += 0.5
-    np.floor(x, out=x)
     return x.astype(np.uint8)
 
 
-def blend_pixels(dst: np.ndarray, rgb: np.ndarray | tuple, alpha: np.ndarray) -> np.ndarray:
+def blend_pixels(dst: np.ndarray, rgb, alpha: np.ndarray) -> np.ndarray:
     """Source-over of colour(s) ``rgb`` with alpha ``alpha`` (0–1, > 0) onto ``dst`` (n, 4) uint8 → (n, 4) uint8."""
-    Ad = dst[:, 3].astype(np.float64)
+    F = dst.astype(np.float64)
+    Ad = F[:, 3]
     Ao = 255.0 - Ad
     Ao *= alpha
-    Ao += Ad
-    k = np.divide(alpha * 255.0, Ao, out=np.zeros_like(Ao), where=Ao > 0)
-    Cd = dst[:, :3].astype(np.float64)
-    Co = np.asarray(rgb, dtype=np.float64) - Cd
-    Co *= k[:, None]
-    Co += Cd
-    out = np.empty(dst.shape, np.uint8)
-    out[:, :3] = _round_u8(Co)
-    out[:, 3] = _round_u8(Ao)
-    out[out[:, 3] == 0] = 0
+    Ao += Ad  # >= 255·alpha > 0
+    k = alpha * 255.0
+    k /= Ao
+    C = F[:, :3]
+    delta = np.asarray(rgb, dtype=np.float64) - C
+    delta *= k[:, None]
+    C += delta
+    F[:, 3] = Ao
+    out = _round_u8(F)
+    if not out[:, 3].all():
+        out[out[:, 3] == 0] = 0
     return out
 
 
@@ -66,28 +68,31 @@ def apply_stroke(pixels: np.ndarray, c: Coverage, color: tuple[int, int, int, fl
     """Blend one stroke's coverage into ``pixels`` (H, W, 4) uint8, in place."""
     r, g, b, a = color
     h, w = c.interior.shape
-    window = pixels[c.y0:c.y0 + h, c.x0:c.x0 + w]
-    ys, xs, fc = c.fy, c.fx, c.fc
+    flat = pixels.view(np.uint32).reshape(-1)  # one uint32 per pixel: gathers and scatters move 4 bytes at once
+    window = pixels[c.y0:c.y0 + h, c.x0:c.x0 + w].view(np.uint32)[:, :, 0]
+    idx = c.fy * pixels.shape[1] + c.fx
+    fc = c.fc
     if tool == "eraser":
-        np.copyto(window.view(np.uint32)[:, :, 0], np.uint32(0), where=c.interior)
+        np.copyto(window, np.uint32(0), where=c.interior)
         if len(fc):
-            px = pixels[ys, xs]
-            alpha = _round_u8(px[:, 3] * (1.0 - fc))
-            px[:, 3] = alpha
-            px[alpha == 0] = 0
-            pixels[ys, xs] = px
+            px = flat[idx].view(np.uint8).reshape(-1, 4)
+            alpha = px[:, 3] * (1.0 - fc)
+            px[:, 3] = _round_u8(alpha)
+            if not px[:, 3].all():
+                px[px[:, 3] == 0] = 0
+            flat[idx] = px.view(np.uint32).reshape(-1)
         return
     if a <= 0:
         return
     if a >= 1:
-        np.copyto(window.view(np.uint32)[:, :, 0], pack((r, g, b, 255)), where=c.interior)
+        np.copyto(window, pack((r, g, b, 255)), where=c.interior)
     else:
         iy, ix = np.nonzero(c.interior)
-        ys = np.concatenate((iy + c.y0, ys))
-        xs = np.concatenate((ix + c.x0, xs))
+        idx = np.concatenate(((iy + c.y0) * pixels.shape[1] + (ix + c.x0), idx))
         fc = np.concatenate((np.ones(len(iy)), fc))
     if len(fc):
-        pixels[ys, xs] = blend_pixels(pixels[ys, xs], (r, g, b), fc * a)
+        dst = flat[idx].view(np.uint8).reshape(-1, 4)
+        flat[idx] = blend_pixels(dst, (r, g, b), fc * a).view(np.uint32).reshape(-1)
 
 
 def paste(pixels: np.ndarray, image: np.ndarray, x: int, y: int) -> None:
@@ -196,7 +201,6 @@ class _Compositor:
         np.multiply(acc[:3], np.float32(255.0), out=pf[:3])
         np.divide(pf[:3], alpha, out=pf[:3], where=alpha > 0)
         pf[3] = alpha
-        pf += np.float32(0.5)
-        np.floor(pf, out=pf)
+        pf += np.float32(0.5)  # the cast below truncates: floor(x + 0.5) for x >= 0
         res[...] = pf.transpose(1, 2, 0)
         res[res[:, :, 3] == 0] = 0

@@ -108,18 +108,19 @@ class Layer:
             jobs.extend((job, s) for job in raster.plan(s.points, s.size, w, h))
         batch: list[tuple[raster.Job, Stroke]] = []
         budget = 0
+        scratch = raster.Scratch()
         for item in jobs:
             batch.append(item)
             budget += item[0].pixels
-            if budget >= raster.BATCH_PIXELS or len(batch) >= 16:
-                self._apply(px, batch)
+            if budget >= raster.BATCH_PIXELS or len(batch) >= raster.BATCH_JOBS:
+                self._apply(px, batch, scratch)
                 batch, budget = [], 0
         if batch:
-            self._apply(px, batch)
+            self._apply(px, batch, scratch)
 
     @staticmethod
-    def _apply(px: np.ndarray, batch: list) -> None:
-        covs = raster.rasterize([job for job, _ in batch])
+    def _apply(px: np.ndarray, batch: list, scratch: raster.Scratch) -> None:
+        covs = raster.rasterize([job for job, _ in batch], scratch)
         for cov, (_, s) in zip(covs, batch, strict=True):
             comp.apply_stroke(px, cov, s.color, s.tool)
 

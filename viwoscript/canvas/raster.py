@@ -26,6 +26,8 @@ import numpy as np
 EPS = 1e-7
 #: Pixels (bounding-box area) rasterized per batch; a stroke larger than this is split into row bands.
 BATCH_PIXELS = 1 << 17
+#: Most jobs per batch.
+BATCH_JOBS = 16
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class Job:
 
 @dataclass
 class Coverage:
-    """The coverage of one job over its window at ``(y0, x0)``; ``raw`` and ``interior`` are ``(h, w)`` views.
+    """The coverage of one job over its window at ``(y0, x0)``; ``interior`` is an ``(h, w)`` view.
 
     ``interior`` marks pixels known to have coverage exactly 1 without a distance computation; the
     other covered pixels are listed in ``fy, fx`` (canvas coordinates) with their coverage ``fc``
@@ -55,7 +57,6 @@ class Coverage:
 
     y0: int
     x0: int
-    raw: np.ndarray
     interior: np.ndarray
     fy: np.ndarray
     fx: np.ndarray
@@ -64,7 +65,9 @@ class Coverage:
     @property
     def cov(self) -> np.ndarray:
         """The coverage of every pixel of the window, as a new ``(h, w)`` float64 array."""
-        return np.where(self.interior, 1.0, self.raw)
+        out = self.interior.astype(np.float64)
+        out[self.fy - self.y0, self.fx - self.x0] = self.fc
+        return out
 
 
 def stroke_window(points: np.ndarray, size: float, width: int, height: int) -> tuple[int, int, int, int] | None:
@@ -95,15 +98,37 @@ def plan(points: np.ndarray, size: float, width: int, height: int, max_pixels: i
     return [Job(points, float(size), x0, y, x1, min(y + rows, y1)) for y in range(y0, y1, rows)]
 
 
-def rasterize(jobs: list[Job]) -> list[Coverage]:
+class Scratch:
+    """Work buffers reused across batches (fresh large arrays cost a page fault per 4 KiB on first touch).
+
+    Coverages computed with a scratch are views into it: use them before the next batch.
+    """
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def get(self, total: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Buffers for ``total`` pixels: raw, diff and mark are all zero (each use resets what it touched)."""
+        if total > self.size:
+            self.size = max(total, BATCH_PIXELS + BATCH_PIXELS // 4)
+            self.raw = np.zeros(self.size)
+            self.diff = np.zeros(self.size + 1, np.int64)
+            self.csum = np.zeros(self.size, np.int64)
+            self.inside = np.zeros(self.size, bool)
+            self.mark = np.zeros(self.size, bool)
+        return (self.raw[:total], self.diff[:total + 1], self.csum[:total], self.inside[:total],
+                self.mark[:total])
+
+
+def rasterize(jobs: list[Job], scratch: Scratch | None = None) -> list[Coverage]:
     """Coverage for every job, computed in one vectorized pass (results in the same order)."""
     if not jobs:
         return []
     with np.errstate(all="ignore"):
-        return _rasterize(jobs)
+        return _rasterize(jobs, scratch or Scratch())
 
 
-def _rasterize(jobs: list[Job]) -> list[Coverage]:
+def _rasterize(jobs: list[Job], scratch: Scratch) -> list[Coverage]:
     S = len(jobs)
     npts = np.array([len(j.points) for j in jobs])
     P = np.concatenate([j.points for j in jobs]) if S > 1 else jobs[0].points
@@ -200,60 +225,60 @@ def _rasterize(jobs: list[Job]) -> list[Coverage]:
     i1 = np.where(filled, i1, o1)
 
     row_base = boff[t] + j * ww[t]
-    raw = np.zeros(total)
-
-    # --- exact distances in the band between the capsules (two runs per row) ---------------------
-    rs = np.concatenate((o0, np.maximum(i1 + 1, o0)))
-    n = np.maximum(np.concatenate((np.minimum(i0 - 1, o1), o1)) - rs + 1, 0)
-    N = int(n.sum())
-    if N:
-        dxs = rs + (np.concatenate((xoff, xoff)) - ax2)
-        dys = np.concatenate((da, da))
-        ux2 = np.concatenate((rux, rux))
-        uy2 = np.concatenate((ruy, ruy))
-        runp = np.array((dxs * ux2 + dys * uy2, dys * ux2 - dxs * uy2, ux2, uy2,
-                         np.concatenate((rL, rL)), np.concatenate((rR, rR)),
-                         np.concatenate((row_base, row_base)) + rs - np.cumsum(n) + n))
-        s0, q0, eux, euy, eL, eR, ebase = np.take(runp, np.repeat(np.arange(len(n)), n), axis=1)
-        m = np.arange(N, dtype=np.float64)
-        pos = (m + ebase).astype(np.int64)  # m − (start of the run) + (start of the run's pixels)
-        m -= np.repeat(np.cumsum(n) - n, n)
-        s = s0 + m * eux
-        q = q0 - m * euy
-        e = np.minimum(s, 0.0)
-        s -= eL
-        np.maximum(s, e, out=e)
-        e *= e
-        q *= q
-        e += q
-        np.sqrt(e, out=e)
-        np.subtract(eR, e, out=e)
-        np.clip(e, 0.0, 1.0, out=e)
-        np.maximum.at(raw, pos, e)
-    else:
-        pos = np.zeros(0, np.int64)
+    raw, diff, csum, interior, mark = scratch.get(total)
 
     # --- interior: coverage 1 inside the inner spans (difference array, cumulative sum) -----------
     starts = (row_base + i0)[filled]
     ends = (row_base + i1 + 1)[filled]
-    diff = np.bincount(starts, minlength=total + 1) - np.bincount(ends, minlength=total + 1)
-    interior = np.cumsum(diff[:total], dtype=np.int32) > 0
+    np.add.at(diff, starts, 1)
+    np.add.at(diff, ends, -1)
+    np.cumsum(diff[:total], out=csum)
+    np.greater(csum, 0, out=interior)
+    diff[starts] = 0
+    diff[ends] = 0
 
-    # --- the band's distinct pixels that are not interior: one entry each ------------------------
+    # --- exact distances in the band between the capsules (two runs per row), skipping pixels that
+    # --- another segment's inner capsule already covers -------------------------------------------
+    rs = np.concatenate((o0, np.maximum(i1 + 1, o0)))
+    n = np.maximum(np.concatenate((np.minimum(i0 - 1, o1), o1)) - rs + 1, 0)
+    N = int(n.sum())
+    fringe = np.zeros(0, np.int64)
+    fc = np.zeros(0)
     if N:
-        stamp = np.empty(total, np.int64)
-        idx = np.arange(N)
-        stamp[pos] = idx
-        keep = stamp[pos] == idx
-        keep &= ~interior[pos]
-        fringe = np.sort(pos[keep])
-        fc = raw[fringe]
-        nz = fc > 0
-        fringe = fringe[nz]
-        fc = fc[nz]
-    else:
-        fringe = pos
-        fc = np.zeros(0)
+        rid = np.repeat(np.arange(len(n)), n)
+        m = np.arange(N) - (np.cumsum(n) - n)[rid]  # offset within the run
+        pos = np.concatenate((row_base, row_base))
+        pos += rs
+        pos = pos[rid]
+        pos += m
+        sel = np.flatnonzero(~interior[pos])
+        if len(sel):
+            rid, m, pos = rid[sel], m[sel].astype(np.float64), pos[sel]
+            dxs = rs + (np.concatenate((xoff, xoff)) - ax2)
+            dys = np.concatenate((da, da))
+            ux2 = np.concatenate((rux, rux))
+            uy2 = np.concatenate((ruy, ruy))
+            runp = np.array((dxs * ux2 + dys * uy2, dys * ux2 - dxs * uy2, ux2, uy2,
+                             np.concatenate((rL, rL)), np.concatenate((rR, rR))))
+            s0, q0, eux, euy, eL, eR = np.take(runp, rid, axis=1)
+            s = s0 + m * eux
+            q = q0 - m * euy
+            e = np.minimum(s, 0.0)
+            s -= eL
+            np.maximum(s, e, out=e)
+            e *= e
+            q *= q
+            e += q
+            np.sqrt(e, out=e)
+            np.subtract(eR, e, out=e)
+            np.clip(e, 0.0, 1.0, out=e)
+            np.maximum.at(raw, pos, e)
+            # the band's distinct covered pixels, in order
+            mark[pos[e > 0]] = True
+            fringe = np.flatnonzero(mark)
+            mark[fringe] = False
+            fc = raw[fringe]
+            raw[pos] = 0.0
     owner = np.searchsorted(boff, fringe, side="right") - 1
     local = fringe - boff[owner]
     frow = local // ww[owner]
@@ -266,8 +291,7 @@ def _rasterize(jobs: list[Job]) -> list[Coverage]:
         a, b = int(boff[i]), int(boff[i] + area[i])
         shape = (int(h[i]), int(ww[i]))
         c0, c1 = cut[i], cut[i + 1]
-        out.append(Coverage(job.y0, job.x0, raw[a:b].reshape(shape)[:, :-1], interior[a:b].reshape(shape)[:, :-1],
-                            fy[c0:c1], fx[c0:c1], fc[c0:c1]))
+        out.append(Coverage(job.y0, job.x0, interior[a:b].reshape(shape)[:, :-1], fy[c0:c1], fx[c0:c1], fc[c0:c1]))
     return out
 
 
