@@ -146,3 +146,18 @@ def test_off_canvas_and_huge_brush():
     assert raster.plan(np.array([[-100.0, -100.0]]), 10, 16, 16) == []
     full = coverage_array([[8, 8]], 1000, 16, 16)
     assert (full == 1).all()
+
+
+def test_segment_groups_equal_one_pass(monkeypatch):
+    rng = np.random.default_rng(4)
+    pts = np.cumsum(rng.normal(0, 3, (400, 2)), axis=0) + 32
+    whole = coverage_array(pts, 5, 64, 64)
+    monkeypatch.setattr(raster, "ROW_BUDGET", 50)  # many groups of segments, combined by max
+    assert np.array_equal(coverage_array(pts, 5, 64, 64), whole)
+
+
+def test_many_points_stay_bounded():
+    rng = np.random.default_rng(9)
+    pts = rng.uniform(0, 256, (10_000, 2))  # a scribble: every segment crosses many rows
+    cov = coverage_array(pts, 3, 256, 256)
+    assert cov.min() >= 0 and cov.max() == 1 and (cov == 1).mean() > 0.9

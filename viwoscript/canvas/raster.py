@@ -28,6 +28,8 @@ EPS = 1e-7
 BATCH_PIXELS = 1 << 17
 #: Most jobs per batch.
 BATCH_JOBS = 16
+#: Most (segment, pixel row) pairs worked on at once (bounds memory for strokes with very many points).
+ROW_BUDGET = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -173,16 +175,88 @@ def _rasterize(jobs: list[Job], scratch: Scratch) -> list[Coverage]:
     j0 = np.clip(np.floor(np.minimum(A[:, 1], B[:, 1]) - Rs) - y0[st], 0, hs).astype(np.int64)
     j1 = np.clip(np.ceil(np.maximum(A[:, 1], B[:, 1]) + Rs) - y0[st], 0, hs).astype(np.int64)
     nr = j1 - j0
-    # per-segment parameters, expanded to one row per (segment, pixel row)
-    segp = np.array((A[:, 0], A[:, 1], B[:, 0], B[:, 1], ux, uy, iux, iuy, L, Rs, st, j0 - np.cumsum(nr) + nr))
-    rows = np.take(segp, np.repeat(np.arange(len(st)), nr), axis=1)  # (12, rows), each row contiguous
-    tot = rows.shape[1]
-    ax, ay, bx, by, rux, ruy, riux, riuy, rL, rR, rst, jshift = rows
-    t = rst.astype(np.int64)
-    j = np.arange(tot) + jshift.astype(np.int64)
-    yc = j + y0[t] + 0.5
+    segp = np.array((A[:, 0], A[:, 1], B[:, 0], B[:, 1], ux, uy, iux, iuy, L, Rs, st, j0))
+    frame = (x0, y0, w, ww, boff)
 
-    # --- outer (r + 0.5) and inner (r − 0.5) capsule spans of each row -----------------------------
+    # Segments go in groups of at most ROW_BUDGET (segment, row) pairs so that memory stays bounded
+    # whatever the number of points; coverage combines by max, so groups can be done one by one.
+    ends_at = np.cumsum(nr)
+    cuts = [0]
+    while cuts[-1] < len(nr):
+        done = int(ends_at[cuts[-1] - 1]) if cuts[-1] else 0
+        cuts.append(max(int(np.searchsorted(ends_at, done + ROW_BUDGET, side="right")), cuts[-1] + 1))
+    groups = list(zip(cuts[:-1], cuts[1:], strict=True))
+
+    raw, diff, csum, interior, mark = scratch.get(total)
+    # pass 1: the interior, from every group's inner spans (difference array, cumulative sum)
+    cached = None
+    for a, b in groups:
+        sp = _spans(segp[:, a:b], nr[a:b], frame)
+        np.add.at(diff, sp.starts, 1)
+        np.add.at(diff, sp.ends, -1)
+        if len(groups) == 1:
+            cached = sp
+    np.cumsum(diff[:total], out=csum)
+    np.greater(csum, 0, out=interior)
+    diff[:total + 1] = 0
+
+    # pass 2: exact distances in the band between the capsules, skipping interior pixels
+    touched = []
+    for a, b in groups:
+        sp = cached if cached is not None else _spans(segp[:, a:b], nr[a:b], frame)
+        pos = _band(sp, interior, raw, mark)
+        if pos is not None:
+            touched.append(pos)
+    fringe = np.flatnonzero(mark) if touched else np.zeros(0, np.int64)
+    mark[fringe] = False
+    fc = raw[fringe]
+    for pos in touched:
+        raw[pos] = 0.0
+
+    owner = np.searchsorted(boff, fringe, side="right") - 1
+    local = fringe - boff[owner]
+    frow = local // ww[owner]
+    fy = frow + y0[owner]
+    fx = local - frow * ww[owner] + x0[owner]
+    cut = np.searchsorted(fringe, np.append(boff, total))
+
+    out = []
+    for i, job in enumerate(jobs):
+        a, b = int(boff[i]), int(boff[i] + area[i])
+        shape = (int(h[i]), int(ww[i]))
+        c0, c1 = cut[i], cut[i + 1]
+        out.append(Coverage(job.y0, job.x0, interior[a:b].reshape(shape)[:, :-1], fy[c0:c1], fx[c0:c1], fc[c0:c1]))
+    return out
+
+
+@dataclass
+class _Spans:
+    starts: np.ndarray  # buffer positions where inner spans start, and end (+1)
+    ends: np.ndarray
+    rs: np.ndarray  # band runs: first column and length, two per row (left and right of the inner span)
+    n: np.ndarray
+    base: np.ndarray  # buffer position of each run's row
+    dxs: np.ndarray  # centre of each run's first pixel, relative to its segment's start point
+    dys: np.ndarray
+    ux: np.ndarray
+    uy: np.ndarray
+    L: np.ndarray
+    R: np.ndarray
+
+
+def _spans(segp: np.ndarray, nr: np.ndarray, frame) -> _Spans:
+    """Outer (r + 0.5) and inner (r − 0.5) capsule spans of every (segment, pixel row) pair.
+
+    A capsule is the union of the discs at both ends and the rectangle between them; it is convex, so a
+    row meets it in one interval: the hull of the three pieces' intervals (NaN where a piece is missed).
+    """
+    x0, y0, w, ww, boff = frame
+    rows = np.take(segp, np.repeat(np.arange(segp.shape[1]), nr), axis=1)  # (12, rows), rows contiguous
+    tot = rows.shape[1]
+    ax, ay, bx, by, rux, ruy, riux, riuy, rL, rR, rst, j0 = rows
+    t = rst.astype(np.int64)
+    j = np.arange(tot) - np.repeat(np.cumsum(nr) - nr, nr) + j0.astype(np.int64)
+    yc = j + y0[t] + 0.5
     da = yc - ay
     db = yc - by
     # rectangle, along the segment: 0 <= (x − ax)·ux + da·uy <= L
@@ -223,76 +297,45 @@ def _rasterize(jobs: list[Job], scratch: Scratch) -> list[Coverage]:
     filled = i0 <= i1
     i0 = np.where(filled, i0, o1 + 1)
     i1 = np.where(filled, i1, o1)
-
     row_base = boff[t] + j * ww[t]
-    raw, diff, csum, interior, mark = scratch.get(total)
-
-    # --- interior: coverage 1 inside the inner spans (difference array, cumulative sum) -----------
-    starts = (row_base + i0)[filled]
-    ends = (row_base + i1 + 1)[filled]
-    np.add.at(diff, starts, 1)
-    np.add.at(diff, ends, -1)
-    np.cumsum(diff[:total], out=csum)
-    np.greater(csum, 0, out=interior)
-    diff[starts] = 0
-    diff[ends] = 0
-
-    # --- exact distances in the band between the capsules (two runs per row), skipping pixels that
-    # --- another segment's inner capsule already covers -------------------------------------------
     rs = np.concatenate((o0, np.maximum(i1 + 1, o0)))
     n = np.maximum(np.concatenate((np.minimum(i0 - 1, o1), o1)) - rs + 1, 0)
-    N = int(n.sum())
-    fringe = np.zeros(0, np.int64)
-    fc = np.zeros(0)
-    if N:
-        rid = np.repeat(np.arange(len(n)), n)
-        m = np.arange(N) - (np.cumsum(n) - n)[rid]  # offset within the run
-        pos = np.concatenate((row_base, row_base))
-        pos += rs
-        pos = pos[rid]
-        pos += m
-        sel = np.flatnonzero(~interior[pos])
-        if len(sel):
-            rid, m, pos = rid[sel], m[sel].astype(np.float64), pos[sel]
-            dxs = rs + (np.concatenate((xoff, xoff)) - ax2)
-            dys = np.concatenate((da, da))
-            ux2 = np.concatenate((rux, rux))
-            uy2 = np.concatenate((ruy, ruy))
-            runp = np.array((dxs * ux2 + dys * uy2, dys * ux2 - dxs * uy2, ux2, uy2,
-                             np.concatenate((rL, rL)), np.concatenate((rR, rR))))
-            s0, q0, eux, euy, eL, eR = np.take(runp, rid, axis=1)
-            s = s0 + m * eux
-            q = q0 - m * euy
-            e = np.minimum(s, 0.0)
-            s -= eL
-            np.maximum(s, e, out=e)
-            e *= e
-            q *= q
-            e += q
-            np.sqrt(e, out=e)
-            np.subtract(eR, e, out=e)
-            np.clip(e, 0.0, 1.0, out=e)
-            np.maximum.at(raw, pos, e)
-            # the band's distinct covered pixels, in order
-            mark[pos[e > 0]] = True
-            fringe = np.flatnonzero(mark)
-            mark[fringe] = False
-            fc = raw[fringe]
-            raw[pos] = 0.0
-    owner = np.searchsorted(boff, fringe, side="right") - 1
-    local = fringe - boff[owner]
-    frow = local // ww[owner]
-    fy = frow + y0[owner]
-    fx = local - frow * ww[owner] + x0[owner]
-    cut = np.searchsorted(fringe, np.append(boff, total))
+    return _Spans((row_base + i0)[filled], (row_base + i1 + 1)[filled], rs, n,
+                  np.concatenate((row_base, row_base)), rs + (xoff2 - ax2), np.concatenate((da, da)),
+                  np.concatenate((rux, rux)), np.concatenate((ruy, ruy)), np.concatenate((rL, rL)),
+                  np.concatenate((rR, rR)))
 
-    out = []
-    for i, job in enumerate(jobs):
-        a, b = int(boff[i]), int(boff[i] + area[i])
-        shape = (int(h[i]), int(ww[i]))
-        c0, c1 = cut[i], cut[i + 1]
-        out.append(Coverage(job.y0, job.x0, interior[a:b].reshape(shape)[:, :-1], fy[c0:c1], fx[c0:c1], fc[c0:c1]))
-    return out
+
+def _band(sp: _Spans, interior: np.ndarray, raw: np.ndarray, mark: np.ndarray) -> np.ndarray | None:
+    """Exact coverage of the band pixels outside the interior, max-combined into ``raw``; marks them."""
+    n = sp.n
+    N = int(n.sum())
+    if not N:
+        return None
+    rid = np.repeat(np.arange(len(n)), n)
+    m = np.arange(N) - (np.cumsum(n) - n)[rid]  # offset within the run
+    pos = (sp.base + sp.rs)[rid]
+    pos += m
+    sel = np.flatnonzero(~interior[pos])
+    if not len(sel):
+        return None
+    rid, m, pos = rid[sel], m[sel].astype(np.float64), pos[sel]
+    runp = np.array((sp.dxs * sp.ux + sp.dys * sp.uy, sp.dys * sp.ux - sp.dxs * sp.uy, sp.ux, sp.uy, sp.L, sp.R))
+    s0, q0, eux, euy, eL, eR = np.take(runp, rid, axis=1)
+    s = s0 + m * eux
+    q = q0 - m * euy
+    e = np.minimum(s, 0.0)
+    s -= eL
+    np.maximum(s, e, out=e)
+    e *= e
+    q *= q
+    e += q
+    np.sqrt(e, out=e)
+    np.subtract(eR, e, out=e)
+    np.clip(e, 0.0, 1.0, out=e)
+    np.maximum.at(raw, pos, e)
+    mark[pos[e > 0]] = True
+    return pos
 
 
 def coverage_array(points, size: float, width: int, height: int) -> np.ndarray:
