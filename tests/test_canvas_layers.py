@@ -462,3 +462,41 @@ def test_pil_round_trip_of_composite():
 
     back = np.asarray(PILImage.open(io.BytesIO(s.composite().to_png_bytes())))
     assert np.array_equal(back, s.composite_array())
+
+
+def test_interrupted_rasterization_resumes_exactly(monkeypatch):
+    from viwoscript.canvas import layers as layers_mod
+    from viwoscript.errors import InterruptedError_
+
+    monkeypatch.setattr(layers_mod, "FLUSH_EVERY", 10_000)
+    rng = np.random.default_rng(8)
+    strokes = [(rng.uniform(0, 48, (4, 2)).tolist(), f"#{rng.integers(0, 1 << 24):06x}80", 5) for _ in range(200)]
+    plain, stopped = stack_with(48, 48, "a"), stack_with(48, 48, "a")
+    for pts, color, size in strokes:
+        plain.draw_stroke("a", pts, color, size)
+        stopped.draw_stroke("a", pts, color, size)
+    calls = []
+
+    def poll():
+        calls.append(1)
+        if len(calls) == 2:
+            raise InterruptedError_("Script interrupted")
+
+    stopped.poll = poll
+    with pytest.raises(InterruptedError_):
+        stopped.get("a").pixels  # noqa: B018
+    assert len(stopped.get("a")._pending) == 200 - 2 * layers_mod.POLL_EVERY
+    stopped.poll = None
+    assert np.array_equal(stopped.get("a").pixels, plain.get("a").pixels)
+
+
+def test_timeout_stops_a_long_drawing_script():
+    from viwoscript.errors import TimeoutLimitError
+    from viwoscript.limits import Limits
+    from viwoscript.runtime import Runtime
+
+    rt = Runtime(canvas_size=(512, 512), limits=Limits(timeout=0.2, gas=None))
+    with pytest.raises(TimeoutLimitError):
+        rt.run('(std.seq (canvas.layer.create "a") (std.while true '
+               '(canvas.draw_stroke "a" [[0 0] [512 512] [0 512]] "red" 40)))')
+    assert rt.canvas.poll is None  # not left pointing at the finished run

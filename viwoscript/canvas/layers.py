@@ -34,6 +34,8 @@ MAX_BRUSH = 10_000.0
 MAX_COORD = 1_000_000.0
 #: Strokes queued on one layer before they are rasterized anyway (bounds the latency of one opcode).
 FLUSH_EVERY = 256
+#: Strokes rasterized between two calls of ``LayerStack.poll`` (the run's interrupt check).
+POLL_EVERY = 64
 
 #: Display-only tints (``composite(display=True)``): control layers lean towards blue, masks show red.
 CONTROL_TINT = (40, 120, 255)
@@ -103,18 +105,26 @@ class Layer:
         pending, self._pending = self._pending, []
         px = self._pixels
         w, h = self.stack.width, self.stack.height
-        jobs: list[tuple[raster.Job, Stroke]] = []
-        for s in pending:
-            jobs.extend((job, s) for job in raster.plan(s.points, s.size, w, h))
+        poll = self.stack.poll
         batch: list[tuple[raster.Job, Stroke]] = []
         budget = 0
         scratch = raster.Scratch()
-        for item in jobs:
-            batch.append(item)
-            budget += item[0].pixels
-            if budget >= raster.BATCH_PIXELS or len(batch) >= raster.BATCH_JOBS:
-                self._apply(px, batch, scratch)
-                batch, budget = [], 0
+        for k, s in enumerate(pending):
+            for job in raster.plan(s.points, s.size, w, h):
+                batch.append((job, s))
+                budget += job.pixels
+                if budget >= raster.BATCH_PIXELS or len(batch) >= raster.BATCH_JOBS:
+                    self._apply(px, batch, scratch)
+                    batch, budget = [], 0
+            if poll is not None and k % POLL_EVERY == POLL_EVERY - 1 and k + 1 < len(pending):
+                if batch:
+                    self._apply(px, batch, scratch)
+                    batch, budget = [], 0
+                try:
+                    poll()
+                except BaseException:
+                    self._pending = pending[k + 1:]  # every stroke so far is drawn; the rest waits
+                    raise
         if batch:
             self._apply(px, batch, scratch)
 
@@ -151,6 +161,8 @@ class LayerStack:
         self.max_bytes = max_bytes
         #: Set by a host that lets scripts load remote URLs: ``fetch_url(url) -> bytes``.
         self.fetch_url = fetch_url
+        #: Called between rasterization batches (the canvas opcodes install the run's interrupt check).
+        self.poll: Callable[[], None] | None = None
         self.width, self.height = self._check_size(width, height, "canvas.size")
         self.layers: list[Layer] = []
         self.active: str | None = None

@@ -21,8 +21,22 @@ def opcode(name, *params, **kw):
     return _opcode(name, *params, into=OPCODES, **kw)
 
 
-def _canvas(ev):
-    return ev.runtime.canvas
+class _canvas:  # noqa: N801 - used like a function: ``with _canvas(ev) as c``
+    """The Runtime's canvas, with the run's interrupt check installed while an opcode works on it (long
+    rasterizations then stop on a timeout or Ctrl-C); removed afterwards so a later read by the host is
+    not tied to a finished run."""
+
+    def __init__(self, ev):
+        self.canvas = ev.runtime.canvas
+        self.poll = ev.check_interrupt
+
+    def __enter__(self):
+        self.canvas.poll = self.poll
+        return self.canvas
+
+    def __exit__(self, *exc):
+        self.canvas.poll = None
+        return False
 
 
 # --- canvas ----------------------------------------------------------------------------------------
@@ -31,14 +45,15 @@ def _canvas(ev):
         P("height", "number", description="pixels, 1–16384"), returns="null", label="Canvas Size")
 def size(ev, width=None, height=None, *_):
     """Set the size of the canvas while it has no layers (default 1024×1024, or the host's size)."""
-    _canvas(ev).set_size(width, height)
+    with _canvas(ev) as c:
+        c.set_size(width, height)
     return None
 
 
 @opcode("canvas.get_size", returns="array", label="Get Canvas Size")
 def get_size(ev, *_):
     """The canvas size as [width, height]."""
-    c = _canvas(ev)
+    c = ev.runtime.canvas
     return [c.width, c.height]
 
 
@@ -46,7 +61,8 @@ def get_size(ev, *_):
 def layers(ev, *_):
     """The layers, bottom first, as objects {id, name, type, visible, opacity, locked, controlType, maskFor,
     index} (no pixels)."""
-    return _canvas(ev).to_list()
+    with _canvas(ev) as c:
+        return c.to_list()
 
 
 @opcode("canvas.composite", P("background", "string", None, "a colour under the layers; transparent when null"),
@@ -54,7 +70,8 @@ def layers(ev, *_):
 def composite(ev, background=None, *_):
     """The visible raster layers composited bottom to top with their opacities, as an RGBA image. Control
     and mask layers are inputs to generation, not picture content: they are left out."""
-    return _canvas(ev).composite(background)
+    with _canvas(ev) as c:
+        return c.composite(background)
 
 
 # --- layers ----------------------------------------------------------------------------------------
@@ -65,7 +82,7 @@ def composite(ev, background=None, *_):
 def layer_create(ev, id=None, name=None, type="raster", *_):
     """Add an empty layer on top of the stack and make it the active one; returns its layer object. A
     duplicate id is an error."""
-    c = _canvas(ev)
+    c = ev.runtime.canvas
     layer = c.create(id, name, type)
     return layer.to_dict(c.index(layer.id))
 
@@ -73,21 +90,24 @@ def layer_create(ev, id=None, name=None, type="raster", *_):
 @opcode("canvas.layer.remove", P("id", "string", description=_ID), returns="null", label="Remove Layer")
 def layer_remove(ev, id=None, *_):
     """Remove a layer (mask layers that pointed at it lose their maskFor)."""
-    _canvas(ev).remove(id)
+    with _canvas(ev) as c:
+        c.remove(id)
     return None
 
 
 @opcode("canvas.layer.clear", P("id", "string", description=_ID), returns="null", label="Clear Layer")
 def layer_clear(ev, id=None, *_):
     """Make every pixel of a layer transparent (a locked layer refuses)."""
-    _canvas(ev).clear(id)
+    with _canvas(ev) as c:
+        c.clear(id)
     return None
 
 
 @opcode("canvas.layer.set_active", P("id", "string", description=_ID), returns="null", label="Set Active Layer")
 def layer_set_active(ev, id=None, *_):
     """Mark a layer as the active one (what a UI draws on)."""
-    _canvas(ev).set_active(id)
+    with _canvas(ev) as c:
+        c.set_active(id)
     return None
 
 
@@ -97,26 +117,30 @@ def layer_set_active(ev, id=None, *_):
 def layer_update(ev, id=None, props=None, *_):
     """Change layer fields: name, visible, opacity (0–1), locked, controlType (control layers), maskFor (mask
     layers), index or order (position from the bottom, 0 = bottom). Returns the updated layer object."""
-    return _canvas(ev).update(id, props)
+    with _canvas(ev) as c:
+        return c.update(id, props)
 
 
 @opcode("canvas.layer.image", P("id", "string", description=_ID), returns="image", label="Layer Image")
 def layer_image(ev, id=None, *_):
     """The layer's pixels as an RGBA image."""
-    return _canvas(ev).layer_image(id)
+    with _canvas(ev) as c:
+        return c.layer_image(id)
 
 
 @opcode("canvas.layer.mask", P("id", "string", description=_ID), returns="image", label="Layer Mask")
 def layer_mask(ev, id=None, *_):
     """A mask layer as an L image: painted (alpha) = 255 = repaint, whatever colour was used."""
-    return _canvas(ev).mask_image(id)
+    with _canvas(ev) as c:
+        return c.mask_image(id)
 
 
 @opcode("canvas.layer.control_image", P("id", "string", description=_ID), returns="image",
         label="Control Image")
 def layer_control_image(ev, id=None, *_):
     """A control layer as the RGB control image (its pixels over black: draw scribbles in white)."""
-    return _canvas(ev).control_image(id)
+    with _canvas(ev) as c:
+        return c.control_image(id)
 
 
 @opcode("canvas.layer.put_image", P("id", "string", description=_ID), P("image", "image"),
@@ -124,7 +148,8 @@ def layer_control_image(ev, id=None, *_):
         returns="null", label="Put Image")
 def layer_put_image(ev, id=None, image=None, x=0, y=0, *_):
     """Place an image (e.g. a generation result) on a layer with its top-left corner at (x, y), source-over."""
-    _canvas(ev).put_image(id, image, x, y)
+    with _canvas(ev) as c:
+        c.put_image(id, image, x, y)
     return None
 
 
@@ -136,9 +161,8 @@ def layer_load_image(ev, layer_id=None, src=None, x=0, y=0, *_):
     """Load an image onto a layer at (x, y): an image value, a data: URL, or a file path inside the
     Runtime's allowed folders. Remote URLs only when the host allows them; oversized images are refused."""
     op = "canvas.layer.load_image"
-    if isinstance(src, str) and not src.startswith("data:"):
-        ev.check_interrupt()
-    _canvas(ev).load_image(layer_id, src, x, y, resolve_path=lambda path, _op: ev.runtime.resolve_path(path, op))
+    with _canvas(ev) as c:
+        c.load_image(layer_id, src, x, y, resolve_path=lambda path, _op: ev.runtime.resolve_path(path, op))
     return None
 
 
@@ -169,7 +193,8 @@ def draw_stroke(ev, args, scope):
     ev.check_size(len(points), op)
     if type(size_) not in (int, float):
         raise ArgumentError(f"{op}: expected number for size")
-    _canvas(ev).draw_stroke(layer_id, points, color, size_, "brush" if tool is None else tool)
+    with _canvas(ev) as c:
+        c.draw_stroke(layer_id, points, color, size_, "brush" if tool is None else tool)
     return None
 
 
