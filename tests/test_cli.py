@@ -209,7 +209,7 @@ def test_run_saves_returned_images(tmp_path):
     viwo("run", f, "--out", "renders")
     assert (tmp_path / "renders" / "pic-002.png").is_file()
     # the PNG carries the script: running the image runs it again
-    assert embedded_script(path) == ["test.image", 4, 3]
+    assert embedded_script(path) == (["test.image", 4, 3], [])
     r = viwo("run", str(path), "--out", "again")
     assert r.exit_code == 0 and (tmp_path / "again" / "pic-001.png").is_file(), r.stderr
 
@@ -235,16 +235,29 @@ def test_run_image_events_are_saved_by_name(tmp_path):
 def test_run_image_without_script_metadata(tmp_path):
     PILImage.new("RGB", (2, 2)).save(tmp_path / "plain.png")
     r = viwo("run", str(tmp_path / "plain.png"))
-    assert r.exit_code == 1 and "no viwoscript metadata in image" in r.stderr
+    assert r.exit_code == 1 and "plain.png carries no script (no viwoscript metadata)" in r.stderr
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nxx")
     r = viwo("run", str(tmp_path / "broken.png"))
-    assert r.exit_code == 1 and "cannot read image" in r.stderr
+    assert r.exit_code == 1 and "not an image" in r.stderr
 
 
-def test_run_jpeg_with_script_in_comment(tmp_path):
-    img = PILImage.new("RGB", (2, 2))
-    img.save(tmp_path / "s.jpg", comment=json.dumps({"script": "(+ 2 3)"}).encode())
-    r = viwo("run", str(tmp_path / "s.jpg"))
+def test_rerunning_an_image_reuses_its_arguments(tmp_path):
+    f = script(tmp_path / "sized.viwo", "(test.image (std.arg 0) 2)")
+    assert viwo("run", f, "--arg", "w=3").exit_code == 0
+    first = tmp_path / "viwo-out" / "sized-001.png"
+    assert embedded_script(first) == (["test.image", ["std.arg", 0], 2], [3])
+    r = viwo("run", str(first))
+    assert r.stdout == "<image 3×2 RGB seed=7> → viwo-out/sized-002.png\n"
+    r = viwo("run", str(first), "--arg", "5")  # arguments given on the command line win
+    assert r.stdout == "<image 5×2 RGB seed=7> → viwo-out/sized-003.png\n"
+
+
+@pytest.mark.parametrize("suffix", ["jpg", "webp"])
+def test_run_jpeg_and_webp_written_by_viwoscript(tmp_path, suffix):
+    from viwoscript.io.codec import write_image
+
+    path = write_image(Image(np.zeros((4, 4, 3), np.uint8)), tmp_path / f"s.{suffix}", script="(+ 2 3)")
+    r = viwo("run", str(path))
     assert (r.exit_code, r.stdout) == (0, "5\n")
 
 

@@ -150,12 +150,12 @@ def make_runtime(cfg: Config, terminal: Terminal | None = None):
 # --------------------------------------------------------------------------------------------------
 
 
-def read_script(file: str) -> tuple[str, str]:
-    """(source text, filename) of a script file, ``-`` (stdin) or an image carrying a script."""
+def read_script(file: str) -> tuple[str, str, list | None]:
+    """(source text, filename, embedded args) of a script file, ``-`` (stdin) or an image viwo wrote."""
     from .errors import ScriptError
 
     if file == "-":
-        return sys.stdin.read(), "<stdin>"
+        return sys.stdin.read(), "<stdin>", None
     path = Path(file)
     try:
         data = path.read_bytes()
@@ -163,21 +163,14 @@ def read_script(file: str) -> tuple[str, str]:
         raise click.BadParameter(f"cannot read {file}: {e.strerror or e}", param_hint="FILE") from None
     if data.startswith(IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
         from .console import embedded_script
-
-        try:
-            script = embedded_script(path)
-        except Exception as e:  # noqa: BLE001 - Pillow raises many kinds for damaged files
-            raise ScriptError(f"run: cannot read image {file}: {e}", hint="is the file a complete image?") from None
-        if script is None:
-            raise ScriptError(f"run: no viwoscript metadata in image {file}",
-                              hint="only images saved by viwo (or carrying a 'viwo' text chunk) hold a script")
-        if isinstance(script, str):
-            return script, file
         from .syntax import from_python, to_json
 
-        return to_json(from_python(script)) + "\n", file + ".json"
+        script, args = embedded_script(path)
+        if isinstance(script, str):
+            return script, file, args
+        return to_json(from_python(script)) + "\n", file + ".json", args
     try:
-        return data.decode("utf-8-sig"), file
+        return data.decode("utf-8-sig"), file, None
     except UnicodeDecodeError as e:
         raise ScriptError(f"run: {file} is not UTF-8 text (byte {e.start})",
                           hint="scripts are UTF-8 .viwo or .json files, or PNG/JPEG/WebP images viwo saved") from None
@@ -261,6 +254,7 @@ def _execute(cfg: Config, text: str, filename: str, *, args: list, quiet: bool, 
             if errors:
                 return EXIT_ERROR
         terminal.saver.script = to_data(tree)
+        terminal.saver.args = args
         with sigint_interrupts(rt):
             value = rt.run(tree, filename=filename, args=args)
         terminal.stop_progress()
@@ -325,7 +319,9 @@ def run(file, arg_pairs, args_json, config_path, gas, timeout, size, out, roots,
     """
     args = parse_args(arg_pairs, args_json)
     cfg = make_config(config_path, gas, timeout, size, out, roots)
-    text, filename = read_script(file)
+    text, filename, embedded_args = read_script(file)
+    if embedded_args and not (arg_pairs or args_json):  # re-running an image: its arguments too
+        args = embedded_args
     stem = "stdin" if file == "-" else Path(file).stem
     if Path(file).suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"):  # re-running hello-001.png → hello
         stem = re.sub(r"-\d+\Z", "", stem)
@@ -374,7 +370,7 @@ def check(files, as_json):
     errors = warnings = 0
     for file in files:
         try:
-            text, filename = read_script(file)
+            text, filename, _ = read_script(file)
             diagnostics = rt.check(text, filename=filename)
         except ViwoError as e:
             text, diagnostics = None, [e.to_diagnostic()]
@@ -432,7 +428,7 @@ def fmt(files, target, check_only, write, drop_comments):
     for file in files:
         if file != "-" and Path(file).is_file() and Path(file).read_bytes()[:8].startswith(IMAGE_MAGIC):
             raise click.BadParameter(f"{file} is an image; fmt works on script files", param_hint="FILE")
-        text, filename = read_script(file)
+        text, filename, _ = read_script(file)
         syntax = detect_syntax(text, filename)
         tree = rt.parse(text, filename=filename, syntax=syntax)
         form = target or syntax

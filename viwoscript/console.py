@@ -193,52 +193,18 @@ def shown_path(path: Path) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def save_png(image: Image, path: Path, script: Any = None) -> Path:
-    """Write ``image`` as PNG with a ``viwo`` iTXt chunk holding the script and the image's metadata."""
-    from PIL.PngImagePlugin import PngInfo
+def save_png(image: Image, path: Path, script: Any = None, args: Any = None) -> Path:
+    """Write ``image`` as PNG with the script that made it embedded (``viwoscript.io``'s ``viwo`` payload)."""
+    from .io.codec import write_image
 
-    info = PngInfo()
-    payload: dict[str, Any] = {}
-    if script is not None:
-        payload["script"] = script
-    if image.metadata:
-        payload["metadata"] = to_json_value(image.metadata)
-    if payload:
-        info.add_itxt("viwo", json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.to_pil().save(path, format="PNG", pnginfo=info)
-    return path
+    return write_image(image, path, script=script, args=args, format="PNG", op="save")
 
 
-def embedded_script(path: Path) -> Any:
-    """The script stored in an image's ``viwo`` metadata (PNG text chunk, or JSON in a comment/EXIF).
+def embedded_script(path: Path) -> tuple[Any, list]:
+    """``(script as JSON data, args)`` stored in an image viwoscript wrote; ``ScriptError`` if none."""
+    from .io.metadata import script_from_image
 
-    Returns the script (text or JSON data) or ``None`` when the image carries none.
-    """
-    from PIL import Image as PILImage
-
-    with PILImage.open(path) as img:
-        candidates = [img.info.get("viwo"), img.info.get("comment")]
-        text_chunks = getattr(img, "text", None)
-        if isinstance(text_chunks, dict):
-            candidates.insert(0, text_chunks.get("viwo"))
-        try:
-            exif = img.getexif()
-            candidates.append(exif.get_ifd(0x8769).get(0x9286))  # Exif IFD → UserComment
-        except Exception:  # noqa: BLE001 - unreadable EXIF is the same as none
-            pass
-    for raw in candidates:
-        if isinstance(raw, bytes):
-            raw = raw.removeprefix(b"ASCII\0\0\0").removeprefix(b"UNICODE\0").decode("utf-8", "replace")
-        if not isinstance(raw, str) or "script" not in raw:
-            continue
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(data, dict) and data.get("script") is not None:
-            return data["script"]
-    return None
+    return script_from_image(path)
 
 
 class ImageSaver:
@@ -248,6 +214,7 @@ class ImageSaver:
         self.out_dir = Path(out_dir)
         self.stem = _SAFE_NAME.sub("-", stem).strip("-.") or "viwo"
         self.script: Any = None  # JSON data of the running script, embedded in every PNG
+        self.args: list | None = None  # and its arguments
         self._lock = threading.Lock()
 
     def save(self, image: Image, name: str | None = None) -> Path:
@@ -257,7 +224,7 @@ class ImageSaver:
                 path = self.out_dir / f"{base}.png"
             else:
                 path = self._next_free()
-            return save_png(image, path, self.script)
+            return save_png(image, path, self.script, self.args)
 
     def _next_free(self) -> Path:
         n = 1

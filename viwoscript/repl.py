@@ -437,7 +437,7 @@ class ReplSession:
         import click
 
         try:
-            text, filename = read_script(str(Path(arg).expanduser()))
+            text, filename, _ = read_script(str(Path(arg).expanduser()))
         except click.BadParameter as e:
             self.terminal.error(f"error: {e.message}")
             return False
