@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -226,3 +227,49 @@ def test_grants_reach_the_capability_manager(tmp_path):
     write(tmp_path / "viwo.toml", "grants = []\n")
     rt = Runtime(**load_config().runtime_kwargs())
     assert rt.run('(== (get_capability "diffusers.generate") null)') is True
+
+
+def test_models_table_keeps_aliases_and_settings(tmp_path):
+    conf = write(tmp_path / "viwo.toml", '[models]\nsd = "org/sd"\ndefault = "sd"\ncpu_offload = true\n')
+    cfg = load_config(conf)
+    assert cfg.models == {"sd": "org/sd", "default": "sd", "cpu_offload": True}
+    assert cfg.settings["models.cpu_offload"].source == str(conf.resolve())
+
+
+def test_models_table_is_validated_by_the_models_package(tmp_path):
+    import importlib.util
+
+    write(tmp_path / "viwo.toml", '[models]\nsd = "org/sd"\ndevice = "tpu"\n')
+    if importlib.util.find_spec("viwoscript.models") is None:
+        assert load_config().models["device"] == "tpu"  # nothing to validate against
+        return
+    with pytest.raises(ConfigError, match="unknown device 'tpu'"):
+        load_config()
+    write(tmp_path / "viwo.toml", "[models]\nsd = 3\n")
+    with pytest.raises(ConfigError, match="models.sd must be a string") as info:
+        load_config()
+    assert info.value.span.line == 2
+
+
+def test_models_become_configured_capabilities(monkeypatch):
+    import types
+
+    import viwoscript.config as config_mod
+
+    seen = []
+    fake = types.ModuleType("viwoscript.models")
+    fake.capabilities = lambda table: seen.append(table) or ["configured classes"]
+    monkeypatch.setitem(sys.modules, "viwoscript.models", fake)
+    monkeypatch.setattr(config_mod, "_models_package", lambda: True)
+    cfg = Config()
+    assert "capabilities" not in cfg.runtime_kwargs()  # no [models]: nothing added
+    cfg.set("models.sd", "org/sd", "viwo.toml")
+    assert cfg.runtime_kwargs()["capabilities"] == ["configured classes"] and seen == [{"sd": "org/sd"}]
+
+    def broken(table):
+        raise ImportError("No module named 'diffusers'")
+
+    fake.capabilities = broken
+    with pytest.raises(ConfigError, match="cannot load: No module named 'diffusers'") as info:
+        cfg.runtime_kwargs()
+    assert "viwoscript[diffusion]" in info.value.hint

@@ -23,8 +23,9 @@ Relative paths in a file are relative to the directory holding that file.
     params = { max_steps = 50, max_width = 1024 }
     provider = "fake"        # optional: which implementation (see `viwo caps`)
 
-    [models]
+    [models]                 # read by viwoscript.models: aliases plus settings (default, device, ...)
     sd15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"   # alias = local dir or Hugging Face id
+    default = "sd15"
 """
 
 from __future__ import annotations
@@ -123,13 +124,26 @@ class Config:
         return self["grants"]
 
     @property
-    def models(self) -> dict[str, str]:
+    def models(self) -> dict[str, Any]:
+        """The ``[models]`` table: model aliases and loading settings (see ``viwoscript.models``)."""
         return {k.split(".", 1)[1]: s.value for k, s in self.settings.items() if k.startswith("models.")}
 
     def runtime_kwargs(self) -> dict:
-        """Keyword arguments for :class:`viwoscript.runtime.Runtime`."""
-        return {"limits": self.limits(), "canvas_size": self.canvas_size, "roots": self.roots,
-                "grants": self.grants}
+        """Keyword arguments for :class:`viwoscript.runtime.Runtime`.
+
+        With a ``[models]`` table, the model-running capabilities configured from it are added.
+        """
+        kw: dict[str, Any] = {"limits": self.limits(), "canvas_size": self.canvas_size, "roots": self.roots,
+                              "grants": self.grants}
+        if self.models and _models_package():
+            try:
+                from .models import capabilities
+
+                kw["capabilities"] = capabilities(self.models)
+            except ImportError as e:
+                raise ConfigError(f"config: [models] is set but the model capabilities cannot load: {e}",
+                                  hint="pip install 'viwoscript[diffusion]', or remove [models]") from None
+        return kw
 
     def to_dict(self) -> dict:
         """``{key: {"value": ..., "source": ...}}`` with JSON-friendly values (``viwo config --json``)."""
@@ -208,11 +222,9 @@ def apply_toml(cfg: Config, text: str, path: Path) -> None:
         if not isinstance(value, dict):
             raise where.error(table, None, f"config: [{table}] must be a table", f"write [{table}] on its own line")
         if table == "models":
-            for alias, target in value.items():
-                if not isinstance(target, str) or not target:
-                    raise where.error(table, alias, f"config: models.{alias} must be a string",
-                                      'write alias = "local/dir" or alias = "org/model-id"')
-                cfg.set(f"models.{alias}", target, source)
+            _check_models(value, where)
+            for key, v in value.items():
+                cfg.set(f"models.{key}", v, source)
             continue
         allowed = _SCHEMA[table]
         for key, v in value.items():
@@ -246,6 +258,31 @@ def _validate(table: str, key: str, v: Any, base: Path, where: _Locator) -> Any:
     if not (isinstance(v, str) and v):
         raise where.error(table, key, "config: paths.out must be a folder name", 'write out = "viwo-out"')
     return (base / Path(v).expanduser()).resolve()
+
+
+def _models_package() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(f"{__package__}.models") is not None
+
+
+def _check_models(table: dict, where: _Locator) -> None:
+    """``[models]`` is interpreted by ``viwoscript.models.ModelConfig`` (settings plus aliases)."""
+    if not _models_package():
+        return
+    from .models.config import SETTINGS, ModelConfig
+
+    for key, v in table.items():
+        if key not in SETTINGS and not (isinstance(v, str) and v):
+            raise where.error("models", key, f"config: models.{key} must be a string",
+                              'an alias is alias = "local/dir" or alias = "org/model-id"; settings: '
+                              + ", ".join(SETTINGS))
+    try:
+        ModelConfig.from_table(table)
+    except (ViwoError, TypeError, ValueError) as e:
+        message = getattr(e, "message", str(e))
+        key = next((k for k in table if repr(k) in message or f"{k!r}" in message), None)
+        raise where.error("models", key, f"config: {message}", getattr(e, "hint", None)) from None
 
 
 def _grants(value: Any, where: _Locator) -> list[dict]:
