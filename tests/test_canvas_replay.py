@@ -110,6 +110,7 @@ def test_state_round_trip(tmp_path):
     s.draw_stroke("m", [[4, 4]], None, 2, "eraser")
     s.update("m", {"maskFor": "a", "opacity": 0.3, "locked": True})
     s.create("empty")
+    s.set_active(None)
     path = state.save(s, tmp_path / "pic.viwo-canvas")
     back = state.load(path)
     assert back.get("empty").is_blank  # no pixels stored for a layer never drawn on
@@ -127,6 +128,7 @@ def test_state_round_trip(tmp_path):
     (lambda d: d["layers"][0].update(type="vector"), "unknown layer type"),
     (lambda d: d["layers"][0]["history"][0].update(points=b"123"), "bad stroke points"),
     (lambda d: d["layers"][0].update(maskFor="ghost"), "does not exist"),
+    (lambda d: d.update(active="ghost"), "active layer 'ghost' does not exist"),
 ])
 def test_state_rejects_damaged_files(mutate, msg):
     import msgpack

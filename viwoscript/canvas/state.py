@@ -90,8 +90,11 @@ def loads(data: bytes, **stack_kw) -> LayerStack:
         if layer.mask_for is not None and layer.mask_for not in ids:
             raise ScriptError(f"{OP}: layer {layer.id!r} has maskFor {layer.mask_for!r}, which does not exist")
     active = doc.get("active")
+    stack.active = None
     if active is not None:
-        stack.set_active(_str(active, "active"))
+        if active not in ids:
+            raise ScriptError(f"{OP}: the active layer {active!r} does not exist")
+        stack.active = _str(active, "active")
     return stack
 
 
