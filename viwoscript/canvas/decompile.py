@@ -42,7 +42,7 @@ def decompile(stack: LayerStack, *, snapshot: bool = False) -> list:
         if layer.mask_for is not None:
             masks.append(["canvas.layer.update", layer.id, {"maskFor": layer.mask_for}])
     out.extend(masks)  # after every layer exists
-    if stack.active is not None:
+    if stack.active is not None or stack.layers:
         out.append(["canvas.layer.set_active", stack.active])
     return out
 

@@ -103,9 +103,10 @@ def layer_clear(ev, id=None, *_):
     return None
 
 
-@opcode("canvas.layer.set_active", P("id", "string", description=_ID), returns="null", label="Set Active Layer")
+@opcode("canvas.layer.set_active", P("id", "string", None, _ID + "; null for none"), returns="null",
+        label="Set Active Layer")
 def layer_set_active(ev, id=None, *_):
-    """Mark a layer as the active one (what a UI draws on)."""
+    """Mark a layer as the active one (what a UI draws on); null leaves no layer active."""
     with _canvas(ev) as c:
         c.set_active(id)
     return None
