@@ -584,3 +584,21 @@ def test_display_matches_the_language_printer_and_json_round_trips(v):
     assert display(v, width=10**9) == to_display(v)
     assert "".join(display(v, width=10).split()) == "".join(to_display(v).split())  # only layout differs
     assert json.loads(json_result(v)) == to_json_value(v)
+
+
+def _modules_after(argv: list[str], cwd: Path) -> set[str]:
+    code = ("import atexit, sys\n"
+            "atexit.register(lambda: print(' '.join(sorted(m for m in sys.modules if '.' not in m)), file=sys.stderr))\n"
+            "from viwoscript.cli import main\n"
+            f"main({argv!r})\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
+                         env={**os.environ, "NO_COLOR": "1"})
+    return set(out.stderr.split())
+
+
+def test_the_cli_loads_heavy_libraries_only_when_a_command_needs_them(tmp_path):
+    f = script(tmp_path / "a.viwo", "(+ 1 2)")
+    ui = {"rich", "prompt_toolkit", "pygments", "PIL", "torch", "diffusers", "pyvips"}
+    assert not _modules_after(["--help"], tmp_path) & (ui | {"numpy", "lark"})
+    assert not _modules_after(["run", f], tmp_path) & ui
+    assert not _modules_after(["eval", "(+ 1 2)"], tmp_path) & ui
