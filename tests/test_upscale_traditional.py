@@ -175,5 +175,5 @@ def test_script_calls_it():
     rt = Runtime(capabilities=[Upscale()], grants="default")
     img = Image(smooth())
     out = rt.run('(std.call_method (get_capability "diffusers.upscale") "upscaleTraditional" '
-                 '(std.arg "img") {"factor" 4 "method" "nearest"})', args={"img": img}, syntax="text")
+                 '(std.arg 0) {"factor" 4 "method" "nearest"})', args={"img": img}, syntax="text")
     assert out["width"] == 200 and np.array_equal(out["image"].pixels, np.repeat(np.repeat(img.pixels, 4, 0), 4, 1))
