@@ -1,0 +1,266 @@
+"""``diffusers.inpaint``: repaint a masked region, or extend an image outwards, on diffusers pipelines.
+
+The pipeline class follows the model's family (SD1.5 or SDXL inpaint, sharing the base model's weights
+through ``from_pipe``; a dedicated 9-channel inpainting model is used as it is). The mask is an image or
+the id of a canvas mask layer: painted = repaint. Pixels outside the mask come back *exactly* (the
+feather lies inside the mask). Outpaint fills the new area from the image's edges, blurred, masks it
+with a feather that overlaps the seam, and pastes the original back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import ArgumentError
+from ..models.capability import DiffusersCapability, build_result, common_options, note_sdxl, run_pipeline
+from ..models.images import blur_mask, mask_bbox, paste_back, resize, round8, to_mask, to_rgb
+from .base import ParamSpec, Workload, image_workload, method
+
+DIRECTIONS = ("left", "right", "top", "bottom")
+
+
+def _strength(default: float) -> ParamSpec:
+    return ParamSpec("strength", "number", default, "How much of the masked region to change (1: all)",
+                     min=0, max=1, aliases=("denoise", "denoising_strength"))
+
+
+def parse_directions(value: Any, where: str) -> tuple[str, ...]:
+    """``"right"``, ``"left,right"``, ``"all"`` or a list of sides → sides in a fixed order."""
+    items = value if isinstance(value, list) else str(value).replace(" ", "").split(",")
+    sides: set[str] = set()
+    for item in items:
+        if item == "all":
+            sides.update(DIRECTIONS)
+        elif item in DIRECTIONS:
+            sides.add(item)
+        else:
+            raise ArgumentError(f"{where}: unknown direction {item!r}",
+                                hint="use left, right, top, bottom, all, or several: \"left,right\"")
+    if not sides:
+        raise ArgumentError(f"{where}: no direction given", hint="e.g. \"right\"")
+    return tuple(d for d in DIRECTIONS if d in sides)
+
+
+def outpaint_geometry(width: int, height: int, sides: tuple[str, ...], pixels: int) -> tuple[int, int, int, int]:
+    """``(left, top, new_width, new_height)``: the original's offset in the extended image, whose size is
+    rounded *up* to a multiple of 8 (the extra pixels go to the extended sides)."""
+    left = pixels if "left" in sides else 0
+    right = pixels if "right" in sides else 0
+    top = pixels if "top" in sides else 0
+    bottom = pixels if "bottom" in sides else 0
+    nw, nh = width + left + right, height + top + bottom
+    ew, eh = -nw % 8, -nh % 8
+    if ew:
+        if "right" in sides or "left" not in sides:
+            right += ew
+        else:
+            left += ew
+    if eh:
+        if "bottom" in sides or "top" not in sides:
+            bottom += eh
+        else:
+            top += eh
+    return left, top, width + left + right, height + top + bottom
+
+
+def _outpaint_workload(args: dict) -> Workload:
+    img = args.get("image")
+    w, h = getattr(img, "width", 0), getattr(img, "height", 0)
+    try:
+        sides = parse_directions(args.get("direction"), "outpaint")
+    except ArgumentError:
+        sides = DIRECTIONS
+    _, _, nw, nh = outpaint_geometry(w, h, sides, int(args.get("pixels") or 0))
+    steps = int(args.get("steps") or 0)
+    eff = min(int(steps * float(args.get("strength") or 1.0)), steps)
+    return Workload(nw, nh, steps, eff, int(args.get("batch") or 1))
+
+
+def _mask_from(ctx, mask: Any, where: str):
+    if isinstance(mask, str):
+        return ctx.runtime.canvas.mask_image(mask)
+    if getattr(mask, "type_name", None) != "image":
+        raise ArgumentError(f"{where}: mask must be an image or the id of a canvas mask layer",
+                            hint="e.g. (canvas.layer.mask \"mask\") or the layer id \"mask\"")
+    return mask
+
+
+class DiffusersInpaint(DiffusersCapability):
+    type = "diffusers.inpaint"
+    label = "Inpaint and outpaint"
+    description = ("Repaint the masked part of an image, or extend an image outwards, with Stable Diffusion "
+                   "1.x/2.x or SDXL inpainting (diffusers); the rest of the image is kept exactly.")
+
+    def default_model_name(self) -> str | None:
+        return self.model_config.inpaint or self.model_config.default_model
+
+    def check_inputs(self, ctx, spec, args):
+        where = f"{self.type}.{spec.name}"
+        m = self.model(ctx, args.get("model"), where)
+        self.check_model_allowed(ctx, m.name, where)
+        if spec.name == "outpaint":
+            parse_directions(args["direction"], where)
+        super().check_inputs(ctx, spec, args)
+
+    @method("inpaint",
+            ParamSpec("image", "image", description="The image to change (RGBA is flattened on white)"),
+            ParamSpec("mask", "any", description="Where to repaint: an image (alpha if it has transparency, else "
+                      "white = repaint) or a canvas mask layer id (painted = repaint)"),
+            ParamSpec("prompt", "string", description="What to paint in the masked region"),
+            _strength(1.0),
+            ParamSpec("mask_blur", "number", 4, "Feather radius in pixels, inside the mask", min=0, max=256,
+                      aliases=("feather", "mask_feather")),
+            ParamSpec("only_masked", "boolean", False, "Generate only a crop around the mask (at the model's "
+                      "size), then paste it back", aliases=("inpaint_only_masked",)),
+            ParamSpec("padding", "integer", 32, "Context around the mask for only_masked, in pixels", min=0,
+                      max=2048, aliases=("only_masked_padding",)),
+            *common_options(),
+            positional=3, returns="object", label="Inpaint", options_name="params",
+            workload=image_workload(image="image", strength="strength", batch="batch"))
+    def inpaint(self, ctx, image, mask, prompt, strength, mask_blur, only_masked, padding, negative_prompt, steps,
+                guidance_scale, seed, model, batch, prompt_2, negative_prompt_2, scheduler):
+        """Repaint the masked region of an image; unmasked pixels are returned unchanged. Returns {image,
+        width, height, format, seed, model_id, steps, ...}."""
+        where = f"{self.type}.inpaint"
+        mask_img = _mask_from(ctx, mask, where)
+        rgb = to_rgb(image)
+        m = to_mask(mask_img)
+        if m.shape != rgb.shape[:2]:
+            raise ArgumentError(f"{where}: mask is {m.shape[1]}×{m.shape[0]} but the image is "
+                                f"{image.width}×{image.height}", hint="give a mask of the image's size")
+        if not m.any():
+            ctx.warn(f"{where}: the mask is empty; the image is returned unchanged")
+        soft = blur_mask(m, mask_blur)
+        soft = np.where(m > 0, soft, 0).astype(np.uint8)  # feather inside the mask only
+        seed = ctx.seed(seed)
+        box = mask_bbox(m, padding, image.width, image.height) if only_masked else None
+        x0, y0, x1, y1 = box or (0, 0, image.width, image.height)
+        arrays, used, notes = self._generate(ctx, where, "inpaint", rgb[y0:y1, x0:x1], m[y0:y1, x0:x1], prompt, model, seed,
+                                batch, strength=strength, negative_prompt=negative_prompt, steps=steps,
+                                guidance_scale=guidance_scale, prompt_2=prompt_2,
+                                negative_prompt_2=negative_prompt_2, scheduler=scheduler)
+        out = []
+        for gen in arrays:
+            full = rgb.copy()
+            full[y0:y1, x0:x1] = gen
+            out.append(paste_back(rgb, full, soft))
+        meta = self._meta(prompt, negative_prompt, steps, strength, guidance_scale, image.width, image.height,
+                          scheduler) | {"mask_blur": mask_blur, "only_masked": only_masked}
+        return build_result(self, "inpaint", out, seed, meta | used, notes)
+
+    @method("outpaint",
+            ParamSpec("image", "image", description="The image to extend"),
+            ParamSpec("direction", "any", description="left, right, top, bottom, all, or several "
+                      "(\"left,right\" or a list)"),
+            ParamSpec("pixels", "integer", description="How far to extend each side, in pixels", min=8, max=4096),
+            ParamSpec("prompt", "string", description="What the new area shows"),
+            _strength(1.0),
+            ParamSpec("overlap", "integer", 16, "How far the repainted band reaches into the original, in pixels",
+                      min=0, max=512),
+            ParamSpec("mask_blur", "number", 8, "Feather radius of the seam, in pixels", min=0, max=256,
+                      aliases=("feather", "mask_feather")),
+            *common_options(),
+            positional=4, returns="object", label="Outpaint", options_name="params",
+            workload=_outpaint_workload)
+    def outpaint(self, ctx, image, direction, pixels, prompt, strength, overlap, mask_blur, negative_prompt, steps,
+                 guidance_scale, seed, model, batch, prompt_2, negative_prompt_2, scheduler):
+        """Extend an image outwards; the new area starts from the image's blurred edges, the seam is
+        feathered, the original is pasted back. The result's size is rounded up to a multiple of 8."""
+        where = f"{self.type}.outpaint"
+        sides = parse_directions(direction, where)
+        rgb = to_rgb(image)
+        h, w = rgb.shape[:2]
+        left, top, nw, nh = outpaint_geometry(w, h, sides, pixels)
+        init = extend_edges(rgb, left, top, nw, nh)
+        new_area = np.full((nh, nw), 255, np.uint8)
+        new_area[top:top + h, left:left + w] = 0
+        # the band overlapping the seam, on the original's side, is repainted too (feathered)
+        keep = np.zeros((nh, nw), np.uint8)
+        keep[top:top + h, left:left + w] = 255
+        inner = _shrink(keep, overlap, sides, left, top, w, h)
+        gen_mask = np.where(inner > 0, 0, 255).astype(np.uint8)
+        soft = blur_mask(gen_mask, mask_blur)
+        soft = np.maximum(soft, new_area)  # the new area is all generated
+        soft = np.where(gen_mask > 0, soft, 0).astype(np.uint8)  # never touch the original's interior
+        seed = ctx.seed(seed)
+        arrays, used, notes = self._generate(ctx, where, "outpaint", init, gen_mask, prompt, model, seed, batch,
+                                strength=strength, negative_prompt=negative_prompt, steps=steps,
+                                guidance_scale=guidance_scale, prompt_2=prompt_2,
+                                negative_prompt_2=negative_prompt_2, scheduler=scheduler)
+        out = [paste_back(init, gen, soft) for gen in arrays]
+        for o in out:  # the original's interior, exactly
+            o[inner > 0] = init[inner > 0]
+        if (nw - w, nh - h) != (pixels * (("left" in sides) + ("right" in sides)),
+                                pixels * (("top" in sides) + ("bottom" in sides))):
+            notes.append(f"extended to {nw}×{nh} (a multiple of 8)")
+        meta = self._meta(prompt, negative_prompt, steps, strength, guidance_scale, nw, nh, scheduler) | {
+            "direction": list(sides), "pixels": pixels, "offset": [left, top]}
+        result = build_result(self, "outpaint", out, seed, meta | used, notes)
+        result["offset"] = [left, top]
+        return result
+
+    # --- shared ---------------------------------------------------------------------------------
+    def _meta(self, prompt, negative_prompt, steps, strength, guidance_scale, w, h, scheduler) -> dict:
+        return {"prompt": prompt, "negative_prompt": negative_prompt, "steps": steps, "strength": strength,
+                "guidance_scale": guidance_scale, "width": w, "height": h, "scheduler": scheduler}
+
+    def _generate(self, ctx, where, task, rgb, mask, prompt, model, seed, batch, *, strength, negative_prompt,
+                  steps, guidance_scale, prompt_2, negative_prompt_2, scheduler) -> tuple[list, dict, list[str]]:
+        """Run the inpaint pipeline on ``rgb``/``mask`` at a multiple-of-8 size; returns the results at
+        rgb's size, the model used (metadata) and notes."""
+        from PIL import Image as PILImage
+
+        notes: list[str] = []
+        m = self.model(ctx, model, where)
+        h, w = rgb.shape[:2]
+        gw, gh = round8(w, h)
+        if (gw, gh) != (w, h):
+            notes.append(f"generated at {gw}×{gh} (multiples of 8) and resized back to {w}×{h}")
+            rgb_in, mask_in = resize(rgb, gw, gh), resize(mask, gw, gh, resample="nearest")
+        else:
+            rgb_in, mask_in = rgb, mask
+        mgr = self.manager(ctx)
+        pipe = mgr.pipeline(m, "inpaint", self.model_config)
+        pipe.scheduler = mgr.scheduler(pipe, scheduler, mgr.base_scheduler_config(m, self.model_config))
+        if min(int(steps * strength), steps) < 1:
+            raise ArgumentError(f"{where}: strength × steps must be at least 1", hint="raise strength or steps")
+        arrays = run_pipeline(ctx, pipe, task, seed=seed, batch=batch, prompt=prompt,
+                              image=PILImage.fromarray(rgb_in), mask_image=PILImage.fromarray(mask_in, "L"),
+                              width=gw, height=gh, strength=strength, negative_prompt=negative_prompt or None,
+                              num_inference_steps=steps, guidance_scale=guidance_scale,
+                              **note_sdxl(ctx, m, where, prompt_2, negative_prompt_2))
+        return [resize(a, w, h) for a in arrays], {"model": m.name, "family": m.family}, notes
+
+
+def extend_edges(rgb: np.ndarray, left: int, top: int, width: int, height: int) -> np.ndarray:
+    """The image placed at (left, top) on a width×height canvas, the new area filled by extending its
+    edge pixels outwards and blurring them (a sensible start for outpainting, never flat gray)."""
+    from PIL import Image as PILImage
+    from PIL import ImageFilter
+
+    h, w = rgb.shape[:2]
+    padded = np.pad(rgb, ((top, height - h - top), (left, width - w - left), (0, 0)), mode="edge")
+    radius = max(4.0, max(width - w, height - h) / 8)
+    blurred = np.asarray(PILImage.fromarray(padded).filter(ImageFilter.GaussianBlur(radius)))
+    out = blurred.copy()
+    out[top:top + h, left:left + w] = rgb
+    return out
+
+
+def _shrink(keep: np.ndarray, overlap: int, sides, left, top, w, h) -> np.ndarray:
+    """The original's region minus an ``overlap`` band along the extended sides."""
+    inner = keep.copy()
+    if overlap <= 0:
+        return inner
+    o = overlap
+    if "left" in sides:
+        inner[:, left:left + min(o, w)] = 0
+    if "right" in sides:
+        inner[:, max(left, left + w - o):left + w] = 0
+    if "top" in sides:
+        inner[top:top + min(o, h), :] = 0
+    if "bottom" in sides:
+        inner[max(top, top + h - o):top + h, :] = 0
+    return inner

@@ -1,0 +1,87 @@
+"""Host configuration of the model-running capabilities: :class:`ModelConfig`.
+
+It never reaches scripts. The CLI builds one from ``viwo.toml``'s ``[models]`` table; an embedding
+program builds its own and passes :func:`viwoscript.models.capabilities` to ``Runtime(capabilities=...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from ..errors import ArgumentError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+#: Keys of a ``[models]`` table that are settings, not aliases.
+SETTINGS = ("default", "inpaint", "controlnets", "annotators", "device", "dtype", "cpu_offload", "vae_tiling",
+            "vae_slicing", "safety_checker", "cache_bytes", "download")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which models exist for scripts and how they are loaded.
+
+    ``aliases`` maps short names to a local diffusers directory or a Hugging Face id (looked up in the
+    local HF cache). ``default`` is the model used when a script names none (an alias, path or id; when
+    unset, the alias ``default`` or else the first alias). ``inpaint`` is the default model of
+    ``diffusers.inpaint`` (else ``default``). ``controlnets`` maps a control type (``canny``,
+    ``scribble``, ...) to one ControlNet id or a list (one per base family, SD1.5 and SDXL).
+    ``annotators`` is a local copy of the ``lllyasviel/Annotators`` weights (depth, openpose, hed and
+    lineart preprocessors; canny and scribble need none).
+    ``device``/``dtype`` ``"auto"``: CUDA with float16 when available, else CPU with float32.
+    ``cache_bytes`` bounds the weights kept loaded (``None``: 16 GiB). ``download``: fetch missing
+    Hugging Face ids (never when ``HF_HUB_OFFLINE`` is set).
+    """
+
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    default: str | None = None
+    inpaint: str | None = None
+    controlnets: Mapping[str, Any] = field(default_factory=dict)
+    annotators: str | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    cpu_offload: bool = False
+    vae_tiling: bool = False
+    vae_slicing: bool = False
+    safety_checker: bool = False
+    cache_bytes: int | None = None
+    download: bool = False
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise ArgumentError(f"models: unknown device {self.device!r}", hint="one of " + ", ".join(DEVICES))
+        if self.dtype not in DTYPES:
+            raise ArgumentError(f"models: unknown dtype {self.dtype!r}", hint="one of " + ", ".join(DTYPES))
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any] | None) -> ModelConfig:
+        """From a ``[models]`` table: setting keys (:data:`SETTINGS`) plus ``alias = "dir or hf id"``."""
+        table = dict(table or {})
+        kw = {k: table.pop(k) for k in SETTINGS if k in table}
+        for k, v in table.items():
+            if not isinstance(v, str):
+                raise ArgumentError(f"models: alias {k!r} must be a string (a local folder or a Hugging Face id)")
+        return cls(aliases=table, **kw)
+
+    @property
+    def default_model(self) -> str | None:
+        if self.default:
+            return self.default
+        if "default" in self.aliases:
+            return "default"
+        return next(iter(self.aliases), None)
+
+    @property
+    def configured(self) -> bool:
+        return self.default_model is not None
+
+    def load_key(self) -> tuple:
+        """What changes how weights load: part of the cache key, so differently loaded copies never mix."""
+        return (self.device, self.dtype, self.cpu_offload, self.safety_checker)
+
+    def replace(self, **kw) -> ModelConfig:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(kw)
+        return ModelConfig(**values)

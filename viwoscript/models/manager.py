@@ -1,0 +1,322 @@
+"""The pipeline manager: loads each base model once and shares its weights between tasks.
+
+One per Runtime (``runtime.models``), or shared between Runtimes by assigning the same object. Each
+base model is one cache entry holding one pipeline; text-to-image, img2img, inpaint and ControlNet
+pipelines of that model are made from it with ``from_pipe`` and hold the *same* component objects (no
+copy). ControlNets are entries of their own. The cache is bounded by bytes (the weights' real size);
+the least recently used entry is evicted first; :meth:`ModelManager.unload` drops entries explicitly.
+
+Device and dtype policy: CUDA with float16 when available (bfloat16 or float32 on request), else the
+CPU with float32 (never float16 on a CPU). Safety checker off unless configured.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CapabilityError, ScriptError
+from .config import ModelConfig
+from .resolve import ResolvedModel
+
+DEFAULT_CACHE_BYTES = 16 * 2**30
+
+#: family → task → diffusers pipeline class name (the only names this module ever looks up).
+TASK_CLASSES = {
+    "sd15": {"txt2img": "StableDiffusionPipeline", "img2img": "StableDiffusionImg2ImgPipeline",
+             "inpaint": "StableDiffusionInpaintPipeline", "controlnet": "StableDiffusionControlNetPipeline"},
+    "sdxl": {"txt2img": "StableDiffusionXLPipeline", "img2img": "StableDiffusionXLImg2ImgPipeline",
+             "inpaint": "StableDiffusionXLInpaintPipeline", "controlnet": "StableDiffusionXLControlNetPipeline"},
+}
+TASKS = ("txt2img", "img2img", "inpaint", "controlnet")
+
+#: Scheduler names scripts may choose → (diffusers class, extra config).
+SCHEDULERS: dict[str, tuple[str, dict]] = {
+    "ddim": ("DDIMScheduler", {}),
+    "ddpm": ("DDPMScheduler", {}),
+    "pndm": ("PNDMScheduler", {}),
+    "lms": ("LMSDiscreteScheduler", {}),
+    "euler": ("EulerDiscreteScheduler", {}),
+    "euler_a": ("EulerAncestralDiscreteScheduler", {}),
+    "heun": ("HeunDiscreteScheduler", {}),
+    "dpm++_2m": ("DPMSolverMultistepScheduler", {}),
+    "dpm++_2m_karras": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True}),
+    "dpm++_sde": ("DPMSolverSinglestepScheduler", {}),
+    "unipc": ("UniPCMultistepScheduler", {}),
+}
+
+
+@dataclass
+class Entry:
+    """One loaded model: a base pipeline (and its task pipelines) or a ControlNet."""
+
+    key: tuple
+    model: ResolvedModel
+    obj: Any
+    nbytes: int
+    device: str
+    dtype: Any
+    tasks: dict = field(default_factory=dict)
+
+
+def module_bytes(modules: Iterable[Any]) -> int:
+    """Bytes of the parameters and buffers of torch modules (each tensor counted once)."""
+    seen: set[int] = set()
+    total = 0
+    for m in modules:
+        if m is None or not hasattr(m, "parameters"):
+            continue
+        for t in (*m.parameters(), *m.buffers()):
+            if id(t) not in seen:
+                seen.add(id(t))
+                total += t.numel() * t.element_size()
+    return total
+
+
+def pipeline_modules(pipe: Any) -> list:
+    return [v for v in pipe.components.values() if hasattr(v, "parameters")]
+
+
+def device_policy(config: ModelConfig) -> tuple[str, Any]:
+    """``(device, torch dtype)`` for this configuration on this machine."""
+    import torch
+
+    device = config.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise CapabilityError(f"models: device {device!r} is configured but CUDA is not available",
+                              hint="set device = \"cpu\" (or \"auto\") under [models]")
+    if device == "cpu" or device == "mps":
+        dtype = torch.bfloat16 if config.dtype == "bfloat16" else torch.float32
+    else:
+        dtype = {"auto": torch.float16, "float16": torch.float16, "bfloat16": torch.bfloat16,
+                 "float32": torch.float32}[config.dtype]
+    return device, dtype
+
+
+class quiet:  # noqa: N801 - context manager: no progress bars or info logs from diffusers/transformers
+    def __enter__(self):
+        import diffusers.utils.logging as dlog
+        import transformers.utils.logging as tlog
+
+        self.state = (dlog.is_progress_bar_enabled(), tlog.is_progress_bar_enabled(), dlog.get_verbosity())
+        dlog.disable_progress_bar()
+        dlog.set_verbosity_error()
+        tlog.disable_progress_bar()
+        return self
+
+    def __exit__(self, *exc):
+        import diffusers.utils.logging as dlog
+        import transformers.utils.logging as tlog
+
+        if self.state[0]:
+            dlog.enable_progress_bar()
+        if self.state[1]:
+            tlog.enable_progress_bar()
+        dlog.set_verbosity(self.state[2])
+        return False
+
+
+class ModelManager:
+    """Loaded models of one Runtime (or of several, when a host shares it).
+
+    ``max_bytes``: most bytes of weights kept loaded (default: the configuration's ``cache_bytes``,
+    else 16 GiB). ``loads`` counts weight loads and ``evictions`` evicted entries (benchmarks and tests
+    read them).
+    """
+
+    def __init__(self, max_bytes: int | None = None):
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[tuple, Entry] = OrderedDict()
+        self.loads = 0
+        self.evictions = 0
+
+    # --- public ----------------------------------------------------------------------------------
+    @property
+    def nbytes(self) -> int:
+        return sum(e.nbytes for e in self._entries.values())
+
+    def loaded(self) -> list[dict]:
+        """What is loaded, least recently used first: ``{name, path, kind, family, bytes, device, tasks}``."""
+        return [{"name": e.model.name, "path": str(e.model.path), "kind": e.model.kind, "family": e.model.family,
+                 "bytes": e.nbytes, "device": e.device, "dtype": str(e.dtype).replace("torch.", ""),
+                 "tasks": sorted(k if isinstance(k, str) else k[0] for k in e.tasks)}
+                for e in self._entries.values()]
+
+    def unload(self, name_or_path: str | Path | None = None) -> int:
+        """Drop every entry (``None``) or those whose name or folder matches; returns how many."""
+        doomed = [k for k, e in self._entries.items()
+                  if name_or_path is None or e.model.name == name_or_path or str(e.model.path) == str(name_or_path)]
+        for k in doomed:
+            del self._entries[k]
+        if doomed:
+            _release()
+        return len(doomed)
+
+    def pipeline(self, model: ResolvedModel, task: str, config: ModelConfig,
+                 controlnets: list[ResolvedModel] | None = None) -> Any:
+        """The ``task`` pipeline of ``model`` (one of :data:`TASKS`), sharing the base's components."""
+        import diffusers
+
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}")
+        keep = [self._key(model, config)] + [self._key(c, config) for c in controlnets or ()]
+        entry = self._base(model, config, keep)
+        nets = [self.controlnet(c, config, keep) for c in controlnets or ()]
+        tkey: Any = task if not nets else (task, *(str(c.path) for c in controlnets))
+        pipe = entry.tasks.get(tkey)
+        if pipe is None:
+            if type(entry.obj).__name__ == TASK_CLASSES[model.family][task] and not nets:
+                pipe = entry.obj
+            else:
+                cls = getattr(diffusers, TASK_CLASSES[model.family][task])
+                extra = {}
+                if nets:
+                    extra["controlnet"] = nets[0] if len(nets) == 1 else _multi(nets)
+                with quiet():
+                    pipe = cls.from_pipe(entry.obj, **extra)
+                pipe.set_progress_bar_config(disable=True)
+            if nets:  # ControlNet pipelines are cheap wrappers; keep only the latest combination
+                for k in [k for k in entry.tasks if isinstance(k, tuple)]:
+                    del entry.tasks[k]
+            entry.tasks[tkey] = pipe
+        return pipe
+
+    def controlnet(self, model: ResolvedModel, config: ModelConfig, keep: list | None = None) -> Any:
+        """A loaded ControlNet (its own cache entry)."""
+        key = self._key(model, config)
+        entry = self._get(key)
+        if entry is None:
+            import diffusers
+
+            device, dtype = device_policy(config)
+            self._make_room(_disk_bytes(model.path, dtype), keep or [key], config)
+            with quiet():
+                try:
+                    net = diffusers.ControlNetModel.from_pretrained(model.path, dtype=dtype)
+                except (OSError, ValueError, RuntimeError) as e:
+                    raise ScriptError(f"models: cannot load ControlNet {model.name!r} from {model.path}: {e}",
+                                      hint="check that the folder holds a complete diffusers ControlNet") from None
+            if not config.cpu_offload and device != "cpu":
+                net.to(device)
+            entry = self._add(Entry(key, model, net, module_bytes([net]), device, dtype), keep or [key], config)
+        return entry.obj
+
+    @staticmethod
+    def scheduler(pipe: Any, name: str | None, base_config: Any = None) -> Any:
+        """A fresh scheduler for one call: ``name`` from :data:`SCHEDULERS`, else the model's own kind."""
+        import diffusers
+
+        cfg = base_config if base_config is not None else pipe.scheduler.config
+        if name is None:
+            return type(pipe.scheduler).from_config(cfg)
+        cls_name, extra = SCHEDULERS[name]
+        return getattr(diffusers, cls_name).from_config(cfg, **extra)
+
+    def base_scheduler_config(self, model: ResolvedModel, config: ModelConfig) -> Any:
+        entry = self._entries.get(self._key(model, config))
+        return entry.tasks.get("_scheduler_config") if entry else None
+
+    # --- internals -------------------------------------------------------------------------------
+    @staticmethod
+    def _key(model: ResolvedModel, config: ModelConfig) -> tuple:
+        return (model.kind, str(model.path), *config.load_key())
+
+    def _budget(self, config: ModelConfig | None = None) -> int:
+        if self.max_bytes is not None:
+            return self.max_bytes
+        if config is not None and config.cache_bytes is not None:
+            return config.cache_bytes
+        return DEFAULT_CACHE_BYTES
+
+    def _get(self, key: tuple) -> Entry | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def _base(self, model: ResolvedModel, config: ModelConfig, keep: list) -> Entry:
+        key = self._key(model, config)
+        entry = self._get(key)
+        if entry is not None:
+            return entry
+        import diffusers
+
+        device, dtype = device_policy(config)
+        self._make_room(_disk_bytes(model.path, dtype), keep, config)
+        kwargs: dict[str, Any] = {"dtype": dtype}
+        if model.family == "sd15" and not config.safety_checker:
+            kwargs.update(safety_checker=None, requires_safety_checker=False)
+        cls = getattr(diffusers, model.class_name)
+        with quiet():
+            try:
+                pipe = cls.from_pretrained(model.path, **kwargs)
+            except (OSError, ValueError, RuntimeError, TypeError) as e:
+                raise ScriptError(f"models: cannot load {model.name!r} from {model.path}: {e}",
+                                  hint="check that the folder holds a complete diffusers pipeline") from None
+        self.loads += 1
+        if config.cpu_offload and device != "cpu":
+            pipe.enable_model_cpu_offload()
+        elif device != "cpu":
+            pipe.to(device)
+        if config.vae_tiling:
+            pipe.vae.enable_tiling()
+        if config.vae_slicing:
+            pipe.vae.enable_slicing()
+        pipe.set_progress_bar_config(disable=True)
+        entry = Entry(key, model, pipe, module_bytes(pipeline_modules(pipe)), device, dtype)
+        entry.tasks["_scheduler_config"] = pipe.scheduler.config
+        return self._add(entry, keep, config)
+
+    def _add(self, entry: Entry, keep: list, config: ModelConfig) -> Entry:
+        self._entries[entry.key] = entry
+        self._entries.move_to_end(entry.key)
+        self._make_room(0, keep, config)
+        return entry
+
+    def _make_room(self, incoming: int, keep: list, config: ModelConfig) -> None:
+        budget = self._budget(config)
+        evicted = False
+        for key in list(self._entries):
+            if self.nbytes + incoming <= budget:
+                break
+            if key in keep:
+                continue
+            del self._entries[key]
+            self.evictions += 1
+            evicted = True
+        if evicted:
+            _release()
+
+
+def _multi(nets: list) -> Any:
+    from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
+
+    return MultiControlNetModel(nets)
+
+
+def _disk_bytes(path: Path, dtype: Any) -> int:
+    """An estimate of the loaded size from the weight files (before loading, to evict first)."""
+    import torch
+
+    total = 0
+    for f in path.rglob("*"):
+        if f.suffix in (".safetensors", ".bin", ".pt", ".pth") and f.is_file():
+            total += f.stat().st_size
+    return total // 2 if dtype in (torch.float16, torch.bfloat16) else total
+
+
+def _release() -> None:
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:  # pragma: no cover
+        pass

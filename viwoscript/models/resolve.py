@@ -1,0 +1,167 @@
+"""Model names → local folders, and what a folder holds (family, inpaint UNet, native size).
+
+A name is, in order: an alias from the host's configuration (whose target the host trusts: any local
+folder or a Hugging Face id); a diffusers folder under the Runtime's allowed roots; a Hugging Face id
+(``org/name``) already in the local Hugging Face cache (downloaded only when the host allows it and
+``HF_HUB_OFFLINE`` is not set). The family comes from the model's own config files (``model_index.json``,
+the ControlNet's ``config.json``), never from its name. Reading these JSON files is all that happens
+here: nothing loads weights, so limits can be checked first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ScriptError
+from .config import ModelConfig
+
+HF_ID_RE = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+\Z")
+#: model_index.json ``_class_name`` → family. Pipelines of one family share components via ``from_pipe``.
+PIPELINE_FAMILIES = {
+    "StableDiffusionPipeline": "sd15", "StableDiffusionImg2ImgPipeline": "sd15",
+    "StableDiffusionInpaintPipeline": "sd15", "StableDiffusionControlNetPipeline": "sd15",
+    "StableDiffusionControlNetImg2ImgPipeline": "sd15", "StableDiffusionControlNetInpaintPipeline": "sd15",
+    "StableDiffusionXLPipeline": "sdxl", "StableDiffusionXLImg2ImgPipeline": "sdxl",
+    "StableDiffusionXLInpaintPipeline": "sdxl", "StableDiffusionXLControlNetPipeline": "sdxl",
+    "StableDiffusionXLControlNetImg2ImgPipeline": "sdxl", "StableDiffusionXLControlNetInpaintPipeline": "sdxl",
+}
+FAMILY_LABELS = {"sd15": "Stable Diffusion 1.x/2.x", "sdxl": "Stable Diffusion XL"}
+_MAX_ALIAS_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model found on disk: ``kind`` is ``pipeline`` or ``controlnet``."""
+
+    name: str
+    path: Path
+    kind: str
+    family: str
+    class_name: str
+    inpaint_unet: bool = False
+    native_size: int = 512
+    source: str = "folder"
+
+    def to_metadata(self) -> dict:
+        return {"name": self.name, "family": self.family, "class": self.class_name, "source": self.source}
+
+
+def offline() -> bool:
+    """Whether Hugging Face offline mode is on (``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``)."""
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def resolve(name: str, config: ModelConfig, roots: list[Path], op: str, *, kind: str = "pipeline",
+            trusted: bool = False) -> ResolvedModel:
+    """Find model ``name``; ``trusted`` names come from the host (paths anywhere), others from scripts."""
+    looked: list[str] = []
+    target, host = name, trusted
+    for _ in range(_MAX_ALIAS_DEPTH):
+        if target in config.aliases:
+            looked.append(f"alias {target!r}")
+            target, host = config.aliases[target], True
+        else:
+            break
+    path = _as_folder(target, roots, op, host, looked)
+    source = "folder"
+    if path is None and HF_ID_RE.match(target):
+        path = _from_hf_cache(target, kind, config, looked)
+        source = "huggingface"
+    if path is None:
+        raise ScriptError(f"{op}: model {name!r} not found",
+                          hint="looked in: " + "; ".join(looked or ["nothing configured"])
+                          + f"; configure it in viwo.toml: [models] {_key(name)} = \"/path/to/diffusers/folder "
+                          "or org/name from the Hugging Face cache\"")
+    return describe(name, path, kind, op, source)
+
+
+def _key(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else "my-model"
+
+
+def _as_folder(target: str, roots: list[Path], op: str, host: bool, looked: list[str]) -> Path | None:
+    raw = Path(os.path.expanduser(target)) if host else Path(target)
+    if host:
+        looked.append(f"folder {raw}")
+        return raw.resolve() if raw.is_dir() else None
+    if not roots:
+        looked.append("no folders (this runtime allows none)")
+        return None
+    looked.append("folders under " + ", ".join(str(r) for r in roots))
+    if ".." in raw.parts:
+        raise ScriptError(f"{op}: '..' is not allowed in model paths ({target})")
+    from ..paths import resolve_under_roots
+
+    exists = raw.is_absolute() or any((r / raw).exists() for r in roots)
+    if not exists:
+        return None
+    found = resolve_under_roots(target, roots, op)  # refuses paths outside the roots
+    return found if found.is_dir() else None
+
+
+def _from_hf_cache(repo_id: str, kind: str, config: ModelConfig, looked: list[str]) -> Path | None:
+    try:
+        from huggingface_hub import constants, snapshot_download, try_to_load_from_cache
+    except ImportError:  # pragma: no cover - comes with diffusers
+        looked.append("the Hugging Face cache (huggingface_hub is not installed)")
+        return None
+    marker = "model_index.json" if kind == "pipeline" else "config.json"
+    looked.append(f"the Hugging Face cache ({constants.HF_HUB_CACHE})")
+    hit = try_to_load_from_cache(repo_id, marker)
+    if isinstance(hit, str):
+        return Path(hit).parent
+    if not config.download or offline():
+        looked.append("no download (" + ("offline mode" if offline() else "downloads are off: [models] download = true")
+                      + ")")
+        return None
+    return Path(snapshot_download(repo_id))  # pragma: no cover - needs the network
+
+
+def _read_json(path: Path, op: str, name: str) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ScriptError(f"{op}: model {name!r}: cannot read {path.name}: {e}",
+                          hint="point the model at a diffusers folder (one with model_index.json)") from None
+    if not isinstance(data, dict):
+        raise ScriptError(f"{op}: model {name!r}: {path.name} is not a JSON object")
+    return data
+
+
+def describe(name: str, path: Path, kind: str, op: str, source: str = "folder") -> ResolvedModel:
+    """Read the config files of the model in ``path``."""
+    if kind == "controlnet":
+        cfg_path = path / "config.json"
+        if not cfg_path.is_file():
+            raise ScriptError(f"{op}: ControlNet {name!r} ({path}) has no config.json",
+                              hint="a ControlNet folder holds config.json and the weights (diffusers layout)")
+        cfg = _read_json(cfg_path, op, name)
+        cls = cfg.get("_class_name")
+        if cls != "ControlNetModel":
+            raise ScriptError(f"{op}: {name!r} is a {cls or 'unknown model'}, not a ControlNetModel")
+        family = "sdxl" if cfg.get("addition_embed_type") == "text_time" else "sd15"
+        return ResolvedModel(name, path, kind, family, cls, source=source)
+    index = path / "model_index.json"
+    if not index.is_file():
+        raise ScriptError(f"{op}: model {name!r} ({path}) has no model_index.json",
+                          hint="point it at a diffusers pipeline folder (save_pretrained layout)")
+    cfg = _read_json(index, op, name)
+    cls = cfg.get("_class_name")
+    family = PIPELINE_FAMILIES.get(cls)
+    if family is None:
+        raise ScriptError(f"{op}: model {name!r} is a {cls or 'pipeline of unknown class'}, which this "
+                          "capability cannot run", hint="supported: Stable Diffusion 1.x/2.x and SDXL pipelines")
+    unet = path / "unet" / "config.json"
+    ucfg = _read_json(unet, op, name) if unet.is_file() else {}
+    vae = path / "vae" / "config.json"
+    vcfg = _read_json(vae, op, name) if vae.is_file() else {}
+    scale = 2 ** (len(vcfg.get("block_out_channels", (0, 0, 0, 0))) - 1)
+    sample = ucfg.get("sample_size", 128 if family == "sdxl" else 64)
+    sample = sample[0] if isinstance(sample, list | tuple) else sample
+    return ResolvedModel(name, path, kind, family, cls, inpaint_unet=ucfg.get("in_channels") == 9,
+                         native_size=int(sample) * scale, source=source)
