@@ -81,6 +81,19 @@ class Runtime:
             self._caps = CapabilityManager(self, *self._capability_args)
         return self._caps
 
+    @property
+    def models(self):
+        """This Runtime's model manager (``viwoscript.models.manager.ModelManager``); assign one to share it."""
+        if getattr(self, "_models", None) is None:
+            from .models.manager import ModelManager
+
+            self._models = ModelManager()
+        return self._models
+
+    @models.setter
+    def models(self, manager) -> None:
+        self._models = manager
+
     def resolve_path(self, path: str, op: str, *, must_exist: bool = True) -> Path:
         """A script-given path resolved under the allowed roots (never outside them)."""
         from .paths import resolve_under_roots
