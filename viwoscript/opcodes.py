@@ -236,7 +236,7 @@ def _head_text(head: Any) -> str:
     return to_display(head)
 
 
-BUILTIN_MODULES = ("std", "math", "boolean", "list", "obj", "string", "time", "canvas", "kernel", "image", "batch")
+BUILTIN_MODULES = ("std", "math", "boolean", "list", "obj", "string", "time", "canvas", "kernel", "image", "batch", "entity")
 
 
 @lru_cache(maxsize=1)
