@@ -242,9 +242,8 @@ def _execute(cfg: Config, text: str, filename: str, *, args: list, quiet: bool, 
 
     terminal = Terminal(ImageSaver(cfg.out_dir, stem), quiet=quiet)
     color = use_color(sys.stderr)
-    tree = None
+    rt = make_runtime(cfg, terminal)  # configuration errors leave through _guarded (exit 2)
     try:
-        rt = make_runtime(cfg, terminal)
         tree = rt.parse(text, filename=filename)
         if check:
             diagnostics = rt.check(tree)
@@ -258,7 +257,11 @@ def _execute(cfg: Config, text: str, filename: str, *, args: list, quiet: bool, 
         with sigint_interrupts(rt):
             value = rt.run(tree, filename=filename, args=args)
         terminal.stop_progress()
-        terminal.result(value, as_json=as_json, show_null=show_null)
+        try:
+            terminal.result(value, as_json=as_json, show_null=show_null)
+        except ValueError as e:  # a result with no JSON form
+            terminal.error(f"error: {e}")
+            return EXIT_ERROR
         return EXIT_OK
     except InterruptedError_:
         terminal.error("interrupted")
@@ -272,9 +275,6 @@ def _execute(cfg: Config, text: str, filename: str, *, args: list, quiet: bool, 
             import traceback
 
             terminal.error("".join(traceback.format_exception(e)).rstrip())
-        return EXIT_ERROR
-    except ValueError as e:  # a result with no JSON form
-        terminal.error(f"error: {e}")
         return EXIT_ERROR
     finally:
         terminal.stop_progress()
