@@ -107,7 +107,7 @@ def gfpgan_restorer(net) -> Callable:
     model = net.descriptor.model
 
     def restore(crop):
-        t = torch.from_numpy(np.ascontiguousarray(crop)).to(net.device).permute(2, 0, 1).unsqueeze(0)
+        t = torch.from_numpy(np.array(crop)).to(net.device).permute(2, 0, 1).unsqueeze(0)
         t = (t.to(net.dtype) / 255.0 - 0.5) / 0.5
         with torch.inference_mode():
             y = model(t, return_rgb=False, randomize_noise=False)[0]

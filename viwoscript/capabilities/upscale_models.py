@@ -269,7 +269,7 @@ def _run_patch(net, patch, m, s, torch, np):
     py, px = (-ph) % m, (-pw) % m
     if py or px:
         patch = np.pad(patch, ((0, py), (0, px), (0, 0)), mode="reflect" if min(ph, pw) > max(py, px) else "edge")
-    t = torch.from_numpy(np.ascontiguousarray(patch)).to(net.device)
+    t = torch.from_numpy(np.array(patch)).to(net.device)
     t = t.permute(2, 0, 1).unsqueeze(0).to(net.dtype) / 255.0
     res = net(t).float().clamp_(0, 1)[0].permute(1, 2, 0)[: ph * s, : pw * s]
     return res.cpu().numpy()
