@@ -131,3 +131,44 @@ def test_killing_a_writer_never_loses_committed_rows_or_corrupts(tmp_path):
             assert r["name"] == f"item-{r['metadata']['i']}"
         s.gc()
         assert s.verify() == []
+
+
+def test_cli_workflow_commands(tmp_path):
+    import json as _json
+
+    from click.testing import CliRunner
+
+    from viwoscript.cli_workflow import images, info, template, template_script
+    from viwoscript.io import write_image
+
+    store = str(tmp_path / "s")
+    runner = CliRunner()
+    write_image(img((0, 128, 255, 255), meta={"prompt": "a comet", "seed": 5}), tmp_path / "a.png",
+                script="(+ 1 2)", args=[1])
+    res = runner.invoke(info, [str(tmp_path / "a.png")])
+    assert res.exit_code == 0 and "prompt: a comet" in res.output and "seed: 5" in res.output
+    assert "script: (+ 1 2)" in res.output
+    assert _json.loads(runner.invoke(info, ["--json", str(tmp_path / "a.png")]).output)["seed"] == 5
+    assert runner.invoke(info, [str(tmp_path / "nope.png")]).exit_code == 1
+    with Store(store) as s:
+        rec = s.save_image(img((1, 2, 3, 255), meta={"seed": 9}), "comet")
+    res = runner.invoke(images, ["list", "--store", store])
+    assert res.exit_code == 0 and rec["id"] in res.output and "seed=9" in res.output
+    assert _json.loads(runner.invoke(images, ["show", "--store", store, rec["id"]]).output)["width"] == 4
+    res = runner.invoke(images, ["export", "--store", store, rec["id"], str(tmp_path)])
+    assert res.exit_code == 0 and (tmp_path / "comet.png").exists()
+    assert runner.invoke(images, ["rm", "--store", store, rec["id"]]).exit_code == 0
+    assert runner.invoke(images, ["show", "--store", store, rec["id"]]).exit_code == 1
+    (tmp_path / "t.viwo").write_text("(+ (std.arg 0) 1)")
+    res = runner.invoke(template, ["save", "--store", store, "inc", str(tmp_path / "t.viwo"), "--param", "n:number=41"])
+    assert res.exit_code == 0, res.output
+    assert "inc" in runner.invoke(template, ["list", "--store", store]).output
+    exported = runner.invoke(template, ["export", "--store", store, "inc"]).output
+    (tmp_path / "inc.viwo-template.json").write_text(exported)
+    assert runner.invoke(template, ["rm", "--store", store, "inc"]).exit_code == 0
+    assert runner.invoke(template, ["import", "--store", store, str(tmp_path / "inc.viwo-template.json")]).exit_code == 0
+    script, args = template_script("template:inc", store, {"n": "1"})
+    assert Runtime().run(script, args=args) == 2
+    (tmp_path / "bad.viwo-template.json").write_text('{"name": "b", "script": ["nope.op"]}')
+    res = runner.invoke(template, ["import", "--store", store, str(tmp_path / "bad.viwo-template.json")])
+    assert res.exit_code == 1 and "Unknown opcode: nope.op" in res.output
