@@ -602,3 +602,10 @@ def test_the_cli_loads_heavy_libraries_only_when_a_command_needs_them(tmp_path):
     assert not _modules_after(["--help"], tmp_path) & (ui | {"numpy", "lark"})
     assert not _modules_after(["run", f], tmp_path) & ui
     assert not _modules_after(["eval", "(+ 1 2)"], tmp_path) & ui
+
+
+def test_an_image_that_cannot_be_saved_is_an_error_not_a_traceback(tmp_path):
+    (tmp_path / "afile").write_text("")
+    f = script(tmp_path / "pic.viwo", "(test.image 1 1)")
+    r = viwo("run", f, "--out", str(tmp_path / "afile" / "sub"))
+    assert r.exit_code == 1 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr

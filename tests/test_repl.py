@@ -224,6 +224,19 @@ def test_static_check_runs_first_with_session_variables_known():
     assert take(out) == "1\n2\n1\n"
 
 
+def test_failures_while_printing_do_not_end_the_session(tmp_path, monkeypatch):
+    s, out, err = session()
+    s.handle(":json")
+    assert not s.handle("(std.let a (list.new 1)) (list.push a a) a")
+    assert "contains itself" in take(err)
+    assert s.inputs == ["(std.let a (list.new 1)) (list.push a a) a"]  # it did run
+    monkeypatch.setattr(s.terminal, "result", lambda *a, **k: 1 / 0)
+    assert not s.handle("1")
+    assert "internal error: ZeroDivisionError" in take(err)
+    monkeypatch.undo()
+    assert s.handle("(list.len a)") and take(out).endswith("2\n")
+
+
 def test_located_errors_show_the_input():
     s, _, err = session()
     s.handle("(std.seq\n  (std.throw \"nope\"))")

@@ -259,7 +259,7 @@ def _execute(cfg: Config, text: str, filename: str, *, args: list, quiet: bool, 
         terminal.stop_progress()
         try:
             terminal.result(value, as_json=as_json, show_null=show_null)
-        except ValueError as e:  # a result with no JSON form
+        except (ValueError, OSError) as e:  # a result with no JSON form; an image that cannot be saved
             terminal.error(f"error: {e}")
             return EXIT_ERROR
         return EXIT_OK

@@ -327,6 +327,8 @@ class ReplSession:
             with sigint_interrupts(self.runtime):
                 value = self.runtime.run(tree, scope=self.runtime.globals, filename=filename)
             t.stop_progress()
+            if record:  # it ran: part of the session for :save, whatever happens when printing it
+                self.inputs.append(text.strip("\n"))
             t.result(value, as_json=self.as_json)
         except (InterruptedError_, KeyboardInterrupt):
             t.error("interrupted")
@@ -334,13 +336,14 @@ class ReplSession:
         except ViwoError as e:
             t.error(e.render(None if e.source else text, color=color))
             return self._failed()
-        except ValueError as e:  # a result with no JSON form
+        except (ValueError, OSError) as e:  # a result with no JSON form; an image that cannot be saved
             t.error(f"error: {e}")
+            return self._failed()
+        except Exception as e:  # noqa: BLE001 - a bug must not end the session
+            t.error(f"internal error: {type(e).__name__}: {e} (this is a bug; the session goes on)")
             return self._failed()
         finally:
             t.stop_progress()
-        if record:
-            self.inputs.append(text.strip("\n"))
         return True
 
     def _failed(self) -> bool:
