@@ -84,10 +84,17 @@ def _controlnet(*, cross: int = 8, sdxl: bool = False):
     if sdxl:
         kw = dict(addition_embed_type="text_time", addition_time_embed_dim=4,
                   projection_class_embeddings_input_dim=6 * 4 + 8, transformer_layers_per_block=(1, 1))
-    return ControlNetModel(in_channels=4, layers_per_block=1, block_out_channels=(8, 16), norm_num_groups=4,
-                           cross_attention_dim=cross, attention_head_dim=2,
-                           down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                           conditioning_embedding_out_channels=(4, 8), **kw)
+    import torch
+
+    net = ControlNetModel(in_channels=4, layers_per_block=1, block_out_channels=(8, 16), norm_num_groups=4,
+                          cross_attention_dim=cross, attention_head_dim=2,
+                          down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                          conditioning_embedding_out_channels=(4, 8), **kw)
+    with torch.no_grad():  # a fresh ControlNet's output convolutions are zero: give it some influence
+        for p in net.parameters():
+            if not p.any():
+                p.normal_(0.0, 0.1)
+    return net
 
 
 def make_tiny(directory: str | Path, family: str = "sd15", *, seed: int = 0) -> Path:
