@@ -104,6 +104,7 @@ class Evaluator:
         self.deadline = time.monotonic() + limits.timeout if limits.timeout else None
         self.interrupted = False
         self.current_span: Span | None = None
+        self.program: Node | None = None
 
     # --- limits ----------------------------------------------------------------------------------
     def _refill(self) -> None:
@@ -297,6 +298,7 @@ class Evaluator:
 
     def run_program(self, node: Node, scope: Scope) -> Any:
         """Evaluate a whole program; a top-level std.seq runs in ``scope`` itself, not a new one."""
+        self.program = node  # what images made by this run embed as their script
         try:
             try:
                 if isinstance(node, Array) and node.head == "std.seq" and self.specs.get("std.seq") is self.runtime.registry.get("std.seq"):

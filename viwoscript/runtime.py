@@ -39,7 +39,7 @@ class Runtime:
                  limits: Limits | None = None, roots: Iterable[str | os.PathLike] = (),
                  canvas_size: tuple[int, int] = (1024, 1024), opcodes: Iterable[OpSpec] = (),
                  on_event: EventCallback | None = None, plugins: bool = True,
-                 principal: Any = None, caller: Any = None):
+                 principal: Any = None, caller: Any = None, store: Any = None):
         self.registry: Registry = builtin_registry().copy()
         self.plugin_errors: list[str] = []
         #: Whether entry-point plugins (opcodes and capabilities) are loaded for this Runtime.
@@ -56,6 +56,8 @@ class Runtime:
         self.on_event = on_event
         self.principal = principal
         self.caller = caller
+        #: The entity store (``viwoscript.store.Store``) the entity opcodes use; None = no store.
+        self.store = store
         self._capability_args = (capabilities, grants)
         self._caps = None
         self._canvas = None
