@@ -108,9 +108,12 @@ def make_tiny(directory: str | Path, family: str = "sd15", *, seed: int = 0) -> 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
+    from .manager import quiet
+
     if family.endswith("controlnet"):
         sdxl = family.startswith("sdxl")
-        _controlnet(cross=16 if sdxl else 8, sdxl=sdxl).save_pretrained(out)
+        with quiet():
+            _controlnet(cross=16 if sdxl else 8, sdxl=sdxl).save_pretrained(out)
         return out
     tmp_tok = out / "tokenizer"
     tok = _tokenizer(tmp_tok)
@@ -129,7 +132,8 @@ def make_tiny(directory: str | Path, family: str = "sd15", *, seed: int = 0) -> 
         pipe = cls(vae=_vae(), text_encoder=_text_encoder(n, 8), tokenizer=tok,
                    unet=_unet(in_channels=9 if family == "sd15-inpaint" else 4), scheduler=_scheduler(),
                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    pipe.save_pretrained(out)
+    with quiet():
+        pipe.save_pretrained(out)
     return out
 
 
