@@ -171,12 +171,15 @@ class Runtime:
             # Already on an evaluation thread (a nested run): stay on it.
             return ev.run_program(tree, scope)
         outcome: dict[str, Any] = {}
+        done = threading.Event()
 
         def target() -> None:
             try:
                 outcome["value"] = ev.run_program(tree, scope)
             except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
                 outcome["error"] = e
+            finally:
+                done.set()
 
         self._current = ev
         with _big_stack():
@@ -185,10 +188,13 @@ class Runtime:
         try:
             while True:
                 try:
-                    worker.join()
+                    # Wait on the event, not on join(): a KeyboardInterrupt during Thread.join() can mark
+                    # the thread finished while it still runs (CPython 3.11).
+                    done.wait()
                     break
                 except KeyboardInterrupt:
                     ev.interrupted = True  # the script stops at its next poll
+            worker.join()
         finally:
             self._current = None
         if "error" in outcome:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from ..errors import ArgumentError, ScriptError, SizeLimitError
+from ..lazy import lazy_module
 from ..opcodes import P
 from ..opcodes import opcode as _opcode
 from ..values import Image, to_json_value
+
+np = lazy_module("numpy")
 
 OPCODES: list = []
 
