@@ -142,7 +142,8 @@ def make_config(config_path=None, gas=None, timeout=None, size=None, out=None, r
 def make_runtime(cfg: Config, terminal: Terminal | None = None):
     from .runtime import Runtime
 
-    return Runtime(**cfg.runtime_kwargs(), on_event=terminal.on_event if terminal else None)
+    # Entity opcodes use the default store (the user data folder, as `viwo images`), opened only if used.
+    return Runtime(**cfg.runtime_kwargs(), on_event=terminal.on_event if terminal else None, store=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -156,6 +157,12 @@ def read_script(file: str) -> tuple[str, str, list | None]:
 
     if file == "-":
         return sys.stdin.read(), "<stdin>", None
+    if file.startswith("template:"):  # a template saved with `viwo template save`
+        from .cli_workflow import template_script
+        from .syntax import from_python, to_json
+
+        script, args = template_script(file)
+        return to_json(from_python(script)) + "\n", file + ".json", args
     path = Path(file)
     try:
         data = path.read_bytes()
@@ -594,6 +601,16 @@ def repl(config_path=None, gas=None, timeout=None, size=None, out=None, roots=()
 
     cfg = make_config(config_path, gas, timeout, size, out, roots)
     raise Exit(run_repl(cfg, as_json=as_json, quiet=quiet, history=None if no_history else (history_path or "")))
+
+
+def _attach_workflow_commands() -> None:
+    from .cli_workflow import WORKFLOW_COMMANDS
+
+    for command in WORKFLOW_COMMANDS:
+        cli.add_command(command)
+
+
+_attach_workflow_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

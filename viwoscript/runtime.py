@@ -56,8 +56,9 @@ class Runtime:
         self.on_event = on_event
         self.principal = principal
         self.caller = caller
-        #: The entity store (``viwoscript.store.Store``) the entity opcodes use; None = no store.
-        self.store = store
+        # The entity store the entity opcodes use: a Store, a folder (opened on first use), True for the
+        # default folder, or None for no store.
+        self._store = store
         self._capability_args = (capabilities, grants)
         self._caps = None
         self._canvas = None
@@ -73,6 +74,21 @@ class Runtime:
 
             self._canvas = LayerStack(*self.canvas_size)
         return self._canvas
+
+    @property
+    def store(self):
+        """The entity store (``viwoscript.store.Store``), opened on first use; None when there is none."""
+        if self._store is None or self._store is False:
+            return None
+        if self._store is True or isinstance(self._store, str | os.PathLike):
+            from .store import Store
+
+            self._store = Store(None if self._store is True else self._store)
+        return self._store
+
+    @store.setter
+    def store(self, value) -> None:
+        self._store = value
 
     @property
     def caps(self):
