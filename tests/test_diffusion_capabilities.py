@@ -73,7 +73,9 @@ def picture(w=64, h=64, seed=0):
 # --- availability and registration ---------------------------------------------------------------
 
 def test_unconfigured_real_capability_is_unavailable_and_the_fake_stands_in():
-    rt = Runtime(grants="default")
+    from viwoscript.capabilities.diffusion import DiffusersGenerate
+
+    rt = Runtime(capabilities=[DiffusersGenerate], grants="default")
     rows = {(r["type"], r["provider"]): r for r in rt.caps.status()}
     real = rows[("diffusers.generate", "diffusers")]
     assert not real["available"] and "no model configured" in real["reason"]
