@@ -43,7 +43,7 @@ GOAL = 20.0
 
 # --- the programs ------------------------------------------------------------------------------------
 
-FIB_N = 20
+FIB_N = 21
 
 FIB = f"""
 ; recursive fib through lambdas
@@ -172,7 +172,7 @@ def py_object() -> dict:
     return counts
 
 
-GRID_W, GRID_H = 150, 150
+GRID_W, GRID_H = 180, 180
 
 GRID = f"""
 ; nested std.for over ranges, grid arithmetic
