@@ -121,8 +121,9 @@ class CapabilityRegistry:
     def add(self, item: Any, *, origin: str = "Runtime(capabilities=...)", host: bool = False) -> Entry:
         """Register a class or a configured instance.
 
-        A host may replace an entry-point implementation with an instance or subclass of the same class
-        (a configured copy); anything else that claims a type already taken is an error.
+        A host (``Runtime(capabilities=...)``) may replace an entry-point or built-in implementation of
+        the same type (e.g. a configured real capability); anything else that claims a type already taken
+        is an error, and two host classes for one type conflict too.
         """
         instance = item if isinstance(item, Capability) else None
         cls = type(item) if instance is not None else item
@@ -132,7 +133,8 @@ class CapabilityRegistry:
         if old is not None:
             if old.cls is cls and instance is None:
                 return old  # the same class found twice (e.g. entry point and built-in list)
-            if not (host and issubclass(cls, old.cls)):
+            discovered = old.origin.startswith(("entry point", "built-in"))
+            if not (host and (discovered or issubclass(cls, old.cls))):
                 raise CapabilityError(
                     f"capability type '{cls.type}' is already registered by {old.cls.__module__}.{old.cls.__name__} "
                     f"({old.origin}); {cls.__module__}.{cls.__name__} ({origin}) cannot replace it",
