@@ -138,3 +138,10 @@ def test_running_a_pure_script_loads_no_heavy_dependency():
             "print([m for m in ('torch', 'diffusers', 'pyvips', 'transformers') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_module_names_do_not_shadow_the_api():
+    from viwoscript.runtime import Runtime as _Runtime
+
+    _Runtime().check("(+ 1 2)")  # imports the static checker module
+    assert callable(viwoscript.check) and callable(viwoscript.run) and callable(viwoscript.parse)

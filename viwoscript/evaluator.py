@@ -105,6 +105,11 @@ class Evaluator:
         self.interrupted = False
         self.current_span: Span | None = None
         self.program: Node | None = None
+        from .stdlib.std import var as _builtin_var
+
+        spec = self.specs.get("std.var")
+        #: The builtin std.var (reading a variable is a third of all evaluations: eval inlines it).
+        self._var_spec = spec if spec is not None and spec.fn is _builtin_var else None
 
     # --- limits ----------------------------------------------------------------------------------
     def _refill(self) -> None:
@@ -168,6 +173,15 @@ class Evaluator:
                     self._poll()
                 except ViwoError as e:
                     raise e.located(node.span) from None
+            if spec is self._var_spec and len(items) == 2 and items[1].__class__ is Atom:
+                name = items[1].value
+                s = scope
+                while s is not None:
+                    v = s.vars
+                    if name in v:
+                        return v[name]
+                    s = s.parent
+                return None
             try:
                 if spec.lazy:
                     return spec.fn(self, items[1:], scope)

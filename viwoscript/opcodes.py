@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from .errors import UnknownOpcodeError
@@ -43,7 +43,7 @@ class Param:
     #: For a variadic parameter: how many arguments it needs at least.
     at_least: int = 0
 
-    @property
+    @cached_property
     def optional(self) -> bool:
         return self.default is not REQUIRED or self.variadic
 
@@ -86,7 +86,7 @@ class OpSpec:
     #: Opcodes that reach outside the interpreter (files, capabilities) are not pure.
     pure: bool = True
 
-    @property
+    @cached_property
     def min_args(self) -> int:
         return sum(1 for p in self.params if not p.optional) + sum(p.at_least for p in self.params if p.variadic)
 

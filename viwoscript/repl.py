@@ -312,7 +312,7 @@ class ReplSession:
         return self.evaluate(text)
 
     def evaluate(self, text: str, *, filename: str = "<repl>", record: bool = True) -> bool:
-        from .check import check_tree
+        from .checker import check_tree
 
         t = self.terminal
         color = use_color(t.stderr)

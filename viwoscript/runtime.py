@@ -152,7 +152,7 @@ class Runtime:
     def check(self, source: str | list | Node, *, filename: str | None = None,
               syntax: str | None = None) -> list[Diagnostic]:
         """Every problem found without running the script (an empty list when there are none)."""
-        from .check import check_tree
+        from .checker import check_tree
 
         try:
             tree = self.parse(source, filename=filename, syntax=syntax)

@@ -26,6 +26,8 @@ def _arity(op: str, args) -> None:
 @opcode("==", *_SIG, label="Equal", returns="boolean", validate=False, layout="infix")
 def eq(ev, *args):
     """Strict equality of neighbours: no coercion; lists and objects by identity."""
+    if len(args) == 2:
+        return strict_equal(args[0], args[1])
     _arity("==", args)
     return all(strict_equal(args[i], args[i + 1]) for i in range(len(args) - 1))
 
@@ -33,12 +35,19 @@ def eq(ev, *args):
 @opcode("!=", *_SIG, label="Not equal", returns="boolean", validate=False, layout="infix")
 def ne(ev, *args):
     """True when every neighbouring pair differs (strictly)."""
+    if len(args) == 2:
+        return not strict_equal(args[0], args[1])
     _arity("!=", args)
     return all(not strict_equal(args[i], args[i + 1]) for i in range(len(args) - 1))
 
 
 def _ordered(op: str, test):
     def impl(ev, *args):
+        if len(args) == 2:
+            a, b = args
+            ta, tb = type(a), type(b)
+            if (ta is int or ta is float) and (tb is int or tb is float):
+                return test(a, b)
         _arity(op, args)
         for i, v in enumerate(args):
             t = type(v)

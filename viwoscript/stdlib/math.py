@@ -124,6 +124,12 @@ def sub(ev, *args):
 @opcode("*", *_SIG, label="Multiply", returns="number", validate=False, layout="infix")
 def mul(ev, *args):
     """Product, folded left."""
+    if len(args) == 2:
+        a, b = args
+        if type(a) is int and type(b) is int:
+            r = a * b
+            if r and -9007199254740992 <= r <= 9007199254740992:  # 0 may need to be -0
+                return r
     return _fold("*", args, _mul)
 
 
@@ -139,6 +145,9 @@ def remainder(ev, *args):
     """Remainder with the sign of the dividend; x % 0 is NaN."""
     if len(args) != 2:
         raise ArgumentError(f"%: expected 2 arguments, got {len(args)}")
+    a, b = args
+    if type(a) is int and type(b) is int and a >= 0 and b > 0:
+        return a % b
     return normalize_number(mod(float(_num("%", args[0], "left")), float(_num("%", args[1], "right"))))
 
 
