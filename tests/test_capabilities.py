@@ -366,8 +366,22 @@ def test_duplicate_types_are_an_error_never_an_override(monkeypatch):
     rt = Runtime()
     assert any("cannot replace it" in e and "sys.mint" in e for e in rt.caps.errors)
     assert rt.caps.registry.real["sys.mint"].cls.__name__ == "SysMint"
-    with pytest.raises(CapabilityError, match="already registered"):
-        Runtime(capabilities=[OtherMint]).caps  # noqa: B018
+
+
+class AnotherMint(Capability):
+    type = "sys.mint"
+
+    @method("mint", returns="null")
+    def mint(self, ctx):
+        """A second host impostor."""
+
+
+def test_host_class_replaces_a_discovered_one_but_two_host_classes_conflict():
+    rt = Runtime(capabilities=[OtherMint])
+    entry = rt.caps.registry.real["sys.mint"]
+    assert entry.cls is OtherMint and entry.origin == "Runtime(capabilities=...)" and rt.caps.errors == []
+    with pytest.raises(CapabilityError, match="already registered by .*OtherMint .*AnotherMint .*cannot replace"):
+        Runtime(capabilities=[OtherMint, AnotherMint]).caps  # noqa: B018
 
 
 def test_host_may_register_a_configured_instance_of_the_same_class():
@@ -390,20 +404,27 @@ class UnavailableReal(RealGenerate):
     extra = "diffusion"
 
 
-def test_real_implementation_is_preferred_when_available():
-    rt = Runtime(capabilities=[RealGenerate], grants="default")
+def metadata_of(rt: Runtime, cap_type: str) -> dict:
+    return {c["type"]: c for c in rt.capability_metadata()}[cap_type]
+
+
+@pytest.mark.parametrize("plugins", [False, True])
+def test_real_implementation_is_preferred_when_available(plugins):
+    # with plugins the host's class replaces the entry-point diffusers.generate; without, it is the only real one
+    rt = Runtime(capabilities=[RealGenerate], grants="default", plugins=plugins)
     assert rt.caps.registry.select("diffusers.generate").cls is RealGenerate
-    assert rt.capability_metadata()[0]["label"] == "Generate images (test double)"
+    assert metadata_of(rt, "diffusers.generate")["label"] == "Generate images (test double)"
     rows = {r["provider"]: r for r in rt.caps.status() if r["type"] == "diffusers.generate"}
     assert rows["real-test"]["selected"] and not rows["fake"]["selected"] and list(rows) == ["fake", "real-test"]
     assert rows["real-test"]["granted"] and not rows["fake"]["granted"]
 
 
-def test_fake_stands_in_and_says_so_when_the_real_one_is_unavailable():
+@pytest.mark.parametrize("plugins", [False, True])
+def test_fake_stands_in_and_says_so_when_the_real_one_is_unavailable(plugins):
     events = []
-    rt = Runtime(capabilities=[UnavailableReal], grants="default", on_event=events.append)
+    rt = Runtime(capabilities=[UnavailableReal], grants="default", on_event=events.append, plugins=plugins)
     assert rt.caps.registry.select("diffusers.generate").cls is FakeGenerate
-    meta = rt.capability_metadata()[0]
+    meta = metadata_of(rt, "diffusers.generate")
     assert "FAKE" in meta["label"] and meta["description"].startswith("Fake")
     rows = {r["provider"]: r for r in rt.caps.status() if r["type"] == "diffusers.generate"}
     assert list(rows) == ["missing", "fake"]  # the one in use last
@@ -416,11 +437,15 @@ def test_fake_stands_in_and_says_so_when_the_real_one_is_unavailable():
     assert len(warns) == 1 and "fake implementation" in warns[0] and "viwoscript[diffusion]" in warns[0]
 
 
-def test_a_grant_may_pin_the_fake():
-    rt = Runtime(capabilities=[RealGenerate], grants=[{"type": "diffusers.generate", "provider": "fake"}])
+@pytest.mark.parametrize("real", [RealGenerate, UnavailableReal])
+def test_a_grant_may_pin_the_fake(real):
+    events = []
+    rt = Runtime(capabilities=[real], grants=[{"type": "diffusers.generate", "provider": "fake"}],
+                 on_event=events.append)
     r = rt.run('(std.call_method (get_capability "diffusers.generate") "textToImage" "x" {"width" 64 '
                '"height" 64 "steps" 1})')
     assert r["image"].metadata["fake"] is True
+    assert [e for e in events if e["type"] == "warn"] == []  # chosen, not standing in: no warning
 
 
 # --- metadata (design §8) --------------------------------------------------------------------------
@@ -457,11 +482,17 @@ def check_metadata(meta: list) -> None:
 def test_metadata_of_every_capability_has_the_design_shape():
     rt = Runtime(capabilities=[Greeter, Unavailable, Recorder])
     meta = rt.capability_metadata()
-    check_metadata(meta)
-    assert meta[2]["description"] == "Records load and calls, to prove that checks happen before any heavy work."
-    assert [c["type"] for c in meta] == ["demo.greet", "demo.heavy", "demo.render", "diffusers.generate",
+    check_metadata(meta)  # every registered one: the host's, the built-ins and the entry points' real ones
+    types_ = [c["type"] for c in meta]
+    assert types_ == sorted(set(types_))
+    assert {"demo.greet", "demo.heavy", "demo.render", "diffusers.generate", "sys.mint"} <= set(types_)
+    by_type = {c["type"]: c for c in meta}
+    assert by_type["demo.render"]["description"] == \
+        "Records load and calls, to prove that checks happen before any heavy work."
+    bare = Runtime(capabilities=[Greeter, Unavailable, Recorder], plugins=False).capability_metadata()
+    assert [c["type"] for c in bare] == ["demo.greet", "demo.heavy", "demo.render", "diffusers.generate",
                                          "sys.mint"]
-    greet = meta[0]["methods"][0]
+    greet = by_type["demo.greet"]["methods"][0]
     assert greet["parameters"][0] == {"name": "name", "type": "string", "description": "Who"}
     options = greet["parameters"][1]
     assert options["name"] == "options" and options["optional"] is True

@@ -298,7 +298,8 @@ class CapabilityManager:
         bound = bind_arguments(where, spec, args, ctx)
         instance.check_inputs(ctx, spec, bound)
         real = self.registry.real.get(rec.type)
-        if cls.fake and real is not None and rec.type not in self._warned:
+        # the fake says so when it stands in for a real one; a grant that pins it chose it, no warning
+        if cls.fake and real is not None and rec.provider is None and rec.type not in self._warned:
             self._warned.add(rec.type)
             ctx.warn(f"{rec.type}: using the fake implementation (a deterministic test pattern, no model); the "
                      f"real one {'is unavailable: ' + real.reason if real.reason else 'was not selected'}")
