@@ -81,8 +81,25 @@ def if_(ev, args, scope):
     n = len(args)
     cond = ev.eval(args[0], scope) if n else None
     if truthy(cond):
-        return ev.eval(args[1], Scope(scope)) if n > 1 else None
-    return ev.eval(args[2], Scope(scope)) if n > 2 else None
+        return ev.eval(args[1], _block_scope(args[1], scope)) if n > 1 else None
+    return ev.eval(args[2], _block_scope(args[2], scope)) if n > 2 else None
+
+
+def _block_scope(node, scope: Scope) -> Scope:
+    """The scope a branch or loop body runs in: a new one, which only a direct std.let can tell from
+    its parent (every other form that declares makes its own), so other bodies skip the allocation."""
+    if node.__class__ is Array and node.items and node.items[0].__class__ is Atom and (
+            node.items[0].value not in _NO_DECLARE):
+        return Scope(scope)
+    return scope
+
+
+#: Heads that never declare in the scope they are given (the hot ones; anything else gets a scope).
+_NO_DECLARE = frozenset({"std.seq", "std.var", "std.set", "std.if", "std.while", "std.for", "std.apply",
+                         "std.lambda", "std.try", "std.return", "std.break", "std.continue", "std.throw",
+                         "+", "-", "*", "/", "%", "^", "==", "!=", "<", ">", "<=", ">=", "and", "or", "not",
+                         "list.push", "list.set", "list.get", "list.new", "obj.set", "obj.get", "obj.new",
+                         "str.concat", "std.log"})
 
 
 @opcode("std.while", P("condition", "block", kind="block"), P("body", "block", kind="block"), label="While",
@@ -95,6 +112,7 @@ def while_(ev, args, scope):
     e = ev.eval
     # A loop of literals evaluates no opcode: charge it per iteration so it still runs out of gas.
     free = cond.__class__ is not Array and body.__class__ is not Array
+    body_scope = _block_scope
     ev.loops += 1
     try:
         while truthy(e(cond, scope)):
@@ -103,7 +121,7 @@ def while_(ev, args, scope):
             if body is None:
                 continue
             try:
-                e(body, Scope(scope))  # each iteration's body runs in a new scope, as in the original
+                e(body, body_scope(body, scope))  # each iteration's body runs in a new scope, as in the original
             except BreakSignal:
                 break
             except ContinueSignal:
