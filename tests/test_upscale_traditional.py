@@ -102,6 +102,16 @@ def test_exact_output_sizes(w, h, factor, method):
     assert ut.resize_pixels(a, factor, method).shape == (max(1, round(h * factor)), max(1, round(w * factor)), 3)
 
 
+def test_area_shrinks_a_side_shorter_than_one_block_to_its_mean():
+    a = (np.arange(6, dtype=np.uint8) * 10).reshape(1, 6, 1)  # 1×6 shrunk by 8: both sides become 1 pixel
+    assert ut.resize_pixels(a, 0.125, "area").tolist() == [[[25]]]
+    b = np.repeat(np.array([[[0], [100]]], np.uint8), 16, axis=0).transpose(1, 0, 2)  # 2×16
+    assert ut.resize_pixels(b, 0.125, "area")[:, :, 0].tolist() == [[50, 50]]
+    for m in ut.METHODS:  # the smallest image at the smallest factor works with every method
+        px = np.array([[[9, 80, 200, 255]]], np.uint8)
+        assert ut.resize_pixels(px, 0.125, m).tolist() == px.tolist()
+
+
 def test_constant_images_stay_constant():
     a = np.full((9, 11, 3), 77, np.uint8)
     for m in ut.METHODS:

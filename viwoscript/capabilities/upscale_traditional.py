@@ -206,8 +206,10 @@ def _area(src, factor: float, ow: int, oh: int):
     frac = Fraction(factor).limit_denominator(16)
     n, m = frac.numerator, frac.denominator
     img = src.zoom(n, n) if n > 1 else src
-    if m > 1:
-        img = img.shrink(m, m)
+    # a side shorter than one m-block becomes one pixel, the mean of the whole side (as Pillow's BOX does)
+    hs, vs = min(m, img.width), min(m, img.height)
+    if hs > 1 or vs > 1:
+        img = img.shrink(hs, vs)
     return img
 
 
