@@ -354,6 +354,21 @@ def test_bad_colours(bad):
         parse_color(bad, "op")
 
 
+def test_named_colours_after_pillow_cached_them():
+    # Pillow's ImageColor.getrgb stores what it resolved back into its name table as (r, g, b) tuples
+    from PIL import Image as PILImage
+    from PIL import ImageColor
+
+    PILImage.new("RGB", (1, 1), "red")
+    ImageColor.getrgb("DarkOrange")
+    assert isinstance(ImageColor.colormap["red"], tuple)
+    assert parse_color("red") == (255, 0, 0, 1.0)
+    assert parse_color("darkorange", "op") == (255, 140, 0, 1.0)
+    assert parse_color("rebeccapurple") == (0x66, 0x33, 0x99, 1.0)
+    with pytest.raises(ArgumentError, match="op: invalid colour"):
+        parse_color("reddish", "op")
+
+
 def test_css_text_round_trip():
     for c in [(1, 2, 3, 1.0), (255, 0, 10, 0.5)]:
         assert parse_color(to_css(c)) == c

@@ -21,10 +21,22 @@ _FUNC = re.compile(r"(rgba?)\((.*)\)", re.IGNORECASE | re.DOTALL)
 _NUM = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?%?")
 
 
-def _named() -> dict[str, str]:
-    from PIL import ImageColor  # the CSS Color 3 names (148 with rebeccapurple)
+def _named(name: str) -> Color | None:
+    """A CSS colour name's value, or None.
 
-    return ImageColor.colormap
+    Pillow's table (the CSS Color 3 names, 148 with rebeccapurple) holds "#rrggbb" strings, but
+    ``ImageColor.getrgb`` caches what it resolved back into it as ``(r, g, b)`` tuples (after any
+    ``Image.new(..., "red")`` in the process), so both forms are read.
+    """
+    from PIL import ImageColor
+
+    value = ImageColor.colormap.get(name)
+    if isinstance(value, tuple) and len(value) in (3, 4):
+        r, g, b = (int(v) for v in value[:3])
+        return r, g, b, value[3] / 255 if len(value) == 4 else 1.0
+    if isinstance(value, str) and _HEX.fullmatch(value):
+        return parse_color(value)
+    return None
 
 
 def parse_color(value, op: str = "color") -> Color:
@@ -47,9 +59,9 @@ def parse_color(value, op: str = "color") -> Color:
         return _from_func(value, m.group(2), op)
     if low == "transparent":
         return 0, 0, 0, 0.0
-    named = _named().get(low)
+    named = _named(low)
     if named is not None:
-        return parse_color(named, op)
+        return named
     raise ArgumentError(f"{op}: invalid colour {_show(value)}", hint=_HINT)
 
 
