@@ -26,3 +26,28 @@ def test_run_a_stored_template(tmp_path, monkeypatch):
     result = runner.invoke(cli, ["run", "template:greet", "--arg", "x=Ada", "--json"])
     assert result.output.strip() == '"hello Ada"'
     assert (tmp_path / "data" / "viwoscript" / "store").is_dir()
+
+
+def test_make_tiny_then_generate_and_replay_from_the_image_bit_exactly(tmp_path, monkeypatch):
+    """The real diffusers path end to end: a tiny model, a run, and `viwo run image.png` reproducing it."""
+    import numpy as np
+    import pytest
+
+    pytest.importorskip("diffusers")
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    made = runner.invoke(cli, ["models", "make-tiny", "tiny"])
+    assert made.exit_code == 0, made.output
+    (tmp_path / "viwo.toml").write_text('[models]\ndefault = "tiny"\n', encoding="utf-8")
+    (tmp_path / "t.viwo").write_text(
+        '(obj.get (std.call_method (get_capability "diffusers.generate") "textToImage" "a cat"'
+        ' {"width" 64 "height" 64 "steps" 2 "seed" 5}) "image")', encoding="utf-8")
+    first = runner.invoke(cli, ["run", "t.viwo", "--quiet"])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(cli, ["run", "viwo-out/t-001.png", "--quiet"])
+    assert again.exit_code == 0, again.output
+    a = np.asarray(Image.open(tmp_path / "viwo-out" / "t-001.png"))
+    b = np.asarray(Image.open(tmp_path / "viwo-out" / "t-002.png"))
+    assert a.shape == (64, 64, 3) and (a == b).all()

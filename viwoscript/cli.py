@@ -603,6 +603,36 @@ def repl(config_path=None, gas=None, timeout=None, size=None, out=None, roots=()
     raise Exit(run_repl(cfg, as_json=as_json, quiet=quiet, history=None if no_history else (history_path or "")))
 
 
+@cli.group("models", context_settings=CONTEXT)
+def models() -> None:
+    """Model helpers (needs the diffusion extra: pip install 'viwoscript[diffusion]')."""
+
+
+@models.command("make-tiny", context_settings=CONTEXT)
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--family", default="sd15", show_default=True,
+              type=click.Choice(["sd15", "sdxl", "sd15-inpaint", "sd15-controlnet", "sdxl-controlnet"]),
+              help="Which pipeline layout to build.")
+@click.option("--seed", default=0, show_default=True, help="Same seed, same weights.")
+def make_tiny(directory, family, seed) -> None:
+    """Build a tiny random-weight model in DIRECTORY (diffusers layout) to try workflows without weights.
+
+    \b
+    Example:
+      viwo models make-tiny tiny-sd15 && printf '[models]\\ndefault = "tiny-sd15"\\n' > viwo.toml
+    """
+    try:
+        from .models.tiny import make_tiny as build
+    except ImportError as e:  # the diffusion extra is missing
+        raise click.ClickException(f"{e}; install it with: pip install 'viwoscript[diffusion]'") from None
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise click.ClickException("torch is not installed: pip install 'viwoscript[diffusion]'") from None
+    path = build(directory, family, seed=seed)
+    click.echo(f"{family} tiny model written to {path}")
+
+
 def _attach_workflow_commands() -> None:
     from .cli_workflow import WORKFLOW_COMMANDS
 
