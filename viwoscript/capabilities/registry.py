@@ -3,7 +3,9 @@
 Every installed package may register capabilities in the ``viwoscript.capabilities`` entry-point group;
 an entry point names a :class:`~viwoscript.capabilities.base.Capability` subclass (or a module with a
 ``CAPABILITIES`` list). A plugin that fails to import is reported once, in :attr:`CapabilityRegistry.errors`,
-and skipped. Two real implementations of one type are an error, never a silent override; a *fake*
+and skipped. Two discovered real implementations of one type are an error, never a silent override (so
+are two host classes); the host's own class (``Runtime(capabilities=...)``) replaces a discovered one of
+its type, e.g. a configured real capability. A *fake*
 (``Capability.fake = True``) stands in for its type only when no real implementation is available.
 """
 
