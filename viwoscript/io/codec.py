@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import numpy as np
 
 from ..errors import ArgumentError, ScriptError, SizeLimitError
 from ..values import Image
+from .files import atomic_write
 
 #: Largest image (width × height) decoded by default: 64 megapixels, like the canvas limit.
 DEFAULT_MAX_PIXELS = 64 * 1024 * 1024
@@ -249,18 +249,4 @@ def write_image(image: Image, path: str | os.PathLike, *, script: Any = None, ar
     fmt = format_for_path(p, op, format)
     data = encode_image(image, fmt, script=script, args=args, extra=extra, quality=quality, lossless=lossless,
                         background=background, op=op)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return p
+    return atomic_write(p, data)

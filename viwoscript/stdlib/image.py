@@ -209,20 +209,9 @@ def save(ev, image=None, path=None, options=None, *_):
 
 
 def _atomic_write(target, data: bytes) -> None:
-    import os
-    import tempfile
+    from ..io.files import atomic_write
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(target, data, fsync=False)
 
 
 # --- values ----------------------------------------------------------------------------------------

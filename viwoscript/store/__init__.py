@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import tempfile
 import threading
 import time
 import uuid
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArgumentError, ScriptError
+from ..io.files import atomic_write
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS blobs (
@@ -115,20 +115,7 @@ class Store:
         digest = hashlib.sha256(data).hexdigest()
         path = self.blob_path(digest)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".blob.", dir=path.parent)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+            atomic_write(path, data)
         db.execute("INSERT OR IGNORE INTO blobs(hash, size, width, height, mode, created) VALUES (?,?,?,?,?,?)",
                    (digest, len(data), image.width, image.height, image.mode, time.time()))
         return digest
