@@ -163,8 +163,7 @@ class Evaluator:
         if cls is Atom:
             return node.value
         if cls is Array:
-            items = node.items
-            spec = self.specs.get(items[0].value) if items and items[0].__class__ is Atom and items[0].value.__class__ is str else None
+            spec = self.specs.get(node.op)
             if spec is None:
                 raise self._unknown(node)
             self.fuel -= 1
@@ -173,8 +172,9 @@ class Evaluator:
                     self._poll()
                 except ViwoError as e:
                     raise e.located(node.span) from None
-            if spec is self._var_spec and len(items) == 2 and items[1].__class__ is Atom:
-                name = items[1].value
+            rest = node.rest
+            if spec is self._var_spec and len(rest) == 1 and rest[0].__class__ is Atom:
+                name = rest[0].value
                 s = scope
                 while s is not None:
                     v = s.vars
@@ -184,21 +184,21 @@ class Evaluator:
                 return None
             try:
                 if spec.lazy:
-                    return spec.fn(self, items[1:], scope)
+                    return spec.fn(self, rest, scope)
                 fn = spec.fn
-                n = len(items)
-                if n == 2:
-                    a = self.eval(items[1], scope)
+                n = len(rest)
+                if n == 1:
+                    a = self.eval(rest[0], scope)
                     if spec.validate:
                         self._validate(spec, (a,))
                     return fn(self, a)
-                if n == 3:
-                    a = self.eval(items[1], scope)
-                    b = self.eval(items[2], scope)
+                if n == 2:
+                    a = self.eval(rest[0], scope)
+                    b = self.eval(rest[1], scope)
                     if spec.validate:
                         self._validate(spec, (a, b))
                     return fn(self, a, b)
-                args = [self.eval(item, scope) for item in items[1:]]
+                args = [self.eval(item, scope) for item in rest]
                 if spec.validate:
                     self._validate(spec, args)
                 return fn(self, *args)
@@ -275,8 +275,11 @@ class Evaluator:
         if fn.__class__ is not Lambda:
             raise ArgumentError(f"{op}: func must be a lambda, got {to_json_text(fn)}")
         params = fn.params
-        n = len(args)
-        vars = {name: (args[i] if i < n else None) for i, name in enumerate(params)}
+        if len(args) == len(params):
+            vars = dict(zip(params, args))
+        else:
+            n = len(args)
+            vars = {name: (args[i] if i < n else None) for i, name in enumerate(params)}
         scope = Scope(fn.scope, vars)
         self.depth += 1
         if self.depth > self.limits.max_depth:

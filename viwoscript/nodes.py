@@ -58,19 +58,26 @@ class Array:
 
     items: tuple[Node, ...]
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    #: Precomputed for the evaluator's hot path: the head's string (or None) and the arguments.
+    op: str | None = field(default=None, init=False, compare=False, repr=False)
+    rest: tuple[Node, ...] = field(default=(), init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        items = self.items
+        if items:
+            first = items[0]
+            if first.__class__ is Atom and first.value.__class__ is str:
+                object.__setattr__(self, "op", first.value)
+            object.__setattr__(self, "rest", items[1:])
 
     @property
     def head(self) -> Any:
         """The head's value when it is a string atom, else None."""
-        if self.items:
-            first = self.items[0]
-            if isinstance(first, Atom) and isinstance(first.value, str):
-                return first.value
-        return None
+        return self.op
 
     @property
     def args(self) -> tuple[Node, ...]:
-        return self.items[1:]
+        return self.rest
 
 
 @dataclass(frozen=True, slots=True)
