@@ -187,14 +187,17 @@ class Evaluator:
                     return spec.fn(self, rest, scope)
                 fn = spec.fn
                 n = len(rest)
+                # Literal arguments are read in place: no call for the most common argument kind.
                 if n == 1:
-                    a = self.eval(rest[0], scope)
+                    a = rest[0]
+                    a = a.value if a.__class__ is Atom else self.eval(a, scope)
                     if spec.validate:
                         self._validate(spec, (a,))
                     return fn(self, a)
                 if n == 2:
-                    a = self.eval(rest[0], scope)
-                    b = self.eval(rest[1], scope)
+                    a, b = rest
+                    a = a.value if a.__class__ is Atom else self.eval(a, scope)
+                    b = b.value if b.__class__ is Atom else self.eval(b, scope)
                     if spec.validate:
                         self._validate(spec, (a, b))
                     return fn(self, a, b)
