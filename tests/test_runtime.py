@@ -145,3 +145,33 @@ def test_module_names_do_not_shadow_the_api():
 
     _Runtime().check("(+ 1 2)")  # imports the static checker module
     assert callable(viwoscript.check) and callable(viwoscript.run) and callable(viwoscript.parse)
+
+
+HOST_OPCODES: list = []
+
+
+@opcode("plugin.twice", P("n", "number"), into=HOST_OPCODES, returns="number", category="plugin")
+def _twice(ev, n):
+    """Twice n (a test plugin)."""
+    return n * 2
+
+
+def test_opcode_plugins_register_through_entry_points(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    import viwoscript.plugins as plugins
+
+    real = plugins.iter_entry_points
+
+    def patched(group):
+        extra = []
+        if group == plugins.OPCODE_GROUP:
+            extra = [EntryPoint("twice", f"{__name__}:_twice", group),
+                     EntryPoint("broken", "no_such_module_for_viwo_tests", group)]
+        return list(real(group)) + extra
+
+    monkeypatch.setattr(plugins, "iter_entry_points", patched)
+    rt = Runtime()
+    assert rt.run("(plugin.twice 21)") == 42
+    assert any("broken" in e for e in rt.plugin_errors)  # reported, skipped, never fatal
+    assert Runtime(plugins=False).registry.get("plugin.twice") is None
