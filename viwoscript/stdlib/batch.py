@@ -2,8 +2,10 @@
 
 ``batch.seeds`` and ``batch.product`` build lists of parameter objects; ``batch.run`` calls one capability
 method once per item with ``continue_on_error``, a progress event per item, interrupt between items, the
-grant's ``max_batch`` applied to the whole batch, results saved with their metadata and an optional
-contact sheet.
+grant's ``max_batch`` and ``max_compute`` applied to the whole batch (the sum of every item's
+``width × height × steps that run / 1e6``, checked before the first item runs), results saved with their
+metadata and an optional contact sheet. ``batch.progress`` lets sweeps written in ViwoScript (the
+``batch`` module of the shipped library, ``stdlib/batch.viwo``) report progress and honour interrupts.
 """
 
 from __future__ import annotations
@@ -93,20 +95,22 @@ def _first_image(result: Any) -> Image | None:
         P("variations", "array", description="one object of parameter changes per item (a number = a seed, a "
           "string = a prompt)"),
         P("options", "object", None, "{continue_on_error (true), save (path prefix under the allowed folders), "
-          "contact_sheet (true or {columns, labels}), format (png)}"),
+          "contact_sheet (true or {columns, labels}), format (png), max_compute (lower the whole batch's "
+          "compute budget)}"),
         returns="object", label="Run Batch", pure=False)
 def run(ev, capability=None, method=None, base=None, variations=None, options=None, *_):
     """Call a capability method once per variation, base and variation merged. Returns {results, ok,
     failed, sheet}: results[i] is {index, params, status ("ok" or "error"), seed, image, result, error, path}.
     With continue_on_error (default) a failing item is recorded and the batch goes on; without it the
-    first failure stops the batch. The grant's max_batch limits the number of items; interrupt and time
-    limits stop the whole batch. A progress event is sent per item."""
+    first failure stops the batch. The grant's max_batch limits the number of items and its max_compute
+    the total compute of all items (width × height × steps that run / 1e6, summed), checked before the
+    first item runs; interrupt and time limits stop the whole batch. A progress event is sent per item."""
     op = "batch.run"
     opts = options or {}
     for key in opts:
-        if key not in ("continue_on_error", "save", "contact_sheet", "format"):
+        if key not in ("continue_on_error", "save", "contact_sheet", "format", "max_compute"):
             raise ArgumentError(f"{op}: unknown option '{key}'",
-                                hint="options: continue_on_error, save, contact_sheet, format")
+                                hint="options: continue_on_error, save, contact_sheet, format, max_compute")
     items = _variations(variations, op)
     limit = getattr(capability, "params", {}).get("max_batch") if isinstance(capability, HostValue) else None
     if isinstance(limit, int | float) and len(items) > limit:
@@ -116,6 +120,10 @@ def run(ev, capability=None, method=None, base=None, variations=None, options=No
                               hint="the host sets max_batch in the grant; or run fewer variations")
     if len(items) > MAX_ITEMS:
         raise LimitError(f"{op}: {len(items)} items is more than {MAX_ITEMS}")
+    own_budget = opts.get("max_compute")
+    if own_budget is not None and (type(own_budget) not in (int, float) or not own_budget >= 0):
+        raise ArgumentError(f"{op}: max_compute must be a number of at least 0, got {own_budget!r}")
+    check_budget(ev, capability, method, base, items, own_budget, op)
     keep_going = opts.get("continue_on_error", True) is not False
     save = opts.get("save")
     fmt = str(opts.get("format", "png")).lower().lstrip(".")
@@ -155,6 +163,81 @@ def run(ev, capability=None, method=None, base=None, variations=None, options=No
         if save and sheet is not None:
             out["sheet_path"] = _save(ev, sheet, f"{save}-sheet.png", None, None, op)
     return out
+
+
+class _Quiet:
+    """A runtime stand-in for planning: binding warnings (sizes rounded) are sent once, by the real call."""
+
+    def emit(self, event: dict) -> None:
+        pass
+
+
+def item_costs(ev, capability, method: str, base: dict, items: list[dict]) -> list[float | None]:
+    """The compute cost of each item (``Workload.compute``), worked out exactly as the call will.
+
+    Arguments are bound and the grant's per-call checks applied (so a left-out ``steps`` is lowered to
+    ``max_steps`` as the call would); an item that would fail those checks costs ``None``: it fails on its
+    own, before running anything. A method without a workload costs 0.
+    """
+    from ..capabilities.base import CallContext
+    from ..capabilities.binding import bind_arguments
+
+    caps = ev.runtime.caps
+    rec = caps._own_record(capability, "batch.run")
+    entry = caps._entry_for(rec)
+    spec = entry.cls.methods.get(method)
+    if spec is None or entry.reason is not None:
+        return [None] * len(items)  # the first call reports it
+    if spec.workload is None:
+        return [0.0] * len(items)
+    instance = entry.get_instance()
+    where = f"{rec.type}.{method}"
+    costs: list[float | None] = []
+    for change in items:
+        ctx = CallContext(_Quiet(), None, instance, method, dict(rec.params), rec.handle, caps)
+        try:
+            bound = bind_arguments(where, spec, [{**base, **change}], ctx)
+            instance.check_inputs(ctx, spec, bound)
+            costs.append(spec.workload(bound).compute)
+        except ViwoError:
+            costs.append(None)
+    return costs
+
+
+def check_budget(ev, capability, method: str, base: dict, items: list[dict], own_budget, op: str) -> float:
+    """Refuse a batch whose total compute exceeds the grant's ``max_compute`` (or the script's own lower
+    budget) before any item runs; returns the total."""
+    limit = capability.params.get("max_compute") if isinstance(capability, HostValue) else None
+    if limit is None and own_budget is None:
+        return 0.0
+    costs = item_costs(ev, capability, method, base, items)
+    total = sum(c for c in costs if c is not None)
+    for lim, whose in ((limit, "this grant's max_compute"), (own_budget, "the max_compute you passed")):
+        if lim is not None and total > lim:
+            from ..errors import CapabilityError
+
+            counted = sum(c is not None for c in costs)
+            raise CapabilityError(
+                f"{op}: total compute {total:.4g} of {counted} item{'s' if counted != 1 else ''} exceeds {whose} of "
+                f"{lim:g} (each item costs width × height × steps that run / 1e6)",
+                hint="run fewer variations, smaller sizes or fewer steps, or split the batch"
+                     + ("" if whose.startswith("the max") else "; the host sets max_compute in the grant"))
+    return total
+
+
+@opcode("batch.progress", P("task", "string", description="what is running, e.g. \"lineup\""),
+        P("step", "number", description="items done"), P("total", "number", description="items in all"),
+        returns="null", label="Report Progress", pure=False)
+def progress(ev, task=None, step=None, total=None, *_):
+    """Send a progress event {type: "progress", task, step, total} to the host (the CLI shows a progress
+    bar), then stop here if the run was interrupted. For loops written in ViwoScript, like the batch
+    module's `each`."""
+    op = "batch.progress"
+    n = _count(total, op, "total", 0, 2**53)
+    k = _count(step, op, "step", 0, n)
+    ev.runtime.emit({"type": "progress", "task": task, "step": k, "total": n})
+    ev.check_interrupt()
+    return None
 
 
 def _save(ev, image: Image, path: str, index: int | None, params: dict | None, op: str) -> str:
