@@ -6,20 +6,27 @@ traditional resizing on pyvips.
 - ``upscale(image, model, factor, options)`` and ``faceRestore(image, strength, options)`` load the
   official ``.pth`` files with spandrel (the ``diffusion`` extra), from a models directory the host
   configures (:class:`~viwoscript.capabilities.upscale_models.UpscaleConfig`), never downloading.
+- ``upscaleImg2Img(image, prompt, params)`` upscales (traditionally or with a network), then refines
+  the result tile by tile with img2img through the *shared* pipelines of the Runtime's
+  ``diffusers.generate`` (its model configuration, ``runtime.models``): no second copy of the weights.
 
 Host configuration (never visible to scripts)::
 
     Runtime(capabilities=[Upscale(models_dir="~/models/upscale", device="auto")], grants=[...])
 
-An entry-point instance (the CLI) reads the models directory from ``$VIWO_UPSCALE_MODELS``.
+An entry-point instance reads the models directory from ``$VIWO_UPSCALE_MODELS``; the CLI's
+``[models]`` table sets it with ``upscale_dir`` (and ``face_detector``), see
+:func:`viwoscript.models.capabilities`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from ..errors import CapabilityError
-from .base import ALLOWED_MODELS, Capability, Limit, ParamSpec, Workload, method
+from ..errors import ArgumentError, CapabilityError
+from ..models.manager import SCHEDULERS
+from .base import ALLOWED_MODELS, MAX_SEED, MAX_STEPS, Capability, Limit, ParamSpec, Workload, method
 from .upscale_traditional import MAX_FACTOR, METHODS, MIN_FACTOR, output_size
 
 #: Upscaled outputs are large: the size limits of this capability default higher than generation's.
@@ -28,16 +35,63 @@ UPSCALE_LIMITS = (
     Limit("max_width", "number", 8192, "Widest image a method may produce, in pixels"),
     Limit("max_height", "number", 8192, "Tallest image a method may produce, in pixels"),
     Limit("max_pixels", "number", 8192 * 8192, "Most pixels (width × height) in one output image"),
-    Limit("max_compute", "number", 250, "Largest compute cost of one call: output width × height / 1e6"),
+    Limit("max_compute", "number", 250, "Largest compute cost of one call: output width × height / 1e6 "
+          "(upscaleImg2Img: × the denoising steps that run, counted over its overlapping tiles)"),
+    MAX_STEPS,
 )
 DEFAULT_TILE = 512
 DEFAULT_OVERLAP = 32
+#: upscaleImg2Img: the denoising strength range (low: refine detail, keep the composition) and its overlap.
+DENOISE_MIN, DENOISE_MAX, DENOISE_DEFAULT = 0.2, 0.4, 0.3
+IMG2IMG_OVERLAP = 64
+IMG2IMG_MIN_TILE = 64
+NO_DIFFUSION = ("set a default model under [models] in viwo.toml, or pass viwoscript.models.capabilities(...) "
+                "to Runtime(capabilities=...)")
+
+
+@dataclass(frozen=True)
+class TiledWorkload(Workload):
+    """The compute of a tiled img2img: every tile's pixels × the steps that run (overlaps counted)."""
+
+    tiled_pixels: int = 0
+
+    @property
+    def compute(self) -> float:
+        return self.tiled_pixels * (self.effective_steps or 0) / 1e6
+
+    def explain(self) -> str:
+        return f"{self.tiled_pixels} tiled pixels × {self.effective_steps} steps / 1e6"
 
 
 def _factor_workload(args: dict) -> Workload:
     img = args.get("image")
     w, h = output_size(getattr(img, "width", 0), getattr(img, "height", 0), float(args.get("factor") or 1))
     return Workload(w, h, 1)
+
+
+def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
+    from .upscale_models import _starts
+
+    return _starts(size, tile, overlap)
+
+
+def img2img_tiles(width: int, height: int, tile: int, overlap: int) -> tuple[int, int, list[tuple[int, int, int, int]]]:
+    """The tile size and overlap really used (tile a multiple of 8, overlap at most half of it) and the
+    tiles ``(x, y, w, h)`` covering a width × height image."""
+    tile = max(IMG2IMG_MIN_TILE, int(tile) // 8 * 8)
+    overlap = max(0, min(int(overlap), tile // 2))
+    ys, xs = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
+    return tile, overlap, [(x, y, min(tile, width - x), min(tile, height - y)) for y in ys for x in xs]
+
+
+def _img2img_workload(args: dict) -> Workload:
+    img = args.get("image")
+    w, h = output_size(getattr(img, "width", 0), getattr(img, "height", 0), float(args.get("factor") or 1))
+    steps = int(args.get("steps") or 0)
+    eff = min(int(steps * float(args.get("strength") or 0)), steps)
+    _, _, tiles = img2img_tiles(w, h, int(args.get("tile") or DEFAULT_TILE), int(args.get("tile_overlap") or 0))
+    area = sum((tw + (-tw) % 8) * (th + (-th) % 8) for _, _, tw, th in tiles)
+    return TiledWorkload(w, h, steps, eff, 1, area)
 
 
 def _face_workload(args: dict) -> Workload:
@@ -166,6 +220,137 @@ class Upscale(Capability):
         out = Image(out_px, {**image.metadata, "face_restore": {"model": model, "strength": strength,
                                                                 "faces": n}})
         return {"image": out, "width": out.width, "height": out.height, "format": "png", "faces": n}
+
+    # --- hybrid: upscale, then img2img ---------------------------------------------------------------
+    @method("upscaleImg2Img",
+            ParamSpec("image", "image", description="The image to upscale"),
+            ParamSpec("prompt", "string", description="What the picture shows (guides the added detail)"),
+            ParamSpec("factor", "number", 2, "Scale factor (any from 1 to 8; 2 or 4 with upscale_model)",
+                      min=1, max=8, aliases=("scale",)),
+            ParamSpec("strength", "number", DENOISE_DEFAULT, "Denoising strength of the img2img pass",
+                      min=DENOISE_MIN, max=DENOISE_MAX, aliases=("denoise", "denoising_strength")),
+            ParamSpec("steps", "integer", 20, "Denoising steps (about strength × steps run)", min=1, max=1000,
+                      aliases=("num_inference_steps",), limit="max_steps"),
+            ParamSpec("method", "string", "lanczos", "Filter of the first upscale", choices=METHODS,
+                      aliases=("mode", "filter")),
+            ParamSpec("upscale_model", "string", None, "A super-resolution network for the first upscale "
+                      "instead of the filter (realesrgan, ...)", aliases=("upscaler", "sr_model"),
+                      limit="allowed_models"),
+            ParamSpec("model", "string", None, "Diffusion model (default: the host's default model)",
+                      aliases=("model_id",), limit="allowed_models"),
+            ParamSpec("negative_prompt", "string", "", "What the image should not show"),
+            ParamSpec("guidance_scale", "number", 7.5, "Classifier-free guidance", min=0, max=50,
+                      aliases=("cfg_scale", "cfg")),
+            ParamSpec("seed", "integer", None, "Random seed (tile i uses seed + i; drawn and returned when "
+                      "absent)", min=0, max=MAX_SEED),
+            ParamSpec("scheduler", "string", None, "Sampler (default: the model's own)",
+                      choices=tuple(SCHEDULERS), aliases=("sampler",)),
+            ParamSpec("tile", "integer", None, "Tile size in output pixels (default: the model's native size)",
+                      min=IMG2IMG_MIN_TILE, max=4096, aliases=("tile_size",)),
+            ParamSpec("tile_overlap", "integer", IMG2IMG_OVERLAP, "Overlap between tiles, feathered",
+                      min=0, max=512, aliases=("overlap",)),
+            positional=2, returns="object", label="Upscale + img2img", workload=_img2img_workload,
+            options_name="params")
+    def upscale_img2img(self, ctx, image, prompt, factor, strength, steps, method, upscale_model, model,
+                        negative_prompt, guidance_scale, seed, scheduler, tile, tile_overlap):
+        """Upscale (filter or network), then add detail with img2img at low strength, tile by tile, through
+        the diffusion capability's shared pipelines. Returns {image, width, height, format, seed, model_id,
+        steps, strength, tiles}."""
+        import numpy as np
+        from PIL import Image as PILImage
+
+        from ..models.manager import quiet
+        from ..values import Image
+        from .upscale_models import blend_tiles, pad_to_multiple
+        from .upscale_traditional import resize_pixels
+
+        where = f"{self.type}.upscaleImg2Img"
+        gen = self._diffusion(ctx, where)
+        m = gen.model(ctx, model, where)
+        mgr = gen.manager(ctx)
+        rgb, alpha = _split(image.pixels)
+        if upscale_model:
+            big, _ = self._model_upscale(ctx, where, rgb, upscale_model, int(factor), self.default_tile,
+                                         DEFAULT_OVERLAP, "upscaleImg2Img")
+        else:
+            big = resize_pixels(rgb, float(factor), method)
+        if alpha is not None:
+            alpha = resize_pixels(alpha, float(factor), "lanczos")
+        ctx.check_interrupt()
+        seed = ctx.seed(seed)
+        pipe = mgr.pipeline(m, "img2img", gen.model_config)
+        pipe.scheduler = mgr.scheduler(pipe, scheduler, mgr.base_scheduler_config(m, gen.model_config))
+        tile, overlap, tiles = img2img_tiles(big.shape[1], big.shape[0], tile, tile_overlap)
+        index = iter(range(len(tiles)))
+
+        def on_step(p, i, t, kw):
+            ctx.check_interrupt()
+            return kw
+
+        def run(patch):
+            import torch
+
+            ph, pw = patch.shape[:2]
+            padded = pad_to_multiple(patch, 8)
+            g = torch.Generator("cpu").manual_seed((seed + next(index)) % (MAX_SEED + 1))
+            with quiet():
+                out = pipe(prompt=prompt, image=PILImage.fromarray(np.ascontiguousarray(padded)), strength=strength,
+                           negative_prompt=negative_prompt or None, num_inference_steps=steps,
+                           guidance_scale=guidance_scale, generator=g, output_type="np",
+                           callback_on_step_end=on_step)
+            return np.asarray(out.images[0], np.float32)[:ph, :pw].clip(0, 1)
+
+        px = blend_tiles(big, tile, overlap, run, multiple_of=8, min_tile=IMG2IMG_MIN_TILE,
+                         progress=lambda i, n: ctx.progress(i, n, "upscaleImg2Img"), check=ctx.check_interrupt)
+        out_px = _join(px, alpha, image.pixels.shape[2])
+        sched = scheduler or type(pipe.scheduler).__name__
+        meta = {**image.metadata, "generator": f"viwoscript {self.type}", "capability": self.type,
+                "method": "upscaleImg2Img", "prompt": prompt, "negative_prompt": negative_prompt, "seed": seed,
+                "steps": steps, "strength": strength, "guidance_scale": guidance_scale, "model": m.name,
+                "family": m.family, "scheduler": sched,
+                "upscale": {"factor": factor, "method": upscale_model or method, "tile": tile,
+                            "tile_overlap": overlap, "tiles": len(tiles)}}
+        out = Image(out_px, meta)
+        return {"image": out, "width": out.width, "height": out.height, "format": "png", "seed": seed,
+                "model_id": m.name, "family": m.family, "steps": steps, "strength": strength, "scheduler": sched,
+                "tiles": len(tiles), "tile": tile}
+
+    def check_inputs(self, ctx, spec, args):
+        if spec.name == "upscaleImg2Img":
+            where = f"{self.type}.upscaleImg2Img"
+            if min(int(args["steps"] * args["strength"]), args["steps"]) < 1:
+                raise ArgumentError(f"{where}: strength × steps must be at least 1 (got {args['strength']:g} × "
+                                    f"{args['steps']})", hint="raise steps")
+            if args.get("upscale_model") and args["factor"] not in (2, 4):
+                raise ArgumentError(f"{where}: factor must be 2 or 4 with upscale_model (got {args['factor']:g})",
+                                    hint="drop upscale_model to use a filter, which takes any factor 1–8")
+            gen = self._diffusion(ctx, where)
+            if args.get("model") is not None:  # a disallowed name is refused before anything looks it up
+                gen.check_model_allowed(ctx, args["model"], where)
+            m = gen.model(ctx, args.get("model"), where)  # reads JSON configs only, loads no weights
+            gen.check_model_allowed(ctx, m.name, where)
+            if m.inpaint_unet:
+                raise CapabilityError(f"{where}: {m.name!r} is an inpainting model (9-channel UNet)",
+                                      hint="name a text-to-image model")
+            if args.get("tile") is None:
+                args["tile"] = m.native_size
+            if args.get("upscale_model"):
+                self.config.weight_file(args["upscale_model"], where, int(args["factor"]))
+        super().check_inputs(ctx, spec, args)
+
+    def _diffusion(self, ctx, where: str):
+        """The Runtime's configured ``diffusers.generate`` instance: its model configuration and manager."""
+        from ..models.capability import DiffusersCapability
+
+        registry = getattr(ctx.manager, "registry", None)
+        entry = registry.real.get("diffusers.generate") if registry is not None else None
+        if entry is None or not issubclass(entry.cls, DiffusersCapability):
+            raise CapabilityError(f"{where}: needs the diffusers.generate capability (diffusers)",
+                                  hint=NO_DIFFUSION)
+        if entry.reason is not None:
+            raise CapabilityError(f"{where}: needs a configured diffusion model: diffusers.generate is "
+                                  f"unavailable ({entry.reason})", hint=NO_DIFFUSION)
+        return entry.get_instance()
 
     # --- shared -------------------------------------------------------------------------------------
     def _net(self, path, where: str, purpose: str, load_net):
