@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 torch = pytest.importorskip("torch")
 
 from viwoscript import Runtime  # noqa: E402
+from viwoscript.capabilities.inpaint import DIRECTIONS, generation_size, outpaint_geometry  # noqa: E402
 from viwoscript.errors import ArgumentError, CapabilityError, ViwoError  # noqa: E402
 from viwoscript.models import ModelConfig, capabilities  # noqa: E402
 from viwoscript.models.manager import ModelManager  # noqa: E402
@@ -233,6 +236,46 @@ def test_outpaint_extends_pastes_back_and_fills_from_edges(rt):
     # beyond the overlap band the original comes back exactly
     assert np.array_equal(out[top + 8:, left + 8:], img.pixels[8:, 8:])
     assert out[:top, :].std() > 1.0  # the new area is not flat
+
+
+@settings(max_examples=300, deadline=None)
+@given(w=st.integers(1, 300), h=st.integers(1, 300), pixels=st.integers(8, 300),
+       sides=st.sets(st.sampled_from(DIRECTIONS), min_size=1))
+def test_outpaint_geometry_grows_only_the_requested_sides(w, h, pixels, sides):
+    sides = tuple(d for d in DIRECTIONS if d in sides)
+    left, top, nw, nh = outpaint_geometry(w, h, sides, pixels)
+    grown = {"left": left, "right": nw - w - left, "top": top, "bottom": nh - h - top}
+    for side, by in grown.items():
+        if side not in sides:
+            assert by == 0
+        else:
+            assert pixels <= by < pixels + 8
+    for a, b, old, new in (("left", "right", w, nw), ("top", "bottom", h, nh)):
+        if a in sides or b in sides:
+            assert new % 8 == 0
+        else:
+            assert new == old
+        if a in sides and b in sides:
+            assert grown[a] == pixels  # the rounding goes to one side only: right or bottom
+    gw, gh = generation_size(nw, nh)
+    assert gw % 8 == gh % 8 == 0 and 0 <= gw - nw < 8 and 0 <= gh - nh < 8
+
+
+def test_outpaint_one_side_keeps_the_other_dimension_exactly(rt):
+    img = picture(60, 61, seed=8)  # neither side a multiple of 8
+    script = ('(std.call_method (get_capability "diffusers.inpaint") "outpaint" (std.arg 0) "right" 20 "sea" '
+              '{"steps" 2 "seed" 3 "overlap" 8})')
+    r = rt.run(script, args=[img])
+    out = r["image"].pixels
+    assert out.shape == (61, 80, 3) and (r["width"], r["height"]) == (80, 61)
+    assert r["offset"] == [0, 0] and r["extended"] == {"right": 20}
+    assert np.array_equal(out[:, :52], img.pixels[:, :52])  # every row, the bottom one included
+    assert any("cropped to 80×61" in n for n in r["notes"])
+    r = rt.run(script.replace('"right" 20', '"left" 18'), args=[img])
+    assert r["image"].pixels.shape == (61, 80, 3) and r["offset"] == [20, 0] and r["extended"] == {"left": 20}
+    assert any("extended left by 20 px instead of 18" in n for n in r["notes"])
+    assert np.array_equal(r["image"].pixels[:, 28:], img.pixels[:, 8:])
+    assert r["image"].metadata["extended"] == {"left": 20}
 
 
 def test_outpaint_rejects_unknown_direction(rt):

@@ -44,25 +44,24 @@ def parse_directions(value: Any, where: str) -> tuple[str, ...]:
 
 
 def outpaint_geometry(width: int, height: int, sides: tuple[str, ...], pixels: int) -> tuple[int, int, int, int]:
-    """``(left, top, new_width, new_height)``: the original's offset in the extended image, whose size is
-    rounded *up* to a multiple of 8 (the extra pixels go to the extended sides)."""
-    left = pixels if "left" in sides else 0
-    right = pixels if "right" in sides else 0
-    top = pixels if "top" in sides else 0
-    bottom = pixels if "bottom" in sides else 0
-    nw, nh = width + left + right, height + top + bottom
-    ew, eh = -nw % 8, -nh % 8
-    if ew:
-        if "right" in sides or "left" not in sides:
-            right += ew
-        else:
-            left += ew
-    if eh:
-        if "bottom" in sides or "top" not in sides:
-            bottom += eh
-        else:
-            top += eh
-    return left, top, width + left + right, height + top + bottom
+    """``(left, top, new_width, new_height)``: the original's offset in the extended image.
+
+    Only the requested sides grow: by ``pixels``, plus what brings that dimension to the next multiple
+    of 8 (on the right or bottom when both sides of it grow). A dimension with no requested side keeps
+    its size exactly, even when it is not a multiple of 8 (see :func:`generation_size`)."""
+    grow = {d: (pixels if d in sides else 0) for d in DIRECTIONS}
+    for first, second, size in (("left", "right", width), ("top", "bottom", height)):
+        extra = -(size + grow[first] + grow[second]) % 8
+        if extra and (first in sides or second in sides):
+            grow[second if second in sides else first] += extra
+    return (grow["left"], grow["top"], width + grow["left"] + grow["right"],
+            height + grow["top"] + grow["bottom"])
+
+
+def generation_size(width: int, height: int) -> tuple[int, int]:
+    """The size the pipeline runs at: each side rounded *up* to a multiple of 8. The extra rows or
+    columns (a side that was not extended) are filled from the image's edge and cropped off after."""
+    return width + -width % 8, height + -height % 8
 
 
 def _outpaint_workload(args: dict) -> Workload:
@@ -73,6 +72,7 @@ def _outpaint_workload(args: dict) -> Workload:
     except ArgumentError:
         sides = DIRECTIONS
     _, _, nw, nh = outpaint_geometry(w, h, sides, int(args.get("pixels") or 0))
+    nw, nh = generation_size(nw, nh)
     steps = int(args.get("steps") or 0)
     eff = min(int(steps * float(args.get("strength") or 1.0)), steps)
     return Workload(nw, nh, steps, eff, int(args.get("batch") or 1))
@@ -167,38 +167,53 @@ class DiffusersInpaint(DiffusersCapability):
     def outpaint(self, ctx, image, direction, pixels, prompt, strength, overlap, mask_blur, negative_prompt, steps,
                  guidance_scale, seed, model, batch, prompt_2, negative_prompt_2, scheduler):
         """Extend an image outwards; the new area starts from the image's blurred edges, the seam is
-        feathered, the original is pasted back. The result's size is rounded up to a multiple of 8."""
+        feathered, the original is pasted back. Only the requested sides grow, each to the next multiple
+        of 8 (noted in the result); ``extended`` says by how much."""
         where = f"{self.type}.outpaint"
         sides = parse_directions(direction, where)
         rgb = to_rgb(image)
         h, w = rgb.shape[:2]
         left, top, nw, nh = outpaint_geometry(w, h, sides, pixels)
-        init = extend_edges(rgb, left, top, nw, nh)
-        new_area = np.full((nh, nw), 255, np.uint8)
-        new_area[top:top + h, left:left + w] = 0
+        grown = {"left": left, "right": nw - w - left, "top": top, "bottom": nh - h - top}
+        # the pipeline runs at gw×gh; rows/columns past nw×nh continue a side that was not extended
+        # (the original's own edge, kept) and are cropped off afterwards
+        gw, gh = generation_size(nw, nh)
+        kw, kh = w + gw - nw, h + gh - nh
+        kept = np.pad(rgb, ((0, kh - h), (0, kw - w), (0, 0)), mode="edge")
+        init = extend_edges(kept, left, top, gw, gh)
+        new_area = np.full((gh, gw), 255, np.uint8)
+        new_area[top:top + kh, left:left + kw] = 0
         # the band overlapping the seam, on the original's side, is repainted too (feathered)
-        keep = np.zeros((nh, nw), np.uint8)
-        keep[top:top + h, left:left + w] = 255
-        inner = _shrink(keep, overlap, sides, left, top, w, h)
+        keep = 255 - new_area
+        inner = _shrink(keep, overlap, sides, left, top, kw, kh)
         gen_mask = np.where(inner > 0, 0, 255).astype(np.uint8)
         soft = blur_mask(gen_mask, mask_blur)
         soft = np.maximum(soft, new_area)  # the new area is all generated
         soft = np.where(gen_mask > 0, soft, 0).astype(np.uint8)  # never touch the original's interior
         seed = ctx.seed(seed)
         arrays, used, notes = self._generate(ctx, where, "outpaint", init, gen_mask, prompt, model, seed, batch,
-                                strength=strength, negative_prompt=negative_prompt, steps=steps,
-                                guidance_scale=guidance_scale, prompt_2=prompt_2,
-                                negative_prompt_2=negative_prompt_2, scheduler=scheduler)
-        out = [paste_back(init, gen, soft) for gen in arrays]
-        for o in out:  # the original's interior, exactly
-            o[inner > 0] = init[inner > 0]
-        if (nw - w, nh - h) != (pixels * (("left" in sides) + ("right" in sides)),
-                                pixels * (("top" in sides) + ("bottom" in sides))):
-            notes.append(f"extended to {nw}×{nh} (a multiple of 8)")
+                                             strength=strength, negative_prompt=negative_prompt, steps=steps,
+                                             guidance_scale=guidance_scale, prompt_2=prompt_2,
+                                             negative_prompt_2=negative_prompt_2, scheduler=scheduler)
+        out = []
+        for gen in arrays:
+            o = paste_back(init, gen, soft)
+            o[inner > 0] = init[inner > 0]  # the original's interior, exactly
+            out.append(np.ascontiguousarray(o[:nh, :nw]))
+        for side in sides:
+            if grown[side] != pixels:
+                dim = "width" if side in ("left", "right") else "height"
+                notes.append(f"extended {side} by {grown[side]} px instead of {pixels} so the {dim} is "
+                             f"{nw if dim == 'width' else nh}, a multiple of 8")
+        if (gw, gh) != (nw, nh):
+            notes.append(f"generated at {gw}×{gh} (multiples of 8) and cropped to {nw}×{nh}; the sides not "
+                         "extended keep their size")
+        extended = {side: grown[side] for side in sides}
         meta = self._meta(prompt, negative_prompt, steps, strength, guidance_scale, nw, nh, scheduler) | {
-            "direction": list(sides), "pixels": pixels, "offset": [left, top]}
+            "direction": list(sides), "pixels": pixels, "offset": [left, top], "extended": extended}
         result = build_result(self, "outpaint", out, seed, meta | used, notes)
         result["offset"] = [left, top]
+        result["extended"] = extended
         return result
 
     # --- shared ---------------------------------------------------------------------------------
