@@ -3,15 +3,17 @@
 The host opens a store and sets ``runtime.store`` (the CLI does it with ``--store``, default the user
 data folder). ``entity.save`` returns an :class:`ImageEntity` handle whose allowlisted methods are the
 original's verbs (``view``, ``get_data``, ``get_metadata``, ``update_image``, ``update_metadata``,
-``transform``, ``filter``, ``composite``); changes are allowed only to the entity's owner (the Runtime's
-principal) or for entities without an owner.
+``transform``, ``filter``, ``composite``). Access goes through the capability model
+(:mod:`viwoscript.capabilities.entity_control`): without an ``entity.control`` grant every entity can be
+read and only the principal's own (or unowned) ones changed; a Runtime granted ``entity.control`` lets a
+script read and change exactly what the grants it holds cover.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ArgumentError, CapabilityError, ScriptError
+from ..errors import ArgumentError, ScriptError
 from ..opcodes import P
 from ..opcodes import opcode as _opcode
 from ..values import HostValue, Image
@@ -34,10 +36,15 @@ def _store(runtime, op: str):
 
 
 def _principal(runtime) -> str | None:
-    p = getattr(runtime, "principal", None)
-    if p is None:
-        return None
-    return p if isinstance(p, str) else str(getattr(p, "id", p))
+    from ..capabilities.entity_control import principal
+
+    return principal(runtime)
+
+
+def _check(runtime, rec: dict | None, access: str, op: str, **kw) -> None:
+    from ..capabilities.entity_control import check_access
+
+    check_access(runtime, rec, access, op, **kw)
 
 
 class _Ops:
@@ -71,8 +78,9 @@ class ImageEntity(HostValue):
     def name(self) -> str:
         return self._record["name"]
 
-    def _fresh(self, op: str) -> dict:
+    def _fresh(self, op: str, access: str = "read") -> dict:
         rec = _store(self._runtime, op).require(self._id, op)
+        _check(self._runtime, rec, access, op)  # every use: a grant given away or revoked takes effect
         self._record = rec
         return rec
 
@@ -96,12 +104,7 @@ class ImageEntity(HostValue):
 
     # --- changing (owner only) ---------------------------------------------------------------------------
     def _writable(self, op: str) -> dict:
-        rec = self._fresh(op)
-        me = _principal(self._runtime)
-        if rec["owner"] is not None and rec["owner"] != me:
-            raise CapabilityError(f"{op}: entity {rec['id']} belongs to {rec['owner']}",
-                                  hint="only its owner may change it")
-        return rec
+        return self._fresh(op, "write")
 
     def update_image(self, image: Any = None) -> None:
         op = "entity.update_image"
@@ -160,21 +163,27 @@ class ImageEntity(HostValue):
 def save(ev, image=None, name=None, metadata=None, *_):
     """Store an image as a new entity owned by this runtime's principal; returns its handle."""
     store = _store(ev.runtime, "entity.save")
+    _check(ev.runtime, None, "write", "entity.save", owner=_principal(ev.runtime), kind="image")
     rec = store.save_image(image, name, owner=_principal(ev.runtime), metadata=metadata)
     return ImageEntity(ev.runtime, rec)
 
 
 @opcode("entity.get", P("id", "string"), returns="object", label="Get Entity")
 def get(ev, id=None, *_):
-    """The entity with this id as a handle, or null."""
+    """The entity with this id as a handle, or null. An error when it exists but the script's
+    entity.control grants do not cover it."""
     rec = _store(ev.runtime, "entity.get").get(id)
-    return ImageEntity(ev.runtime, rec) if rec else None
+    if rec is None:
+        return None
+    _check(ev.runtime, rec, "read", "entity.get")
+    return ImageEntity(ev.runtime, rec)
 
 
 @opcode("entity.list", P("options", "object", None, "{kind, search (name or metadata text), mine, limit}"),
         returns="array", label="List Entities")
 def list_(ev, options=None, *_):
-    """Stored entities as objects {id, name, kind, owner, created, updated, metadata}, oldest first."""
+    """Stored entities the script may read, as objects {id, name, kind, owner, created, updated, metadata},
+    oldest first."""
     op = "entity.list"
     opts = options or {}
     for key in opts:
@@ -185,6 +194,9 @@ def list_(ev, options=None, *_):
         raise ArgumentError(f"{op}: limit must be a number from 1 to 100000")
     recs = _store(ev.runtime, op).list(kind=opts.get("kind"), search=opts.get("search"), limit=int(limit),
                                        owner=_principal(ev.runtime) if opts.get("mine") else None)
+    from ..capabilities.entity_control import readable
+
+    recs = readable(ev.runtime, recs)
     for r in recs:
         r.pop("blob", None)
     return recs
@@ -192,7 +204,7 @@ def list_(ev, options=None, *_):
 
 @opcode("entity.delete", P("id", "string"), returns="boolean", label="Delete Entity")
 def delete(ev, id=None, *_):
-    """Delete an entity (its owner only); true when it existed."""
+    """Delete an entity (one the script may change); true when it existed."""
     op = "entity.delete"
     store = _store(ev.runtime, op)
     rec = store.get(id)
