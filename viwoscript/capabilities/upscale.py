@@ -22,6 +22,7 @@ An entry-point instance reads the models directory from ``$VIWO_UPSCALE_MODELS``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..errors import ArgumentError, CapabilityError
@@ -118,7 +119,8 @@ class Upscale(Capability):
 
         self.config = UpscaleConfig(models_dir, dict(models or {}), device)
         #: A path to a YuNet ONNX file, or a function rgb -> [{"box", "landmarks", "score"}].
-        self.face_detector = face_detector
+        self.face_detector = face_detector if callable(face_detector) or face_detector is None else \
+            Path(face_detector).expanduser()
         self.default_tile = int(tile)
         self._nets: dict[tuple, Any] = {}
 

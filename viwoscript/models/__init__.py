@@ -19,16 +19,23 @@ from typing import Any
 from .config import ModelConfig
 
 
-def capabilities(config: ModelConfig | dict | None) -> list[type]:
+def capabilities(config: ModelConfig | dict | None) -> list:
     """Configured ``diffusers.generate``, ``diffusers.inpaint`` and ``controlnet.generate`` classes for
-    ``Runtime(capabilities=...)`` (a ``[models]`` table or a :class:`ModelConfig`)."""
+    ``Runtime(capabilities=...)`` (a ``[models]`` table or a :class:`ModelConfig`), plus a configured
+    ``diffusers.upscale`` instance when ``upscale_dir`` or ``face_detector`` is set."""
     from ..capabilities.controlnet import ControlNetGenerate
     from ..capabilities.diffusion import DiffusersGenerate
     from ..capabilities.inpaint import DiffusersInpaint
 
     if not isinstance(config, ModelConfig):
         config = ModelConfig.from_table(config)
-    return [cls.configured(config) for cls in (DiffusersGenerate, DiffusersInpaint, ControlNetGenerate)]
+    caps: list = [cls.configured(config) for cls in (DiffusersGenerate, DiffusersInpaint, ControlNetGenerate)]
+    if config.upscale_dir or config.face_detector:
+        from ..capabilities.upscale import Upscale
+
+        caps.append(Upscale(models_dir=config.upscale_dir, face_detector=config.face_detector,
+                            device=config.device))
+    return caps
 
 
 def make_tiny(directory: Any, family: str = "sd15", **kw: Any):

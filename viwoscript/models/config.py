@@ -16,7 +16,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 #: Keys of a ``[models]`` table that are settings, not aliases.
 SETTINGS = ("default", "inpaint", "controlnets", "annotators", "device", "dtype", "cpu_offload", "vae_tiling",
-            "vae_slicing", "safety_checker", "cache_bytes", "download")
+            "vae_slicing", "safety_checker", "cache_bytes", "download", "upscale_dir", "face_detector")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,9 @@ class ModelConfig:
     lineart preprocessors; canny and scribble need none).
     ``device``/``dtype`` ``"auto"``: CUDA with float16 when available, else CPU with float32.
     ``cache_bytes`` bounds the weights kept loaded (``None``: 16 GiB). ``download``: fetch missing
-    Hugging Face ids (never when ``HF_HUB_OFFLINE`` is set).
+    Hugging Face ids (never when ``HF_HUB_OFFLINE`` is set). ``upscale_dir`` is the folder of
+    ``diffusers.upscale``'s weight files (``RealESRGAN_x4plus.pth``, ...) and ``face_detector`` its YuNet
+    ONNX file (else looked for in ``upscale_dir``); see ``docs/upscale.md``.
     """
 
     aliases: Mapping[str, str] = field(default_factory=dict)
@@ -48,12 +50,19 @@ class ModelConfig:
     safety_checker: bool = False
     cache_bytes: int | None = None
     download: bool = False
+    upscale_dir: str | None = None
+    face_detector: str | None = None
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ArgumentError(f"models: unknown device {self.device!r}", hint="one of " + ", ".join(DEVICES))
         if self.dtype not in DTYPES:
             raise ArgumentError(f"models: unknown dtype {self.dtype!r}", hint="one of " + ", ".join(DTYPES))
+        for name in ("upscale_dir", "face_detector"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, str) and v):
+                raise ArgumentError(f"models: {name} must be a path (a string), got {v!r}",
+                                    hint=f'e.g. {name} = "/models/upscale"')
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any] | None) -> ModelConfig:
