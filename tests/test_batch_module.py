@@ -106,3 +106,19 @@ def test_sweeps_obey_the_grant_for_the_whole_batch(tmp_path):
     with pytest.raises(CapabilityError, match=r"total compute 0\.1229 of 3 items exceeds this grant's max_compute"):
         run(rt, '(std.apply (obj.get B "seed_sweep") gen "x" {"width" 64 "height" 64 "steps" 10} 1 3)')
     assert run(rt, '(obj.get (std.apply (obj.get B "seed_sweep") gen "x" {"width" 64 "height" 64 "steps" 8} 1 3) "ok")') == 3
+
+
+def test_the_batch_seeds_example_gives_its_documented_result():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "batch_seeds.viwo"
+    events: list[dict] = []
+    rt = Runtime(roots=[path.parent], grants="default", canvas_size=(256, 256), on_event=events.append)
+    out = rt.run(path.read_text(encoding="utf-8"), filename=str(path), args=["a kite", 7])
+    assert out["seeds"] == "4 ok, 0 failed" and out["used"] == [7, 8, 9, 10]
+    assert out["grid"] == ["a comet at dawn, watercolour", "a comet at midnight, watercolour",
+                           "a lighthouse at dawn, watercolour", "a lighthouse at midnight, watercolour"]
+    assert out["refined"] == ("2 ok, 1 failed (#3: diffusers.generate.textToImage: seed must be between 0 and "
+                              "4294967295, got -1)")
+    assert (out["sheet"].width, out["sheet"].height) == (4 * 260 + 4, 256 + 16 + 8)
+    assert [e["step"] for e in events if e.get("task") == "refine"] == [1, 2, 3]

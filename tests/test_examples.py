@@ -16,7 +16,9 @@ def run_example(path: Path, args=None):
     return rt.run(path.read_text(encoding="utf-8"), filename=str(path), args=args)
 
 
-@pytest.mark.parametrize("path", sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".viwo", ".json")),
+# *.viwo-template.json files are templates, not scripts: tests/test_templates_examples.py imports and runs them
+@pytest.mark.parametrize("path", sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".viwo", ".json")
+                                        and not p.name.endswith(".viwo-template.json")),
                          ids=lambda p: p.name)
 def test_example_runs(path):
     errors = [d for d in Runtime().check(path.read_text(encoding="utf-8"), filename=str(path))
