@@ -1,8 +1,11 @@
 """Upscale benchmarks: traditional 4× lanczos vs Pillow (same run), peak memory of a 16384² output, tiled
-model upscale RSS for two image sizes with the same tile.
+model upscale RSS for two image sizes with the same tile, and the same for upscaleImg2Img.
 
-    python benchmarks/upscale.py            # traditional timing + tiled model RSS
+    python benchmarks/upscale.py            # traditional timing + tiled model RSS + tiled img2img RSS
     python benchmarks/upscale.py --large    # also 4096² → 16384² peak memory (pyvips vs Pillow)
+
+Each memory measurement runs in its own (spawned) process: ``peak_extra_MiB`` is the growth of that
+process's peak RSS during the operation, ``beyond_output_MiB`` the same less the output array itself.
 """
 
 from __future__ import annotations
@@ -95,8 +98,9 @@ def _tiled_rss(n: int, tile: int, q) -> None:
     out, _ = um.tiled(net, rgb, tile, 16)
     dt = time.perf_counter() - t
     extra = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
-    q.put({"input": n, "tile": tile, "s": round(dt, 2), "peak_extra_MiB": round(extra / 1024),
-           "output_MiB": round(out.nbytes / 2**20), "device": str(net.device)})
+    q.put({"input": n, "output": out.shape[0], "tile": tile, "s": round(dt, 2),
+           "peak_extra_MiB": round(extra / 1024), "output_MiB": round(out.nbytes / 2**20),
+           "beyond_output_MiB": round(extra / 1024 - out.nbytes / 2**20), "device": str(net.device)})
 
 
 def tiled_rss() -> list:
@@ -111,10 +115,52 @@ def tiled_rss() -> list:
     return rows
 
 
+def _hybrid_rss(n: int, tile: int, q) -> None:
+    import tempfile
+    from pathlib import Path
+
+    import torch
+
+    from viwoscript import Runtime
+    from viwoscript.models import capabilities, make_tiny
+    from viwoscript.values import Image
+
+    torch.set_num_threads(1)
+    model = make_tiny(Path(tempfile.mkdtemp()) / "sd15", "sd15")
+    rt = Runtime(capabilities=capabilities({"tiny": str(model), "default": "tiny"}),
+                 grants=[{"type": "diffusers.upscale", "params": {"max_compute": 1e6}}])
+    src = '(std.call_method (get_capability "diffusers.upscale") "upscaleImg2Img" (std.arg 0) "x" (std.arg 1))'
+    opts = {"steps": 4, "strength": 0.25, "seed": 1, "tile": tile, "tile_overlap": 32}
+    rt.run(src, args=[Image(_image(64)), opts])  # load the pipeline first: the weights are not the point
+    img = Image(_image(n))
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t = time.perf_counter()
+    r = rt.run(src, args=[img, opts])
+    dt = time.perf_counter() - t
+    extra = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
+    nbytes = r["image"].pixels.nbytes
+    q.put({"input": n, "output": r["width"], "tile": tile, "tiles": r["tiles"], "s": round(dt, 1),
+           "peak_extra_MiB": round(extra / 1024), "output_MiB": round(nbytes / 2**20),
+           "beyond_output_MiB": round(extra / 1024 - nbytes / 2**20)})
+
+
+def _in_processes(target, sizes, tile) -> list:
+    ctx = mp.get_context("spawn")
+    rows = []
+    for n in sizes:
+        q = ctx.Queue()
+        p = ctx.Process(target=target, args=(n, tile, q))
+        p.start()
+        rows.append(q.get())
+        p.join()
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--large", action="store_true")
     ap.add_argument("--no-model", action="store_true")
+    ap.add_argument("--no-hybrid", action="store_true")
     args = ap.parse_args()
     result = {"traditional_4x_1024": traditional()}
     if args.large:
@@ -127,6 +173,14 @@ def main() -> None:
             result["tiled_model"] = "skipped: needs viwoscript[diffusion]"
         else:
             result["tiled_model"] = tiled_rss()
+    if not args.no_hybrid:
+        try:
+            import diffusers  # noqa: F401
+            import torch  # noqa: F401
+        except ImportError:
+            result["tiled_img2img"] = "skipped: needs viwoscript[diffusion]"
+        else:
+            result["tiled_img2img"] = _in_processes(_hybrid_rss, (256, 512), 128)
     print(json.dumps(result, indent=2))
 
 
