@@ -190,3 +190,18 @@ def test_without_a_configured_diffusion_model_the_error_says_so():
     with pytest.raises(ViwoError, match="upscaleImg2Img: needs a configured diffusion model") as e:
         rt.run(UP, args=[picture(), FAST])
     assert "[models]" in (e.value.hint or "")
+
+
+def test_interrupt_stops_between_tiles(config, manager):
+    seen = []
+
+    def stop(e):
+        if e["type"] == "progress":
+            seen.append(e["step"])
+            rt.interrupt()
+
+    rt = make_rt(config, manager)
+    rt.on_event = stop
+    with pytest.raises(ViwoError, match="nterrupt"):
+        rt.run(UP, args=[picture(48, 40), {**FAST, "seed": 2, "tile": 64, "tile_overlap": 16}])
+    assert seen == [1]
