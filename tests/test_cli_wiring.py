@@ -18,13 +18,20 @@ def test_run_a_stored_template(tmp_path, monkeypatch):
     script = tmp_path / "greet.viwo"
     script.write_text('(str.concat "hello " (nullish (std.arg 0) "you"))', encoding="utf-8")
     runner = CliRunner()
-    saved = runner.invoke(cli, ["template", "save", "greet", str(script)])
+    saved = runner.invoke(cli, ["template", "save", "greet", str(script), "--param", "who:string=you",
+                                "--param", "times:number=1"])
     assert saved.exit_code == 0, saved.output
     result = runner.invoke(cli, ["run", "template:greet", "--json"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == '"hello you"'
-    result = runner.invoke(cli, ["run", "template:greet", "--arg", "x=Ada", "--json"])
+    # by name, whatever the order; defaults fill the rest
+    result = runner.invoke(cli, ["run", "template:greet", "--arg", "times=2", "--arg", "who=Ada", "--json"])
+    assert result.exit_code == 0, result.output
     assert result.output.strip() == '"hello Ada"'
+    result = runner.invoke(cli, ["run", "template:greet", "--arg", "nobody=1"])
+    assert result.exit_code != 0 and "nobody" in result.output
+    result = runner.invoke(cli, ["run", "template:greet", "--arg", "Ada"])
+    assert result.exit_code == 2 and "NAME=VALUE" in result.output
     assert (tmp_path / "data" / "viwoscript" / "store").is_dir()
 
 

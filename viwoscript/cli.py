@@ -151,7 +151,7 @@ def make_runtime(cfg: Config, terminal: Terminal | None = None):
 # --------------------------------------------------------------------------------------------------
 
 
-def read_script(file: str) -> tuple[str, str, list | None]:
+def read_script(file: str, template_args: list | dict | None = None) -> tuple[str, str, list | None]:
     """(source text, filename, embedded args) of a script file, ``-`` (stdin) or an image viwo wrote."""
     from .errors import ScriptError
 
@@ -161,7 +161,7 @@ def read_script(file: str) -> tuple[str, str, list | None]:
         from .cli_workflow import template_script
         from .syntax import from_python, to_json
 
-        script, args = template_script(file)
+        script, args = template_script(file, args=template_args)
         return to_json(from_python(script)) + "\n", file + ".json", args
     path = Path(file)
     try:
@@ -206,6 +206,26 @@ def parse_args(pairs: tuple[str, ...], args_json: str | None) -> list:
         except ValueError:
             out.append(raw)
     return out
+
+
+def template_args(pairs: tuple[str, ...], args_json: str | None) -> dict | list:
+    """A template's arguments: ``--arg NAME=VALUE`` by name (VALUE is JSON, else text), or ``--args-json``
+    (an object by name, or a list by position)."""
+    if args_json is not None and not pairs:
+        try:
+            return json.loads(args_json)
+        except ValueError as e:
+            raise click.BadParameter(f"not JSON: {e}", param_hint="--args-json") from None
+    named: dict = {}
+    for pair in pairs:
+        name, eq, raw = pair.partition("=")
+        if not eq or not name:
+            raise click.BadParameter(f"template arguments are NAME=VALUE, got {pair!r}", param_hint="--arg")
+        try:
+            named[name] = json.loads(raw)
+        except ValueError:
+            named[name] = raw
+    return named
 
 
 def _render(err, text: str | None, color: bool) -> str:
@@ -324,11 +344,15 @@ def run(file, arg_pairs, args_json, config_path, gas, timeout, size, out, roots,
       echo '(+ 1 2)' | viwo run -
       viwo run viwo-out/hello-001.png      re-run the script embedded in an image
     """
-    args = parse_args(arg_pairs, args_json)
     cfg = make_config(config_path, gas, timeout, size, out, roots)
-    text, filename, embedded_args = read_script(file)
-    if embedded_args and not (arg_pairs or args_json):  # re-running an image: its arguments too
-        args = embedded_args
+    if file.startswith("template:"):  # template parameters by name: --arg prompt="a cat" --arg seed=5
+        args = None
+        text, filename, embedded_args = read_script(file, template_args=template_args(arg_pairs, args_json))
+    else:
+        args = parse_args(arg_pairs, args_json)
+        text, filename, embedded_args = read_script(file)
+    if args is None or (embedded_args and not (arg_pairs or args_json)):  # a template, or an image re-run
+        args = embedded_args or []
     stem = "stdin" if file == "-" else Path(file).stem
     if Path(file).suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"):  # re-running hello-001.png → hello
         stem = re.sub(r"-\d+\Z", "", stem)

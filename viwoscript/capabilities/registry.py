@@ -19,7 +19,8 @@ from .base import TYPE_RE, Capability
 
 #: Shipped with viwoscript and registered through our own entry points; listed here too so that a
 #: source checkout without installed package metadata still has them.
-BUILTIN = ("viwoscript.capabilities.fake:FakeGenerate", "viwoscript.capabilities.mint:SysMint")
+BUILTIN = ("viwoscript.capabilities.fake:FakeGenerate", "viwoscript.capabilities.mint:SysMint",
+           "viwoscript.capabilities.entity_control:EntityControl")
 
 
 def _load_ref(ref: str) -> Any:
