@@ -491,7 +491,7 @@ def test_metadata_of_every_capability_has_the_design_shape():
         "Records load and calls, to prove that checks happen before any heavy work."
     bare = Runtime(capabilities=[Greeter, Unavailable, Recorder], plugins=False).capability_metadata()
     assert [c["type"] for c in bare] == ["demo.greet", "demo.heavy", "demo.render", "diffusers.generate",
-                                         "sys.mint"]
+                                         "entity.control", "sys.mint"]
     greet = by_type["demo.greet"]["methods"][0]
     assert greet["parameters"][0] == {"name": "name", "type": "string", "description": "Who"}
     options = greet["parameters"][1]
