@@ -385,3 +385,5 @@ def test_progress_per_step_and_interrupt_between_steps(config, shared_manager):
 def test_make_tiny_rejects_unknown_family(tmp_path):
     with pytest.raises(ValueError, match="unknown family"):
         make_tiny(tmp_path, "sd3")
+    with pytest.raises(ValueError, match="scale"):
+        make_tiny(tmp_path, "sd15", scale=0)

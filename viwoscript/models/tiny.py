@@ -63,7 +63,7 @@ def _scheduler():
                          set_alpha_to_one=False, steps_offset=1)
 
 
-def _unet(*, in_channels: int = 4, cross: int = 8, sdxl: bool = False):
+def _unet(*, in_channels: int = 4, cross: int = 8, sdxl: bool = False, scale: int = 1):
     from diffusers import UNet2DConditionModel
 
     kw = {}
@@ -71,13 +71,13 @@ def _unet(*, in_channels: int = 4, cross: int = 8, sdxl: bool = False):
         kw = dict(addition_embed_type="text_time", addition_time_embed_dim=4,
                   projection_class_embeddings_input_dim=6 * 4 + 8, transformer_layers_per_block=(1, 1))
     return UNet2DConditionModel(sample_size=16, in_channels=in_channels, out_channels=4, layers_per_block=1,
-                                block_out_channels=(8, 16), norm_num_groups=4, cross_attention_dim=cross,
+                                block_out_channels=(8 * scale, 16 * scale), norm_num_groups=4, cross_attention_dim=cross,
                                 attention_head_dim=2,
                                 down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
                                 up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), **kw)
 
 
-def _controlnet(*, cross: int = 8, sdxl: bool = False):
+def _controlnet(*, cross: int = 8, sdxl: bool = False, scale: int = 1):
     from diffusers import ControlNetModel
 
     kw = {}
@@ -86,7 +86,7 @@ def _controlnet(*, cross: int = 8, sdxl: bool = False):
                   projection_class_embeddings_input_dim=6 * 4 + 8, transformer_layers_per_block=(1, 1))
     import torch
 
-    net = ControlNetModel(in_channels=4, layers_per_block=1, block_out_channels=(8, 16), norm_num_groups=4,
+    net = ControlNetModel(in_channels=4, layers_per_block=1, block_out_channels=(8 * scale, 16 * scale), norm_num_groups=4,
                           cross_attention_dim=cross, attention_head_dim=2,
                           down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
                           conditioning_embedding_out_channels=(4, 8), **kw)
@@ -97,12 +97,16 @@ def _controlnet(*, cross: int = 8, sdxl: bool = False):
     return net
 
 
-def make_tiny(directory: str | Path, family: str = "sd15", *, seed: int = 0) -> Path:
+def make_tiny(directory: str | Path, family: str = "sd15", *, seed: int = 0, scale: int = 1) -> Path:
     """Build a tiny random-weight model of ``family`` (one of :data:`FAMILIES`) and save it to
     ``directory`` in the diffusers layout (``model_index.json`` + components, or a ControlNet's
-    ``config.json``). Returns the directory. Same ``seed`` → same weights."""
+    ``config.json``). Returns the directory. Same ``seed`` → same weights. ``scale`` multiplies the
+    UNet's and ControlNet's channel counts (weights grow about ``scale²``; benchmarks use it so that
+    weights, not the interpreter, dominate memory); a base and its ControlNet need the same scale."""
     import torch
 
+    if scale < 1:
+        raise ValueError(f"make_tiny: scale must be at least 1, not {scale}")
     if family not in FAMILIES:
         raise ValueError(f"make_tiny: unknown family {family!r} (one of {', '.join(FAMILIES)})")
     out = Path(directory)
@@ -113,7 +117,7 @@ def make_tiny(directory: str | Path, family: str = "sd15", *, seed: int = 0) -> 
     if family.endswith("controlnet"):
         sdxl = family.startswith("sdxl")
         with quiet():
-            _controlnet(cross=16 if sdxl else 8, sdxl=sdxl).save_pretrained(out)
+            _controlnet(cross=16 if sdxl else 8, sdxl=sdxl, scale=scale).save_pretrained(out)
         return out
     tmp_tok = out / "tokenizer"
     tok = _tokenizer(tmp_tok)
@@ -124,13 +128,13 @@ def make_tiny(directory: str | Path, family: str = "sd15", *, seed: int = 0) -> 
         tok2 = _tokenizer(out / "tokenizer_2")
         pipe = StableDiffusionXLPipeline(vae=_vae(), text_encoder=_text_encoder(n, 8),
                                          text_encoder_2=_text_encoder(n, 8, projection=8), tokenizer=tok,
-                                         tokenizer_2=tok2, unet=_unet(cross=16, sdxl=True), scheduler=_scheduler())
+                                         tokenizer_2=tok2, unet=_unet(cross=16, sdxl=True, scale=scale), scheduler=_scheduler())
     else:
         from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline
 
         cls = StableDiffusionInpaintPipeline if family == "sd15-inpaint" else StableDiffusionPipeline
         pipe = cls(vae=_vae(), text_encoder=_text_encoder(n, 8), tokenizer=tok,
-                   unet=_unet(in_channels=9 if family == "sd15-inpaint" else 4), scheduler=_scheduler(),
+                   unet=_unet(in_channels=9 if family == "sd15-inpaint" else 4, scale=scale), scheduler=_scheduler(),
                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     with quiet():
         pipe.save_pretrained(out)
