@@ -134,6 +134,25 @@ def test_components_are_shared_between_tasks_and_nothing_reloads(config):
     assert mgr.loads == 1
 
 
+def test_pipelines_run_on_one_long_lived_thread_per_manager(config):
+    """Each Runtime.run evaluates on a fresh thread; the pipeline calls go to the manager's own thread,
+    the same every call (PyTorch keeps cuDNN plans per thread: a new thread per call rebuilt them)."""
+    import threading
+
+    rt = make_rt(config, ModelManager())
+    rt.run(GEN, args=[{**SMALL, "seed": 1}])
+    pipe = rt.models.pipeline(resolve("tiny", config, [], "t"), "txt2img", config)
+    threads = []
+    handle = pipe.unet.register_forward_pre_hook(lambda m, a: threads.append(threading.current_thread()))
+    try:
+        rt.run(GEN, args=[{**SMALL, "seed": 1}])
+        rt.run(I2I, args=[picture(), {"steps": 2, "seed": 1, "strength": 1.0}])
+    finally:
+        handle.remove()
+    assert len(threads) == 4 and len(set(threads)) == 1 and threads[0].name.startswith("viwo-models")
+    assert rt.models.call(lambda: threading.current_thread()) is threads[0]
+
+
 def test_cache_evicts_lru_under_its_byte_budget_and_unloads(config):
     mgr = ModelManager()
     rt = make_rt(config, mgr)

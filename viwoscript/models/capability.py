@@ -141,10 +141,13 @@ def run_pipeline(ctx, pipe, task: str, *, seed: int, batch: int, **kwargs) -> li
         ctx.progress(i + 1, total, task)  # raises when the run was interrupted
         return kw
 
+    def call():
+        with quiet():
+            return pipe(generator=generators, num_images_per_prompt=batch, callback_on_step_end=on_step,
+                        output_type="np", **kwargs)
+
     ctx.check_interrupt()
-    with quiet():
-        out = pipe(generator=generators, num_images_per_prompt=batch, callback_on_step_end=on_step,
-                   output_type="np", **kwargs)
+    out = ctx.runtime.models.call(call)  # on the manager's long-lived thread (per-thread cuDNN plans)
     return to_uint8(out.images)
 
 

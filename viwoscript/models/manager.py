@@ -8,11 +8,16 @@ the least recently used entry is evicted first; :meth:`ModelManager.unload` drop
 
 Device and dtype policy: CUDA with float16 when available (bfloat16 or float32 on request), else the
 CPU with float32 (never float16 on a CPU). Safety checker off unless configured.
+
+Pipelines run on one long-lived worker thread per manager (:meth:`ModelManager.call`): PyTorch keeps
+cuDNN execution plans (convolutions, attention) per thread, and a fresh thread per script run rebuilt
+them every call — measured on an H100, a warm tiny-model call took 2× the plain diffusers call.
 """
 
 from __future__ import annotations
 
 import gc
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -135,6 +140,23 @@ class ModelManager:
         self._entries: OrderedDict[tuple, Entry] = OrderedDict()
         self.loads = 0
         self.evictions = 0
+        self._worker: Any = None  # a one-thread executor, made on first use
+        self._worker_lock = threading.Lock()
+
+    def call(self, fn: Any) -> Any:
+        """Run ``fn()`` on this manager's worker thread and return its result (or raise its error).
+
+        The same thread every time, so per-thread GPU state (cuDNN plans, cuBLAS handles) is built once;
+        runs of Runtimes sharing this manager are serialised. Called on the worker itself (a host
+        callback that runs another script), ``fn`` runs directly."""
+        if threading.current_thread().name.startswith("viwo-models"):
+            return fn()
+        with self._worker_lock:
+            if self._worker is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="viwo-models")
+        return self._worker.submit(fn).result()
 
     # --- public ----------------------------------------------------------------------------------
     @property
