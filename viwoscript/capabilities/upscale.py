@@ -295,11 +295,14 @@ class Upscale(Capability):
             ph, pw = patch.shape[:2]
             padded = pad_to_multiple(patch, 8)
             g = torch.Generator("cpu").manual_seed((seed + next(index)) % (MAX_SEED + 1))
-            with quiet():
-                out = pipe(prompt=prompt, image=PILImage.fromarray(np.ascontiguousarray(padded)), strength=strength,
-                           negative_prompt=negative_prompt or None, num_inference_steps=steps,
-                           guidance_scale=guidance_scale, generator=g, output_type="np",
-                           callback_on_step_end=on_step)
+            def call():
+                with quiet():
+                    return pipe(prompt=prompt, image=PILImage.fromarray(np.ascontiguousarray(padded)),
+                                strength=strength, negative_prompt=negative_prompt or None,
+                                num_inference_steps=steps, guidance_scale=guidance_scale, generator=g,
+                                output_type="np", callback_on_step_end=on_step)
+
+            out = mgr.call(call)  # on the manager's long-lived pipeline thread, like every diffusion call
             return np.asarray(out.images[0], np.float32)[:ph, :pw].clip(0, 1)
 
         px = blend_tiles(big, tile, overlap, run, multiple_of=8, min_tile=IMG2IMG_MIN_TILE,
