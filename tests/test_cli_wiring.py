@@ -58,3 +58,25 @@ def test_make_tiny_then_generate_and_replay_from_the_image_bit_exactly(tmp_path,
     a = np.asarray(Image.open(tmp_path / "viwo-out" / "t-001.png"))
     b = np.asarray(Image.open(tmp_path / "viwo-out" / "t-002.png"))
     assert a.shape == (64, 64, 3) and (a == b).all()
+
+
+def test_bad_grant_in_config_is_a_config_error_before_the_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "viwo.toml").write_text('[[grants]]\ntype = "nope.cap"\n', encoding="utf-8")
+    (tmp_path / "x.viwo").write_text('(std.log "RAN-MARKER")', encoding="utf-8")
+    r = CliRunner().invoke(cli, ["run", "x.viwo"])
+    assert r.exit_code == 2
+    assert "nope.cap" in r.output and "RAN-MARKER" not in r.output
+
+
+def test_deeply_nested_result_is_refused_not_a_traceback(tmp_path):
+    src = tmp_path / "deep.viwo"
+    src.write_text("(std.seq (std.let l []) (std.let i 0)"
+                   " (std.while (< i 3000) (std.seq (std.set l [l]) (std.set i (+ i 1)))) l)", encoding="utf-8")
+    r = CliRunner().invoke(cli, ["run", str(src)])
+    assert r.exit_code == 1 and "levels deep" in r.output and "Traceback" not in r.output
+
+
+def test_repl_save_to_an_unwritable_path_keeps_the_session(tmp_path):
+    r = CliRunner().invoke(cli, ["repl"], input=f":save {tmp_path}\n(+ 1 2)\n")
+    assert "cannot write" in r.output and "3" in r.output

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -133,6 +134,10 @@ def make_config(config_path=None, gas=None, timeout=None, size=None, out=None, r
         cfg.set("canvas.width", size[0], "--size")
         cfg.set("canvas.height", size[1], "--size")
     if out:
+        try:  # an output folder that cannot be made is a usage error now, not after a long run
+            Path(out).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise click.BadParameter(f"cannot create {out}: {e.strerror or e}", param_hint="--out") from None
         cfg.set("paths.out", Path(out).resolve(), "--out")
     if roots:
         cfg.set("paths.roots", [Path(r).resolve() for r in roots], "--root")
@@ -143,7 +148,16 @@ def make_runtime(cfg: Config, terminal: Terminal | None = None):
     from .runtime import Runtime
 
     # Entity opcodes use the default store (the user data folder, as `viwo images`), opened only if used.
-    return Runtime(**cfg.runtime_kwargs(), on_event=terminal.on_event if terminal else None, store=True)
+    rt = Runtime(**cfg.runtime_kwargs(), on_event=terminal.on_event if terminal else None, store=True)
+    if isinstance(cfg.grants, list):  # a [[grants]] table: report a bad one now, as a config error
+        from .config import ConfigError
+        from .errors import CapabilityError
+
+        try:
+            rt.caps  # noqa: B018 - builds the capability manager, which checks every grant
+        except CapabilityError as e:
+            raise ConfigError(f"config: [[grants]]: {e.message}", hint=e.hint or "see `viwo caps` and `viwo config`") from None
+    return rt
 
 
 # --------------------------------------------------------------------------------------------------
@@ -671,6 +685,12 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: click's handling, except that Ctrl-C anywhere exits 130."""
     try:
         rv = cli.main(args=argv, prog_name="viwo", standalone_mode=False)
+    except BrokenPipeError:  # `viwo ops | head`: the reader left; nothing to report
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        except OSError:
+            pass
+        sys.exit(EXIT_OK)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)

@@ -136,19 +136,39 @@ def find_images(v: Any) -> list[Image]:
     """Every Image inside a result (lists and objects walked, each image once, in order)."""
     out: list[Image] = []
     seen: set[int] = set()
-
-    def walk(x: Any) -> None:
+    stack = [v]  # iterative: a result nested 100,000 deep must not overflow the stack
+    while stack:
+        x = stack.pop()
         if isinstance(x, Image):
             if id(x) not in seen:
                 seen.add(id(x))
                 out.append(x)
         elif isinstance(x, list | dict) and id(x) not in seen:
             seen.add(id(x))
-            for item in (x.values() if isinstance(x, dict) else x):
-                walk(item)
-
-    walk(v)
+            items = list(x.values() if isinstance(x, dict) else x)
+            stack.extend(reversed(items))
     return out
+
+
+#: Results nested deeper than this are refused rather than printed (printing would recurse that deep).
+MAX_PRINT_DEPTH = 200
+
+
+def nesting_depth(v: Any, limit: int) -> int:
+    """How deeply lists and objects nest in ``v`` (counting stops past ``limit``)."""
+    deepest = 0
+    seen: set[int] = set()  # a value that contains itself is printed as [...] once, not followed
+    stack = [(v, 0)]
+    while stack:
+        x, d = stack.pop()
+        if isinstance(x, list | dict) and id(x) not in seen:
+            seen.add(id(x))
+            if d + 1 > deepest:
+                deepest = d + 1
+                if deepest > limit:
+                    return deepest
+            stack.extend((i, d + 1) for i in (x.values() if isinstance(x, dict) else x))
+    return deepest
 
 
 def json_result(v: Any, paths: dict[int, Path] | None = None) -> str:
@@ -315,6 +335,12 @@ class Terminal:
 
     def result(self, value: Any, *, as_json: bool = False, show_null: bool = True) -> None:
         """Save the images in ``value`` and print it (pretty, or one JSON document)."""
+        depth = nesting_depth(value, MAX_PRINT_DEPTH)
+        if depth > MAX_PRINT_DEPTH:
+            from .errors import ScriptError
+
+            raise ScriptError(f"the result nests lists/objects more than {MAX_PRINT_DEPTH} levels deep; "
+                              "it is not printed", hint="return a flatter value, or json.stringify it yourself")
         paths = self.save_images(value)
         if as_json:
             self.out(json_result(value, paths))

@@ -187,6 +187,14 @@ class Evaluator:
                     return spec.fn(self, rest, scope)
                 fn = spec.fn
                 n = len(rest)
+                mx = spec.max_args
+                if mx is not None and n > mx:
+                    # Extra arguments are evaluated (left to right, once) and then ignored, as in the
+                    # original; `check` warns about them.
+                    args = [self.eval(item, scope) for item in rest][:mx]
+                    if spec.validate:
+                        self._validate(spec, args)
+                    return fn(self, *args)
                 # Literal arguments are read in place: no call for the most common argument kind.
                 if n == 1:
                     a = rest[0]
@@ -279,7 +287,7 @@ class Evaluator:
             raise ArgumentError(f"{op}: func must be a lambda, got {to_json_text(fn)}")
         params = fn.params
         if len(args) == len(params):
-            vars = dict(zip(params, args))
+            vars = dict(zip(params, args, strict=True))
         else:
             n = len(args)
             vars = {name: (args[i] if i < n else None) for i, name in enumerate(params)}
@@ -288,7 +296,8 @@ class Evaluator:
         if self.depth > self.limits.max_depth:
             self.depth -= 1
             raise DepthLimitError(f"Maximum call depth of {self.limits.max_depth} exceeded",
-                                  hint="check for runaway recursion, or raise Limits(max_depth=...)")
+                                  hint="check for runaway recursion, or raise the limit ([limits] max_depth in viwo.toml, "
+                                       "Limits(max_depth=...) when embedding)")
         loops = self.loops
         self.loops = 0
         try:

@@ -90,7 +90,7 @@ class OpSpec:
     def min_args(self) -> int:
         return sum(1 for p in self.params if not p.optional) + sum(p.at_least for p in self.params if p.variadic)
 
-    @property
+    @cached_property
     def max_args(self) -> int | None:
         return None if any(p.variadic for p in self.params) else len(self.params)
 

@@ -427,7 +427,13 @@ class ReplSession:
         path = Path(arg).expanduser()
         text = session_script(self.inputs, json_form=path.suffix.lower() == ".json",
                               registry=self.runtime.registry)
-        path.write_text(text, encoding="utf-8")
+        if not text.endswith("\n"):
+            text += "\n"
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as e:
+            self.terminal.error(f":save: cannot write {path}: {e.strerror or e}")
+            return False
         print(f"saved {len(self.inputs)} input{'s' if len(self.inputs) != 1 else ''} to {path}", file=self.out)
         return True
 

@@ -201,7 +201,8 @@ def _describe_token(tok) -> str:
 def _describe_expected(expected) -> str:
     names = {"RPAR": "')'", "RSQB": "']'", "RBRACE": "'}'", "COMMA": "','", "COLON": "':'",
              "STRING": "a string", "NUMBER": "a number", "SYMBOL": "a symbol", "LPAR": "'('",
-             "LSQB": "'['", "LBRACE": "'{'", "JTRUE": "true", "JFALSE": "false", "JNULL": "null"}
+             "LSQB": "'['", "LBRACE": "'{'", "JTRUE": "true", "JFALSE": "false", "JNULL": "null",
+             "$END": "the end of the input"}
     items = sorted({names.get(t, t) for t in expected})
     return ", ".join(items[:6])
 
