@@ -197,7 +197,7 @@ def test_non_utf8_file(tmp_path):
 @settings(max_examples=60, deadline=None)
 @given(
     limits=st.fixed_dictionaries({}, optional={
-        "gas": st.integers(1, 10**12), "max_depth": st.integers(1, 10**6),
+        "gas": st.integers(1, 10**12), "max_depth": st.integers(1, 10_000),
         "timeout": st.floats(0.001, 1e6, allow_nan=False), "max_list": st.integers(1, 10**9),
     }),
     size=st.one_of(st.none(), st.tuples(st.integers(1, 16384), st.integers(1, 16384))),
@@ -273,3 +273,12 @@ def test_models_become_configured_capabilities(monkeypatch):
     with pytest.raises(ConfigError, match="cannot load: No module named 'diffusers'") as info:
         cfg.runtime_kwargs()
     assert "viwoscript[diffusion]" in info.value.hint
+
+
+def test_out_of_range_limit_is_a_config_error(tmp_path):
+    from viwoscript.config import ConfigError, load_config
+
+    f = tmp_path / "viwo.toml"
+    f.write_text("[limits]\nmax_depth = 100000000\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="max_depth"):
+        load_config(f).limits()

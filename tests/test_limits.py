@@ -153,3 +153,21 @@ def test_random_programs_end_within_limits(tokens):
     except ViwoError:
         pass
     assert time.monotonic() - start < 6
+
+
+@pytest.mark.parametrize("kw", [dict(gas=-1), dict(gas="abc"), dict(gas=True), dict(max_depth=0),
+                                dict(max_depth=10**8), dict(max_string=0), dict(timeout=0), dict(timeout="1")])
+def test_limits_refuse_nonsense(kw):
+    with pytest.raises(ValueError, match="Limits: "):
+        Limits(**kw)
+
+
+def test_deepest_allowed_recursion_works_without_a_python_recursion_error():
+    src = ("(std.seq (std.let f (std.lambda (n) (std.if (<= n 0) 0 (+ 1 (std.apply f (- n 1))))))"
+           " (std.apply f 9990))")
+    assert run(src, gas=None, max_depth=10_000) == 9990
+
+
+def test_run_refuses_a_string_as_args():
+    with pytest.raises(TypeError, match="args must be a list"):
+        viwoscript.run("(std.args)", args="abc")

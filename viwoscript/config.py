@@ -105,7 +105,10 @@ class Config:
 
     # --- what the Runtime and the CLI need --------------------------------------------------------
     def limits(self) -> Limits:
-        return Limits(**{k: self[f"limits.{k}"] for k in _LIMIT_KEYS})
+        try:
+            return Limits(**{k: self[f"limits.{k}"] for k in _LIMIT_KEYS})
+        except ValueError as e:
+            raise ConfigError(f"config: {e}", hint="fix [limits] in viwo.toml (see `viwo config`)") from None
 
     @property
     def canvas_size(self) -> tuple[int, int]:

@@ -179,6 +179,8 @@ class Runtime:
                 raise ViwoError(d.message, d.span, hint=d.hint, source=text)
         if isinstance(args, dict):
             args = list(args.values())
+        elif args is not None and not isinstance(args, list | tuple):
+            raise TypeError(f"Runtime.run: args must be a list (or a dict, taken in order), not {type(args).__name__}")
         ev = Evaluator(self, limits or self.limits, args, filename, text)
         return self._run_evaluator(ev, tree, scope if scope is not None else Scope(self.globals))
 
