@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-
 #: Deepest lambda nesting the interpreter can honour (each call uses several Python frames).
 MAX_DEPTH_CEILING = 10_000
 
