@@ -126,3 +126,12 @@ def test_diagnostics_are_json_serialisable():
     diags = viwoscript.check("(lst.map 1)", filename="c.viwo")
     assert [d.to_dict()["kind"] for d in diags] == ["NameError"]
     json.dumps([d.to_dict() for d in diags])
+
+
+def test_a_very_long_line_is_shown_around_the_caret():
+    err = fail("(std.seq " + "1 " * 200 + '(+ 1 "a") ' + "2 " * 200 + ")")
+    lines = err.render().splitlines()
+    assert all(len(line) < 140 for line in lines)
+    source_line, caret_line = lines[3], lines[4]
+    col = caret_line.index("^")
+    assert source_line[col:col + 9] == '(+ 1 "a")'

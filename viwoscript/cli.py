@@ -193,7 +193,7 @@ def read_script(file: str, template_args: list | dict | None = None) -> tuple[st
     try:
         return data.decode("utf-8-sig"), file, None
     except UnicodeDecodeError as e:
-        raise ScriptError(f"run: {file} is not UTF-8 text (byte {e.start})",
+        raise ScriptError(f"{file} is not UTF-8 text (byte {e.start})",
                           hint="scripts are UTF-8 .viwo or .json files, or PNG/JPEG/WebP images viwo saved") from None
 
 

@@ -129,6 +129,10 @@ class Diagnostic:
 _STYLES = {"error": "\x1b[1;31m", "warning": "\x1b[1;33m", "blue": "\x1b[1;34m", "reset": "\x1b[0m"}
 
 
+#: Longest source line shown in full under an error; longer ones are cut around the caret.
+MAX_SHOWN = 120
+
+
 def render(kind: str, message: str, span: Span | None, hint: str | None, source: str | None, *,
            severity: str = "error", color: bool = False) -> str:
     """``error[Kind]: message`` then ``--> file:line:col``, the source line, a caret and the hint."""
@@ -149,9 +153,16 @@ def render(kind: str, message: str, span: Span | None, hint: str | None, source:
             else:
                 width = max(1, len(text) - span.col + 1) if span.end_line > span.line else 1
             width = max(1, min(width, len(text) - span.col + 2))
+            col = span.col
+            if len(text) > MAX_SHOWN:  # a very long line: show a window around the caret
+                start = max(0, min(col - 1 - MAX_SHOWN // 3, len(text) - MAX_SHOWN))
+                text = ("…" if start else "") + text[start:start + MAX_SHOWN] + (
+                    "…" if start + MAX_SHOWN < len(text) else "")
+                col = col - start + (1 if start else 0)
+                width = max(1, min(width, MAX_SHOWN - (col - 1)))
             out.append(paint(f" {pad} |", "blue"))
             out.append(paint(f" {gutter} | ", "blue") + text)
-            out.append(paint(f" {pad} | ", "blue") + " " * (span.col - 1) + paint("^" * width, severity))
+            out.append(paint(f" {pad} | ", "blue") + " " * (col - 1) + paint("^" * width, severity))
     if hint:
         out.append(paint("  = help: ", "blue") + hint)
     return "\n".join(out)
