@@ -27,7 +27,7 @@ def _image(n: int):
     return np.asarray(Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).resize((n, n), Image.BICUBIC))
 
 
-def _best(fn, repeat=3):
+def _best(fn, repeat=5):
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
