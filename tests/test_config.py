@@ -73,6 +73,7 @@ def test_missing_explicit_file_is_an_error(tmp_path):
 
 
 def test_full_file_and_relative_paths(tmp_path):
+    (tmp_path / "proj" / "images").mkdir(parents=True)
     conf = write(tmp_path / "proj" / "viwo.toml", """
 [limits]
 gas = 5000
@@ -282,3 +283,12 @@ def test_out_of_range_limit_is_a_config_error(tmp_path):
     f.write_text("[limits]\nmax_depth = 100000000\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="max_depth"):
         load_config(f).limits()
+
+
+def test_roots_that_do_not_exist_are_a_config_error(tmp_path):
+    from viwoscript.config import ConfigError, load_config
+
+    f = tmp_path / "viwo.toml"
+    f.write_text('[paths]\nroots = [".", "no-such-folder"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="no-such-folder"):
+        load_config(f)

@@ -257,7 +257,12 @@ def _validate(table: str, key: str, v: Any, base: Path, where: _Locator) -> Any:
         if not (isinstance(v, list) and all(isinstance(i, str) and i for i in v)):
             raise where.error(table, key, "config: paths.roots must be a list of folder names",
                               'write roots = [".", "images"]')
-        return [(base / Path(i).expanduser()).resolve() for i in v]
+        roots = [(base / Path(i).expanduser()).resolve() for i in v]
+        missing = [str(r) for r in roots if not r.is_dir()]
+        if missing:
+            raise where.error(table, key, f"config: paths.roots: no such folder: {', '.join(missing)}",
+                              "create it, or remove it from roots (like --root, roots must exist)")
+        return roots
     if not (isinstance(v, str) and v):
         raise where.error(table, key, "config: paths.out must be a folder name", 'write out = "viwo-out"')
     return (base / Path(v).expanduser()).resolve()
