@@ -80,3 +80,12 @@ def test_deeply_nested_result_is_refused_not_a_traceback(tmp_path):
 def test_repl_save_to_an_unwritable_path_keeps_the_session(tmp_path):
     r = CliRunner().invoke(cli, ["repl"], input=f":save {tmp_path}\n(+ 1 2)\n")
     assert "cannot write" in r.output and "3" in r.output
+
+
+def test_size_beyond_the_canvas_limit_is_a_usage_error(tmp_path):
+    from viwoscript.canvas.layers import MAX_PIXELS
+    from viwoscript.cli import CANVAS_MAX_PIXELS
+
+    assert CANVAS_MAX_PIXELS == MAX_PIXELS
+    r = CliRunner().invoke(cli, ["eval", "(+ 1 2)", "--size", "16384x16384"])
+    assert r.exit_code == 2 and "at most" in r.output

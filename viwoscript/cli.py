@@ -78,7 +78,12 @@ def _parse_size(ctx, param, value: str | None):
         raise click.BadParameter("expected WIDTHxHEIGHT, e.g. 512x768") from None
     if not (1 <= w <= 16384 and 1 <= h <= 16384):
         raise click.BadParameter("width and height must be between 1 and 16384")
+    if w * h > CANVAS_MAX_PIXELS:  # the canvas refuses more (viwoscript.canvas.layers.MAX_PIXELS)
+        raise click.BadParameter(f"{w}x{h} is {w * h:,} pixels; a canvas holds at most {CANVAS_MAX_PIXELS:,}")
     return (w, h)
+
+
+CANVAS_MAX_PIXELS = 64 * 1024 * 1024
 
 
 def _parse_limit(kind):
