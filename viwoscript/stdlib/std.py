@@ -40,13 +40,7 @@ def var(ev, args, scope):
     """Read the nearest binding of a variable; an unbound name reads as null."""
     node = args[0] if args else None
     name = node.value if node.__class__ is Atom else (ev.eval(node, scope) if node is not None else None)
-    s = scope
-    while s is not None:
-        v = s.vars
-        if name in v:
-            return v[name]
-        s = s.parent
-    return None
+    return scope.lookup(name)  # (the evaluator inlines this for the common literal-name case)
 
 
 @opcode("std.set", P("name", "string", kind="name"), P("value"), label="Set", validate=False, lazy=True,
@@ -81,25 +75,18 @@ def if_(ev, args, scope):
     n = len(args)
     cond = ev.eval(args[0], scope) if n else None
     if truthy(cond):
-        return ev.eval(args[1], _block_scope(args[1], scope)) if n > 1 else None
-    return ev.eval(args[2], _block_scope(args[2], scope)) if n > 2 else None
+        return ev.eval(args[1], _block_scope(ev, args[1], scope)) if n > 1 else None
+    return ev.eval(args[2], _block_scope(ev, args[2], scope)) if n > 2 else None
 
 
-def _block_scope(node, scope: Scope) -> Scope:
-    """The scope a branch or loop body runs in: a new one, which only a direct std.let can tell from
-    its parent (every other form that declares makes its own), so other bodies skip the allocation."""
-    if node.__class__ is Array and node.items and node.items[0].__class__ is Atom and (
-            node.items[0].value not in _NO_DECLARE):
-        return Scope(scope)
-    return scope
-
-
-#: Heads that never declare in the scope they are given (the hot ones; anything else gets a scope).
-_NO_DECLARE = frozenset({"std.seq", "std.var", "std.set", "std.if", "std.while", "std.for", "std.apply",
-                         "std.lambda", "std.try", "std.return", "std.break", "std.continue", "std.throw",
-                         "+", "-", "*", "/", "%", "^", "==", "!=", "<", ">", "<=", ">=", "and", "or", "not",
-                         "list.push", "list.set", "list.get", "list.new", "obj.set", "obj.get", "obj.new",
-                         "str.concat", "std.log"})
+def _block_scope(ev, node, scope: Scope) -> Scope:
+    """The scope a branch or loop body runs in: a new one. Only a lazy opcode is handed a scope it could
+    declare into (eager ones get values), and the builtin lazy ones below never declare into it, so
+    bodies headed by anything else (arithmetic, calls, std.seq, ...) skip the allocation."""
+    spec = ev.specs.get(node.op) if node.__class__ is Array else None
+    if spec is None or not spec.lazy or spec.fn in _NEVER_DECLARE:
+        return scope
+    return Scope(scope)
 
 
 @opcode("std.while", P("condition", "block", kind="block"), P("body", "block", kind="block"), label="While",
@@ -121,7 +108,7 @@ def while_(ev, args, scope):
             if body is None:
                 continue
             try:
-                e(body, body_scope(body, scope))  # each iteration's body runs in a new scope, as in the original
+                e(body, body_scope(ev, body, scope))  # each iteration's body runs in a new scope, as in the original
             except BreakSignal:
                 break
             except ContinueSignal:
@@ -463,3 +450,8 @@ def import_(ev, module):
     from ..modules import load_module
 
     return load_module(ev, module)
+
+
+#: Builtin lazy opcodes that never declare into the scope they are given (they make their own or
+#: declare nothing); see _block_scope.
+_NEVER_DECLARE = frozenset({var, set_, seq, if_, while_, for_, try_, lambda_, quote})
