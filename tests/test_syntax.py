@@ -165,3 +165,10 @@ def test_text_round_trip(tree):
                     max_leaves=20))
 def test_from_data_to_data(data):
     assert to_data(from_data(data)) == data
+
+
+def test_variable_reference_inside_a_names_list_round_trips():
+    # Found by the round-trip property: in a names slot every item is read as a name, so a variable
+    # reference there must be written out as (std.var x), not as the bare symbol x.
+    tree = Array((Atom("std.lambda"), Array((Atom("std.seq"), Array((Atom("std.var"), Atom("x")))))))
+    assert parse(to_text(tree), syntax="text") == tree

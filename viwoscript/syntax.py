@@ -417,7 +417,7 @@ class _TextPrinter:
     def _array(self, node: Array, slot: str | None, level: int | None) -> str:
         items = node.items
         sub = self.flat if level is None else (lambda n, s=None: self.pretty(n, level + 1, s))
-        if slot == "names" and all(isinstance(i, Atom) and isinstance(i.value, str) for i in items):
+        if slot == "names":  # the reader takes every item of a names list in a name slot
             return "(" + " ".join(sub(i, "name") for i in items) + ")"
         head = node.head
         if head is None:
