@@ -80,22 +80,26 @@ def same(a, b) -> bool:
 class GoldenFile(pytest.File):
     def collect(self):
         text = self.path.read_text(encoding="utf-8")
-        for line, code, expect in split_golden(text):
-            yield GoldenItem.from_parent(self, name=f"line{line}", code=code, expect=expect, line=line)
+        # Every case runs under both runners: the compiled one (the default) and the reference walker.
+        for runner in ("compiled", "tree"):
+            for line, code, expect in split_golden(text):
+                name = f"line{line}" if runner == "compiled" else f"line{line}[tree]"
+                yield GoldenItem.from_parent(self, name=name, code=code, expect=expect, line=line, runner=runner)
 
 
 class GoldenItem(pytest.Item):
-    def __init__(self, *, code, expect, line, **kw):
+    def __init__(self, *, code, expect, line, runner, **kw):
         super().__init__(**kw)
-        self.code, self.expect, self.line = code, expect, line
+        self.code, self.expect, self.line, self.runner = code, expect, line, runner
 
     def runtest(self):
         from viwoscript.runtime import Runtime
 
-        rt = self.parent.runtime if hasattr(self.parent, "runtime") else None
+        # One Runtime (and variables) per file and runner: later cases may use earlier definitions.
+        runtimes = self.parent.__dict__.setdefault("runtimes", {})
+        rt = runtimes.get(self.runner)
         if rt is None:
-            rt = self.parent.runtime = Runtime(roots=[LANG_DIR])
-            self.parent.scope = rt.globals
+            rt = runtimes[self.runner] = Runtime(roots=[LANG_DIR], runner=self.runner)
         for form in ("text", "json"):
             if form == "json":
                 # The same program through the JSON form must behave identically.
@@ -115,7 +119,7 @@ class GoldenItem(pytest.Item):
     def _run_one(self, rt, src, form):
         kind = self.expect[0]
         try:
-            value = rt.run(src, filename=str(self.path), scope=self.parent.scope)
+            value = rt.run(src, filename=str(self.path), scope=rt.globals)
         except ViwoError as e:
             if kind == "error":
                 want_kind, want_msg = self.expect[1], self.expect[2]

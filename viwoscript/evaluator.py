@@ -100,6 +100,9 @@ class Evaluator:
         self.fuel = 0
         self._refill()
         self.depth = 0
+        self.max_depth = limits.max_depth
+        #: "compiled" (the default: trees become Python functions, viwoscript.compiler) or "tree" (this walker).
+        self.runner = getattr(runtime, "runner", "tree")
         self.loops = 0  # loop nesting inside the current lambda call
         self.deadline = time.monotonic() + limits.timeout if limits.timeout else None
         self.interrupted = False
@@ -285,15 +288,8 @@ class Evaluator:
             raise ScriptError(f"{op}: func not found")
         if fn.__class__ is not Lambda:
             raise ArgumentError(f"{op}: func must be a lambda, got {to_json_text(fn)}")
-        params = fn.params
-        if len(args) == len(params):
-            vars = dict(zip(params, args, strict=True))
-        else:
-            n = len(args)
-            vars = {name: (args[i] if i < n else None) for i, name in enumerate(params)}
-        scope = Scope(fn.scope, vars)
         self.depth += 1
-        if self.depth > self.limits.max_depth:
+        if self.depth > self.max_depth:
             self.depth -= 1
             raise DepthLimitError(f"Maximum call depth of {self.limits.max_depth} exceeded",
                                   hint="check for runaway recursion, or raise the limit ([limits] max_depth in viwo.toml, "
@@ -301,18 +297,36 @@ class Evaluator:
         loops = self.loops
         self.loops = 0
         try:
-            return self.eval(fn.body, scope)
+            code = fn.code
+            if code is not None:  # made by the compiled runner: the body binds its own parameters
+                return code(self, fn.scope, args)
+            params = fn.params
+            if len(args) == len(params):
+                vars = dict(zip(params, args, strict=True))
+            else:
+                n = len(args)
+                vars = {name: (args[i] if i < n else None) for i, name in enumerate(params)}
+            return self.eval(fn.body, Scope(fn.scope, vars))
         except ReturnSignal as r:
             return r.value
         finally:
             self.depth -= 1
             self.loops = loops
 
+    def _compiled(self, node: Node, *, charge_seq: bool):
+        """The compiled program for ``node`` (cached on the Runtime), or None to walk the tree."""
+        if self.runner != "compiled":
+            return None
+        return self.runtime.compiled(node, charge_seq=charge_seq)
+
     def run_module(self, node: Node, scope: Scope, source: str) -> Any:
         """Evaluate an imported module's program with this run's gas and limits."""
         loops, depth = self.loops, self.depth
         self.loops = 0
         try:
+            code = self._compiled(node, charge_seq=False)
+            if code is not None:
+                return code(self, scope)
             if isinstance(node, Array) and node.head == "std.seq":
                 return self.block(node.items[1:], scope)
             return self.eval(node, scope)
@@ -330,6 +344,9 @@ class Evaluator:
         self.program = node  # what images made by this run embed as their script
         try:
             try:
+                code = self._compiled(node, charge_seq=True)
+                if code is not None:
+                    return code(self, scope)
                 if isinstance(node, Array) and node.head == "std.seq" and self.specs.get("std.seq") is self.runtime.registry.get("std.seq"):
                     self.fuel -= 1
                     if self.fuel < 0:

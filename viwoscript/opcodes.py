@@ -170,6 +170,7 @@ class Registry:
 
     def __init__(self, specs: Iterable[OpSpec] = ()):
         self._specs: dict[str, OpSpec] = {}
+        self.version = 0
         for spec in specs:
             self.register(spec)
 
@@ -182,6 +183,7 @@ class Registry:
             raise ValueError(f"opcode {spec.name!r} is already registered; pass replace_existing=True "
                              "to override it deliberately")
         self._specs[spec.name] = spec
+        self.version += 1  # compiled programs bound to the old set are stale
         return spec
 
     def register_module(self, module: Any, **kw) -> None:

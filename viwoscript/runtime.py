@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,12 @@ class Runtime:
                  limits: Limits | None = None, roots: Iterable[str | os.PathLike] = (),
                  canvas_size: tuple[int, int] = (1024, 1024), opcodes: Iterable[OpSpec] = (),
                  on_event: EventCallback | None = None, plugins: bool = True,
-                 principal: Any = None, caller: Any = None, store: Any = None):
+                 principal: Any = None, caller: Any = None, store: Any = None, runner: str = "compiled"):
+        if runner not in RUNNERS:
+            raise ValueError(f"Runtime: runner must be one of {', '.join(RUNNERS)}, not {runner!r}")
+        #: "compiled" runs scripts as generated Python functions; "tree" walks the tree (the reference).
+        self.runner = runner
+        self._compiled: OrderedDict = OrderedDict()  # id(tree) -> (tree, registry version, seq flag, code)
         self.registry: Registry = builtin_registry().copy()
         self.plugin_errors: list[str] = []
         #: Whether entry-point plugins (opcodes and capabilities) are loaded for this Runtime.
@@ -223,6 +229,23 @@ class Runtime:
                                 hint="this is a bug in viwoscript; run with --debug for the traceback") from err
         return outcome.get("value")
 
+    def compiled(self, tree: Node, *, charge_seq: bool = True):
+        """The compiled form of a parsed tree (kept for the last few trees run), or None when the tree
+        cannot be compiled and must be walked."""
+        key = id(tree)
+        hit = self._compiled.get(key)
+        version = self.registry.version
+        if hit is not None and hit[0] is tree and hit[1] == version and hit[2] == charge_seq:
+            self._compiled.move_to_end(key)
+            return hit[3]
+        from .compiler import compile_program
+
+        code = compile_program(self.registry, tree, charge_seq=charge_seq)
+        self._compiled[key] = (tree, version, charge_seq, code)
+        if len(self._compiled) > COMPILED_CACHE:
+            self._compiled.popitem(last=False)
+        return code
+
     def interrupt(self) -> None:
         """Ask the running script to stop (thread-safe); it raises at its next poll."""
         ev = self._current
@@ -231,6 +254,8 @@ class Runtime:
 
 
 _THREAD_NAME = "viwoscript-eval"
+RUNNERS = ("compiled", "tree")
+COMPILED_CACHE = 64  # compiled trees kept per Runtime
 _stack_lock = threading.Lock()
 _active = [0, 0]  # running evaluations, recursion limit before the first (process facts, not state we own)
 

@@ -18,14 +18,16 @@ MAX_SAFE_INT = 2**53
 class Lambda:
     """A closure made by ``std.lambda``. Opaque to scripts."""
 
-    __slots__ = ("params", "body", "scope", "name", "span")
+    __slots__ = ("params", "body", "scope", "name", "span", "code")
 
-    def __init__(self, params: tuple[str, ...], body, scope, span=None, name: str | None = None):
+    def __init__(self, params: tuple[str, ...], body, scope, span=None, name: str | None = None, code=None):
         self.params = params
         self.body = body
         self.scope = scope
         self.span = span
         self.name = name
+        #: The compiled body (``code(ev, scope, args)``) when the compiled runner made this lambda.
+        self.code = code
 
     def __repr__(self) -> str:
         return f"<lambda ({' '.join(self.params)})>"
