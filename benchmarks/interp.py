@@ -5,10 +5,13 @@
 
 Each program is written in ViwoScript text form beside a straightforward Python function doing the same
 work the same way (no numpy, no tricks). The script is parsed once (parse time is reported separately and
-left out of the ratio), then the parsed tree is run with ``Runtime().run(tree, limits=Limits(gas=None))``;
-its result must equal the Python function's. Times are the best of ``--repeat`` runs (time.perf_counter).
-Gas (opcode evaluations) is counted in one extra untimed run with a finite budget, and reported per second
-of the timed run. Goal for the tree-walker: ≤ 20× plain Python on every program.
+left out of the ratio), then the parsed tree is run with ``Runtime(runner=R).run(tree,
+limits=Limits(gas=None))`` for both runners: ``compiled`` (the default: the tree becomes Python functions
+once per Runtime, compile time reported separately like parse time) and ``tree`` (the reference
+tree-walker). Each result must equal the Python function's. Times are the best of ``--repeat`` runs
+(time.perf_counter). Gas (opcode evaluations) is counted in one extra untimed run with a finite budget, and
+reported per second of the default runner's timed run. Goal: ≤ 20× plain Python on every program for the
+default runner (the walker's ratio is printed beside it for reference; it does not meet the goal).
 
 The ``sys%`` column is kernel time as a share of the timed runs. On CPython 3.11 a recursion that keeps
 crossing a frame-stack chunk boundary maps and unmaps a chunk per call (python/cpython#142183, fixed in
@@ -293,21 +296,28 @@ def count_gas(rt: Runtime, tree, source: str) -> int:
     return int(ev.gas_used())
 
 
-def measure(prog: Program, repeats: int) -> dict:
+def measure(prog: Program, repeats: int, walker: bool = True) -> dict:
+    from viwoscript.compiler import compile_program
+
     rt = Runtime()
     limits = Limits(gas=None)
     parse_s, tree = best_of(lambda: rt.parse(prog.source), repeats)
+    compile_s, _ = best_of(lambda: compile_program(rt.registry, tree), repeats)
     whole = rt.run(prog.source, limits=limits)  # the text itself runs too, not only the parsed tree
     t0, r0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
     vs_s, vs_result = best_of(lambda: rt.run(tree, limits=limits), repeats)
     sys_fraction = (resource.getrusage(resource.RUSAGE_SELF).ru_stime - r0.ru_stime) / (time.perf_counter() - t0)
     py_s, py_result = best_of(prog.python, repeats)
     ok = vs_result == py_result and whole == py_result and type(vs_result) is type(py_result)
+    row = {"program": prog.name, "description": prog.what, "parse_s": parse_s, "compile_s": compile_s}
+    if walker:
+        walk_rt = Runtime(runner="tree")
+        tree_s, tree_result = best_of(lambda: walk_rt.run(tree, limits=limits), repeats)
+        ok = ok and tree_result == py_result and type(tree_result) is type(py_result)
+        row.update(tree_s=tree_s, tree_ratio=tree_s / py_s)
     gas = count_gas(rt, tree, prog.source)
     return {
-        "program": prog.name,
-        "description": prog.what,
-        "parse_s": parse_s,
+        **row,
         "viwoscript_s": vs_s,
         "python_s": py_s,
         "ratio": vs_s / py_s,
@@ -319,8 +329,8 @@ def measure(prog: Program, repeats: int) -> dict:
     }
 
 
-def profile(prog: Program, top: int) -> str:
-    rt = Runtime()
+def profile(prog: Program, top: int, runner: str = "compiled") -> str:
+    rt = Runtime(runner=runner)
     tree = rt.parse(prog.source)
     ev = Evaluator(rt, Limits(gas=None), [], None, prog.source)
     scope = Scope(rt.globals)
@@ -344,12 +354,15 @@ def profile(prog: Program, top: int) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    head = f"{'program':<8} {'parse ms':>9} {'viwo s':>8} {'python s':>9} {'ratio':>7} {'Mgas/s':>7} {'sys%':>5} {'ok':>3}"
+    head = (f"{'program':<8} {'parse ms':>9} {'compile ms':>10} {'viwo s':>8} {'python s':>9} {'ratio':>7} "
+            f"{'Mgas/s':>7} {'sys%':>5} {'ok':>3} {'walker s':>9} {'walker':>7}")
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['program']:<8} {r['parse_s'] * 1e3:>9.2f} {r['viwoscript_s']:>8.3f} "
-                     f"{r['python_s']:>9.4f} {r['ratio']:>6.1f}x {r['gas_per_s'] / 1e6:>7.2f} "
-                     f"{r['sys_fraction'] * 100:>5.0f} {'yes' if r['ok'] else 'NO':>3}")
+        walk = (f" {r['tree_s']:>9.3f} {r['tree_ratio']:>6.1f}x" if "tree_s" in r else "")
+        lines.append(f"{r['program']:<8} {r['parse_s'] * 1e3:>9.2f} {r['compile_s'] * 1e3:>10.2f} "
+                     f"{r['viwoscript_s']:>8.3f} {r['python_s']:>9.4f} {r['ratio']:>6.1f}x "
+                     f"{r['gas_per_s'] / 1e6:>7.2f} {r['sys_fraction'] * 100:>5.0f} {'yes' if r['ok'] else 'NO':>3}"
+                     + walk)
     worst = max(rows, key=lambda r: r["ratio"])
     met = all(r["ratio"] <= GOAL and r["ok"] for r in rows)
     if any(r["sys_fraction"] > 0.1 for r in rows):
@@ -357,7 +370,10 @@ def table(rows: list[dict]) -> str:
                      "chunk boundary (mmap/munmap per call, python/cpython#142183); such a time shifts with "
                      "the stack depth the run starts at")
     lines.append(f"worst ratio: {worst['ratio']:.1f}x ({worst['program']}); goal (<= {GOAL:g}x plain Python on "
-                 f"every program): {'met' if met else 'NOT met'}")
+                 f"every program, default compiled runner): {'met' if met else 'NOT met'}")
+    if all("tree_ratio" in r for r in rows):
+        w = max(rows, key=lambda r: r["tree_ratio"])
+        lines.append(f"reference tree-walker (--runner tree): worst {w['tree_ratio']:.1f}x ({w['program']})")
     return "\n".join(lines)
 
 
@@ -368,18 +384,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print machine-readable results instead of the table")
     ap.add_argument("--profile", metavar="NAME", choices=sorted(BY_NAME), help="cProfile one program")
     ap.add_argument("--top", type=int, default=25, help="functions to list with --profile")
+    ap.add_argument("--runner", choices=("compiled", "tree"), default="compiled", help="runner to --profile")
+    ap.add_argument("--no-walker", action="store_true", help="skip timing the reference tree-walker")
     ns = ap.parse_args(argv)
     if ns.repeat < 1:
         ap.error("--repeat must be at least 1")
     if ns.profile:
-        print(profile(BY_NAME[ns.profile], ns.top))
+        print(profile(BY_NAME[ns.profile], ns.top, ns.runner))
         return 0
     progs = [BY_NAME[n] for n in ns.only] if ns.only else PROGRAMS
     rows = []
     for prog in progs:
         if not ns.json:
             print(f"  {prog.name}: {prog.what}", file=sys.stderr, flush=True)
-        rows.append(measure(prog, ns.repeat))
+        rows.append(measure(prog, ns.repeat, walker=not ns.no_walker))
     worst = max(rows, key=lambda r: r["ratio"])
     met = all(r["ratio"] <= GOAL and r["ok"] for r in rows)
     if ns.json:

@@ -108,7 +108,7 @@ _CONFIG_OPTION = click.option("--config", "config_path", type=click.Path(dir_oka
 
 
 def runtime_options(fn):
-    """--config --gas --timeout --size --out --root."""
+    """--config --gas --timeout --size --out --root --runner."""
     opts = [
         _CONFIG_OPTION,
         click.option("--gas", callback=_parse_limit(int), metavar="N",
@@ -120,16 +120,21 @@ def runtime_options(fn):
                      help="Where images are saved (default ./viwo-out)."),
         click.option("--root", "roots", multiple=True, type=click.Path(exists=True, file_okay=False),
                      metavar="DIR", help="Folder scripts may read files from (repeatable; default: cwd)."),
+        click.option("--runner", type=click.Choice(["compiled", "tree"]), default=None,
+                     help="How scripts run: compiled to Python functions (default) or walked as a tree "
+                          "(the reference; slower)."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
     return fn
 
 
-def make_config(config_path=None, gas=None, timeout=None, size=None, out=None, roots=()) -> Config:
+def make_config(config_path=None, gas=None, timeout=None, size=None, out=None, roots=(), runner=None) -> Config:
     from .config import load_config
 
     cfg = load_config(config_path)
+    if runner:
+        cfg.set("run.runner", runner, "--runner")
     for key, value, flag in (("gas", gas, "--gas"), ("timeout", timeout, "--timeout")):
         if value == "unlimited":
             cfg.set(f"limits.{key}", None, flag, allow_none=True)
@@ -348,7 +353,7 @@ def output_options(fn):
 @output_options
 @click.option("--no-check", is_flag=True, help="Skip the static check before running.")
 @_guarded
-def run(file, arg_pairs, args_json, config_path, gas, timeout, size, out, roots, quiet, as_json, debug,
+def run(file, arg_pairs, args_json, config_path, gas, timeout, size, out, roots, runner, quiet, as_json, debug,
         no_check):
     """Run a script: a .viwo (text) or .json file, - for stdin, or a PNG/JPEG/WebP that viwo saved.
 
@@ -363,7 +368,7 @@ def run(file, arg_pairs, args_json, config_path, gas, timeout, size, out, roots,
       echo '(+ 1 2)' | viwo run -
       viwo run viwo-out/hello-001.png      re-run the script embedded in an image
     """
-    cfg = make_config(config_path, gas, timeout, size, out, roots)
+    cfg = make_config(config_path, gas, timeout, size, out, roots, runner)
     if file.startswith("template:"):  # template parameters by name: --arg prompt="a cat" --arg seed=5
         args = None
         text, filename, embedded_args = read_script(file, template_args=template_args(arg_pairs, args_json))
@@ -384,7 +389,7 @@ def run(file, arg_pairs, args_json, config_path, gas, timeout, size, out, roots,
 @runtime_options
 @output_options
 @_guarded
-def eval_(expr, config_path, gas, timeout, size, out, roots, quiet, as_json, debug):
+def eval_(expr, config_path, gas, timeout, size, out, roots, runner, quiet, as_json, debug):
     """Evaluate one expression (text or JSON form) and print its value.
 
     \b
@@ -393,7 +398,7 @@ def eval_(expr, config_path, gas, timeout, size, out, roots, quiet, as_json, deb
       viwo eval '["str.upper", "hi"]'              → "HI"
       viwo eval '(list.map [1 2 3] (std.lambda (x) (* x x)))' --json
     """
-    cfg = make_config(config_path, gas, timeout, size, out, roots)
+    cfg = make_config(config_path, gas, timeout, size, out, roots, runner)
     raise Exit(_execute(cfg, expr, "<eval>", args=[], quiet=quiet, as_json=as_json, debug=debug, check=False,
                         stem="eval", show_null=True))
 
@@ -577,7 +582,7 @@ def caps(as_json, config_path):
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.option("--path", "path_only", is_flag=True, help="Print only the path of the file in use.")
 @_guarded
-def config_(config_path, gas, timeout, size, out, roots, as_json, path_only):
+def config_(config_path, gas, timeout, size, out, roots, runner, as_json, path_only):
     """Show the effective configuration and where each value came from.
 
     The file read is --config FILE, else ./viwo.toml, else viwo.toml in the user config directory.
@@ -588,7 +593,7 @@ def config_(config_path, gas, timeout, size, out, roots, as_json, path_only):
     from . import describe
     from .config import user_config_file
 
-    cfg = make_config(config_path, gas, timeout, size, out, roots)
+    cfg = make_config(config_path, gas, timeout, size, out, roots, runner)
     if path_only:
         if cfg.path is None:
             raise Exit(EXIT_ERROR)
@@ -633,8 +638,8 @@ def grants_problem(cfg: Config):
               help="History file (default: in the user state dir).")
 @click.option("--no-history", is_flag=True, help="Keep no history file.")
 @_guarded
-def repl(config_path=None, gas=None, timeout=None, size=None, out=None, roots=(), as_json=False, quiet=False,
-         history_path=None, no_history=False):
+def repl(config_path=None, gas=None, timeout=None, size=None, out=None, roots=(), runner=None, as_json=False,
+         quiet=False, history_path=None, no_history=False):
     """Interactive session: variables, canvas and capabilities persist between inputs.
 
     Type :help inside for the meta commands. Not on a terminal, it reads plain lines
@@ -642,7 +647,7 @@ def repl(config_path=None, gas=None, timeout=None, size=None, out=None, roots=()
     """
     from .repl import run_repl
 
-    cfg = make_config(config_path, gas, timeout, size, out, roots)
+    cfg = make_config(config_path, gas, timeout, size, out, roots, runner)
     raise Exit(run_repl(cfg, as_json=as_json, quiet=quiet, history=None if no_history else (history_path or "")))
 
 

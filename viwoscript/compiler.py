@@ -21,7 +21,6 @@ the evaluator then walks it.
 
 from __future__ import annotations
 
-import ast
 import itertools
 import math
 import warnings
@@ -154,6 +153,7 @@ class _Unit:
         self.ids = itertools.count()
         self.pending: list = []  # nodes entered (charged) but not yet paid for
         self.loop_body = False  # compiling directly in a loop body of this function
+        self.cold = False  # code that runs once per run (the program outside loops): walk it unless hot
         self.nest = 0
         self.blocks = 1
         self.ancestors: dict[int, int] = {}  # hop count -> used
@@ -183,6 +183,7 @@ class Compiler:
             "<": self._ordered("<"), ">": self._ordered(">"), "<=": self._ordered("<="), ">=": self._ordered(">="),
         }
         self.never_declare = std._NEVER_DECLARE
+        self.hot: dict[int, bool] = {}
 
     def _ordered(self, op):
         from .opcodes import builtin_registry
@@ -202,6 +203,7 @@ class Compiler:
                 "_CNT": ContinueSignal, "_data": to_data, "_call": None,
             }
             self.table: list = []
+            self.literals: dict[str, Any] = {"None": None}  # literal expression -> its value
             self.units: list[_Unit] = []
             self.unit_ids = itertools.count()
             self.locals_units: dict = {}
@@ -222,6 +224,7 @@ class Compiler:
     def _compile_unit(self, body, params, creation, *, charge_seq=False, program=False, key=None):
         name = f"_u{next(self.unit_ids)}"
         u = _Unit(self, name, creation)
+        u.cold = program
         self.units.append(u)
         if program:
             u.lines.append(f"def {name}(ev, S0):")
@@ -295,8 +298,28 @@ class Compiler:
         t = type(value)
         if value is None or t is bool or t is int or t is str or (t is float and math.isfinite(value)):
             text = repr(value)
-            return f"({text})" if text.startswith("-") else text
+            text = f"({text})" if text.startswith("-") else text
+            self.literals[text] = value
+            return text
         return self._const(value)
+
+    def _hot(self, node) -> bool:
+        """Whether a subtree holds a loop or a lambda (code that may run many times). Run-once code
+        is walked instead: compiling it would cost more than it saves."""
+        key = id(node)
+        hot = self.hot.get(key)
+        if hot is None:
+            hot = False
+            stack = [node]
+            while stack:
+                n = stack.pop()
+                if n.__class__ is Array:
+                    if n.op in _HOT_OPS:
+                        hot = True
+                        break
+                    stack.extend(n.rest)
+            self.hot[key] = hot
+        return hot
 
     def _index(self, node, spec) -> int:
         self.table.append((node, spec))
@@ -483,7 +506,7 @@ class Compiler:
             u.emit(f"_n = {n}")
             u.emit(f"raise ev._unknown({k})")
             return "None"
-        if u.nest >= MAX_NEST:
+        if u.nest >= MAX_NEST or (u.cold and not self._hot(node)):
             return self._fallback(u, node, cs, spec)
         u.nest += 1
         try:
@@ -531,7 +554,7 @@ class Compiler:
         t = u.temp()
         u.emit(f"_n = {n}")
         if spec.validate:
-            test = _type_test(spec, vals)
+            test = _type_test(spec, vals, self.literals)
             if test != "True":  # the walker's check, run only when the quick one fails (it raises)
                 s = self._const(spec)
                 check = f"ev._validate({s}, ({''.join(v + ', ' for v in vals)}))"
@@ -593,7 +616,7 @@ class Compiler:
 
     def _truth(self, v: str) -> str:
         if _is_literal(v):  # known now
-            return "True" if truthy(ast.literal_eval(v)) else "False"
+            return "True" if truthy(self.literals[v]) else "False"
         return f"({v} is True or ({v} is not False and {v} is not None and _truthy({v})))"
 
     def _op_if(self, u, node, cs, spec):
@@ -632,11 +655,12 @@ class Compiler:
         u.emit("try:")
         u.indent += 1
         u.blocks += 3
-        saved = u.loop_body
+        saved = u.loop_body, u.cold
+        u.cold = False  # code in a loop runs many times: worth compiling
         try:
             emit_body()
         finally:
-            u.loop_body = saved
+            u.loop_body, u.cold = saved
             u.blocks -= 3
         u.indent -= 1
         u.emit("finally:")
@@ -852,7 +876,7 @@ class Compiler:
         t = u.temp()
         op = node.op
         u.emit(f"_n = {n}")
-        u.emit(f"if {_int_test(a, b)}:")
+        u.emit(f"if {_int_test(self.literals, a, b)}:")
         if op == "%":
             u.emit(f"    {t} = {a} % {b} if {a} >= 0 and {b} > 0 else {f}(ev, {a}, {b})")
         else:
@@ -872,7 +896,7 @@ class Compiler:
         f = self._const(spec.fn)
         t = u.temp()
         u.emit(f"_n = {n}")
-        u.emit(f"{t} = {a} {node.op} {b} if {_int_test(a, b)} else {f}(ev, {a}, {b})")
+        u.emit(f"{t} = {a} {node.op} {b} if {_int_test(self.literals, a, b)} else {f}(ev, {a}, {b})")
         return t
 
 
@@ -892,7 +916,7 @@ _TYPE_TESTS = {
 }
 
 
-def _type_test(spec, vals) -> str:
+def _type_test(spec, vals, literals) -> str:
     """A Python test that passes exactly when ``Evaluator._validate`` would not raise for these
     arguments ("True": nothing to check; "False": call it and let it decide)."""
     params = spec.params
@@ -912,7 +936,7 @@ def _type_test(spec, vals) -> str:
         if pattern is None:
             return "False"
         if _is_literal(v):  # check it now
-            value = ast.literal_eval(v)
+            value = literals[v]
             if (value is None and p.optional) or _LITERAL_OK[t](value):
                 continue
             return "False"
@@ -936,12 +960,12 @@ _LITERAL_OK = {
 }
 
 
-def _int_test(*exprs: str) -> str:
+def _int_test(literals, *exprs: str) -> str:
     """A Python test that every operand is an int (literal operands are known at compile time)."""
     tests = []
     for x in exprs:
         if _is_literal(x):
-            if type(ast.literal_eval(x)) is not int:
+            if type(literals[x]) is not int:
                 return "False"  # not an int: the opcode's own code decides
             continue
         tests.append(f"{x}.__class__ is int")
@@ -952,6 +976,7 @@ class _TooDeep(Exception):
     pass
 
 
+_HOT_OPS = frozenset({"std.while", "std.for", "std.lambda"})
 _HANDLERS = {
     "std.var": "var", "std.let": "let", "std.set": "set", "std.seq": "seq", "std.if": "if",
     "std.while": "while", "std.for": "for", "std.try": "try", "std.lambda": "lambda", "std.apply": "apply",

@@ -10,6 +10,9 @@ Relative paths in a file are relative to the directory holding that file.
     gas = 100_000_000        # or "unlimited"
     timeout = 600            # seconds, or "unlimited"
 
+    [run]
+    runner = "compiled"      # or "tree": the reference tree-walker (slower; for comparing)
+
     [canvas]
     width = 1024
     height = 1024
@@ -68,6 +71,7 @@ _LIMIT_KEYS = ("gas", "timeout", "max_depth", "max_string", "max_list", "max_obj
 _UNLIMITED = ("gas", "timeout")
 _SCHEMA = {
     "limits": _LIMIT_KEYS,
+    "run": ("runner",),
     "canvas": ("width", "height"),
     "paths": ("roots", "out"),
     "grants": None,
@@ -89,6 +93,7 @@ class Config:
             base = (self.cwd or Path.cwd()).resolve()
             for key in _LIMIT_KEYS:
                 self.settings[f"limits.{key}"] = Setting(getattr(CLI_DEFAULTS, key))
+            self.settings["run.runner"] = Setting("compiled")
             self.settings["canvas.width"] = Setting(1024)
             self.settings["canvas.height"] = Setting(1024)
             self.settings["paths.roots"] = Setting([base])
@@ -137,7 +142,7 @@ class Config:
         With a ``[models]`` table, the model-running capabilities configured from it are added.
         """
         kw: dict[str, Any] = {"limits": self.limits(), "canvas_size": self.canvas_size, "roots": self.roots,
-                              "grants": self.grants}
+                              "grants": self.grants, "runner": self["run.runner"]}
         if self.models and _models_package():
             try:
                 from .models import capabilities
@@ -247,6 +252,13 @@ def _validate(table: str, key: str, v: Any, base: Path, where: _Locator) -> Any:
             kind = "a positive number of seconds" if key == "timeout" else "a positive integer"
             extra = ' or "unlimited"' if key in _UNLIMITED else ""
             raise where.error(table, key, f"config: {name} must be {kind}{extra}, got {v!r}", None)
+        return v
+    if table == "run":
+        from .runtime import RUNNERS
+
+        if v not in RUNNERS:
+            raise where.error(table, key, f"config: run.runner must be one of {', '.join(map(repr, RUNNERS))}, "
+                              f"got {v!r}", 'write runner = "compiled"')
         return v
     if table == "canvas":
         if not (isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_CANVAS_SIDE):
