@@ -1,0 +1,187 @@
+"""The compiled runner (viwoscript/compiler.py): plumbing, caching, fallbacks and limits.
+
+Its semantics are checked against the reference walker by tests/test_runner_parity.py (random programs)
+and by the golden suite, which runs every tests/lang case under both runners.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from viwoscript import Limits, Runtime, ViwoError
+from viwoscript.cli import cli
+from viwoscript.compiler import compile_program
+from viwoscript.errors import GasExhaustedError, InterruptedError_, TimeoutLimitError
+from viwoscript.evaluator import Evaluator, Scope
+from viwoscript.opcodes import P, opcode
+from viwoscript.values import Lambda
+
+
+def both(source, **kw):
+    """Run under both runners; return the compiled result after checking the walker agrees."""
+    out = []
+    for runner in ("compiled", "tree"):
+        try:
+            out.append(("value", Runtime(runner=runner).run(source, **kw)))
+        except ViwoError as e:
+            out.append(("error", type(e).__name__, e.message, e.span and (e.span.line, e.span.col)))
+    assert out[0] == out[1], out
+    return out[0]
+
+
+def test_runner_is_validated_and_compiled_is_the_default():
+    assert Runtime().runner == "compiled"
+    assert Runtime(runner="tree").runner == "tree"
+    with pytest.raises(ValueError, match="runner must be one of compiled, tree"):
+        Runtime(runner="fast")
+
+
+def test_lambdas_made_by_the_compiled_runner_carry_their_compiled_body():
+    src = "(std.lambda (x) (+ x 1))"
+    assert isinstance(Runtime().run(src).code, type(lambda: 0))
+    assert Runtime(runner="tree").run(src).code is None
+    f = Runtime().run(src)
+    assert isinstance(f, Lambda) and f.params == ("x",)
+
+
+def test_compiled_code_is_cached_per_tree_and_dropped_when_opcodes_change():
+    rt = Runtime()
+    tree = rt.parse("(std.let i 0) (std.while (< i 3) (std.set i (+ i 1))) i")
+    first = rt.compiled(tree)
+    assert first is not None and rt.compiled(tree) is first
+    assert rt.run(tree) == 3
+
+    @opcode("test.twice", P("x", "number"), returns="number", into=[])
+    def twice(ev, x):
+        """Double."""
+        return 2 * x
+
+    rt.register(twice)
+    assert rt.compiled(tree) is not first  # compiled against the old opcode set: rebuilt
+    assert rt.run("(std.let f (std.lambda (x) (test.twice x))) (std.apply f 21)") == 42
+
+
+def test_a_replaced_builtin_is_called_not_inlined():
+    @opcode("+", P("left"), P("right"), returns="number", validate=False, into=[])
+    def plus(ev, a=None, b=None):
+        """Subtract instead (a plugin that replaced +)."""
+        return a - b
+
+    for runner in ("compiled", "tree"):
+        rt = Runtime(runner=runner)
+        rt.register(plus, replace_existing=True)
+        assert rt.run("(std.let f (std.lambda (a b) (+ a b))) (std.apply f 10 3)") == 7
+
+
+def test_closures_capture_each_iteration():
+    src = """
+    (std.let fs (list.new))
+    (std.for i [1 2 3] (list.push fs (std.lambda () i)))
+    (std.let j 0)
+    (std.while (< j 3) (std.seq (std.let k (* j 10)) (list.push fs (std.lambda () k)) (std.set j (+ j 1))))
+    (list.map fs (std.lambda (f) (std.apply f)))
+    """
+    assert both(src) == ("value", [1, 2, 3, 0, 10, 20])
+
+
+def test_variables_persist_between_runs_in_one_scope():
+    rt = Runtime()
+    rt.run("(std.let n 5) (std.let sq (std.lambda (x) (* x x)))", scope=rt.globals)
+    assert rt.run("(std.let i 0) (std.let s 0) (std.while (< i n) (std.seq (std.set s (+ s (std.apply sq i))) "
+                  "(std.set i (+ i 1)))) s", scope=rt.globals) == 30
+
+
+@pytest.mark.parametrize("source, value", [
+    ("(+ 1 " * 300 + "0" + ")" * 300, 300),  # deeper than one function's nesting budget
+    ("(std.let c 0) " + "".join(f"(std.for v{i} [1 2] " for i in range(9)) + "(std.set c (+ c 1))" + ")" * 9 + " c",
+     512),  # more nested loops than Python allows blocks in one function
+    ("(std.let f (std.lambda () " + "(std.seq (std.let a 1) " * 120 + "a" + ")" * 120 + ")) (std.apply f)", 1),
+    ("(std.let f (std.lambda (x) (and " + " ".join(["x"] * 12) + "))) (std.apply f 1)", True),
+])
+def test_deep_programs_fall_back_to_the_walker_where_python_would_refuse(source, value):
+    rt = Runtime()
+    assert rt.compiled(rt.parse(source)) is not None
+    assert both(source) == ("value", value)
+
+
+def test_long_run_once_programs_compile_quickly_and_agree():
+    src = "\n".join(f"(std.let x{i} (+ {i} 1))" for i in range(3000)) + "\nx2999"
+    rt = Runtime()
+    assert compile_program(rt.registry, rt.parse(src)) is not None
+    assert both(src) == ("value", 3000)
+
+
+LOOPY = """
+(std.let out (list.new))
+(std.let f (std.lambda (n) (std.seq (list.push out n) (std.if (> n 0) (std.apply f (- n 1)) n))))
+(std.let i 0)
+(std.try
+  (std.while true (std.seq (std.apply f 3) (std.set i (+ i 1))))
+  e
+  (list.push out e))
+(list.push out i)
+"""
+
+
+def test_gas_is_charged_exactly_at_every_budget():
+    """Batched charges must run out at the same node, with the same side effects, as the walker."""
+    for gas in range(1, 160):
+        results = []
+        for runner in ("compiled", "tree"):
+            rt = Runtime(runner=runner)
+            ev = Evaluator(rt, Limits(gas=gas))
+            try:
+                value = ev.run_program(rt.parse(LOOPY), Scope(rt.globals))
+                results.append(("value", value, ev.gas_used()))
+            except ViwoError as e:
+                results.append(("error", e.message, (e.span.line, e.span.col), ev.gas_used()))
+        assert results[0] == results[1], (gas, results)
+
+
+def test_gas_exhaustion_in_a_compiled_loop_is_located():
+    rt = Runtime()
+    with pytest.raises(GasExhaustedError) as info:
+        rt.run("(std.let i 0)\n(std.while true\n  (std.set i (+ i 1)))", limits=Limits(gas=1000))
+    assert info.value.span.line in (2, 3)
+
+
+def test_timeout_and_interrupt_stop_compiled_loops():
+    rt = Runtime()
+    with pytest.raises(TimeoutLimitError) as info:
+        rt.run("(std.let i 0)\n(std.while true (std.set i (+ i 1)))", limits=Limits(gas=None, timeout=0.2))
+    assert info.value.span is not None and info.value.span.line == 2
+
+    rt = Runtime()
+    threading.Timer(0.2, rt.interrupt).start()
+    t = time.monotonic()
+    with pytest.raises(InterruptedError_):
+        rt.run("(std.let f (std.lambda (n) (+ n 1))) (std.let i 0) (std.while true (std.set i (std.apply f i)))",
+               limits=Limits(gas=None))
+    assert time.monotonic() - t < 5
+
+
+def test_recursion_limit_is_the_same_error():
+    src = "(std.let f (std.lambda (n) (+ 1 (std.apply f n)))) (std.apply f 0)"
+    kind = both(src, limits=Limits(max_depth=60))
+    assert kind[:2] == ("error", "DepthLimitError")
+
+
+def test_cli_runner_flag_and_config(tmp_path):
+    script = tmp_path / "loop.viwo"
+    script.write_text("(std.let i 0) (std.while (< i 10) (std.set i (+ i 1))) i")
+    runner = CliRunner()
+    for choice in ("compiled", "tree"):
+        result = runner.invoke(cli, ["run", "--runner", choice, str(script)])
+        assert result.exit_code == 0 and result.output.strip() == "10", result.output
+    bad = tmp_path / "viwo.toml"
+    bad.write_text('[run]\nrunner = "jit"\n')
+    result = runner.invoke(cli, ["run", "--config", str(bad), str(script)])
+    assert result.exit_code == 2 and "run.runner must be one of" in result.output
+    good = tmp_path / "good.toml"
+    good.write_text('[run]\nrunner = "tree"\n')
+    result = runner.invoke(cli, ["config", "--config", str(good)])
+    assert "run.runner" in result.output and "tree" in result.output
