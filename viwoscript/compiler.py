@@ -41,6 +41,7 @@ class _Unbound:
 
 _UNBOUND = _Unbound()
 MAX_NEST = 40  # nested constructs in one function before a subtree is left to the walker
+MAX_INDENT = 80  # Python refuses 100 levels of indentation
 MAX_BLOCKS = 17  # Python allows 20 statically nested loops/try blocks per function
 
 
@@ -506,7 +507,7 @@ class Compiler:
             u.emit(f"_n = {n}")
             u.emit(f"raise ev._unknown({k})")
             return "None"
-        if u.nest >= MAX_NEST or (u.cold and not self._hot(node)):
+        if u.nest >= MAX_NEST or u.indent > MAX_INDENT or (u.cold and not self._hot(node)):
             return self._fallback(u, node, cs, spec)
         u.nest += 1
         try:
