@@ -27,7 +27,7 @@ import warnings
 from typing import Any
 
 from .errors import ArgumentError, InternalError, ScriptError, ViwoError
-from .evaluator import BreakSignal, ContinueSignal, ControlSignal, Scope
+from .evaluator import BreakSignal, ContinueSignal, ControlSignal, ReturnSignal, Scope
 from .nodes import Array, Atom, Object, to_data
 from .values import Lambda, to_text, truthy
 
@@ -97,6 +97,11 @@ def _as_error(e, table, n):
                         hint="this is a bug in viwoscript or a plugin; run with --debug for the traceback")
     err.__cause__ = e
     return err
+
+
+def _too_deep(ev):
+    ev.depth -= 1
+    return ev.depth_error()
 
 
 def _bind(params, args):
@@ -201,7 +206,8 @@ class Compiler:
                 "Scope": Scope, "Lambda": Lambda, "_lookup": _lookup, "_assign_outer": _assign_outer,
                 "_charge_slow": _charge_slow, "_locate": _locate, "_as_error": _as_error, "_bind": _bind,
                 "_U": _UNBOUND, "_truthy": truthy, "_VE": ViwoError, "_CS": ControlSignal, "_BRK": BreakSignal,
-                "_CNT": ContinueSignal, "_data": to_data, "_call": None,
+                "_CNT": ContinueSignal, "_data": to_data, "_call": None, "_RET": ReturnSignal,
+                "_too_deep": _too_deep,
             }
             self.table: list = []
             self.literals: dict[str, Any] = {"None": None}  # literal expression -> its value
@@ -238,7 +244,12 @@ class Compiler:
             root = _CScope(u, creation, ("lambda", key), self.info, initial=params)
             u.root = root
             root.py = f"S{root.id}" if root.real and root.materialized else "P"
-        body_lines_start = len(u.lines)
+        if not program:
+            # What Evaluator.call does around a walked body: count the depth, reset the loop nesting.
+            u.emit("d = ev.depth = ev.depth + 1")
+            u.emit("if d > ev.max_depth: raise _too_deep(ev)")
+            u.emit("lp = ev.loops")
+            u.emit("ev.loops = 0")
         u.emit("_n = -1")
         u.emit("try:")
         u.indent += 1
@@ -253,12 +264,19 @@ class Compiler:
         self._flush(u)
         u.emit(f"return {result}")
         u.indent -= 1
+        if not program:
+            u.emit("except _RET as r:")
+            u.emit("    return r.value")
         u.emit("except _VE as e:")
         u.emit("    raise _locate(e, T, _n)")
         u.emit("except (_CS, RecursionError):")
         u.emit("    raise")
         u.emit("except Exception as e:")
         u.emit("    raise _as_error(e, T, _n) from e")
+        if not program:
+            u.emit("finally:")
+            u.emit("    ev.depth -= 1")
+            u.emit("    ev.loops = lp")
         # The prologue: bind the parameters and the ancestor scopes the body reads.
         pro: list[str] = []
         if not program:
@@ -267,7 +285,6 @@ class Compiler:
             pro.append(f"A{hops} = " + ("P" + ".parent" * hops))
             pro.append(f"W{hops} = A{hops}.vars")
         u.lines[prologue_at:prologue_at] = ["        " + p for p in pro]
-        del body_lines_start
         return name
 
     def _params_prologue(self, u, root, params):
@@ -830,7 +847,12 @@ class Compiler:
         t = u.temp()
         u.emit(f"_n = {n}")
         f = vals[0] if vals else "None"
-        u.emit(f"{t} = _call(ev, {f}, ({''.join(v + ', ' for v in vals[1:])}))")
+        args = f"({''.join(v + ', ' for v in vals[1:])})"
+        if _is_literal(f):
+            u.emit(f"{t} = _call(ev, {f}, {args})")
+        else:  # a compiled lambda is called directly (its body does Evaluator.call's bookkeeping)
+            u.emit(f"if {f}.__class__ is Lambda and {f}.code is not None: {t} = {f}.code(ev, {f}.scope, {args})")
+            u.emit(f"else: {t} = _call(ev, {f}, {args})")
         return t
 
     # --- operators -------------------------------------------------------------------------------

@@ -288,18 +288,16 @@ class Evaluator:
             raise ScriptError(f"{op}: func not found")
         if fn.__class__ is not Lambda:
             raise ArgumentError(f"{op}: func must be a lambda, got {to_json_text(fn)}")
+        code = fn.code
+        if code is not None:  # made by the compiled runner: the body does the bookkeeping below itself
+            return code(self, fn.scope, args)
         self.depth += 1
         if self.depth > self.max_depth:
             self.depth -= 1
-            raise DepthLimitError(f"Maximum call depth of {self.limits.max_depth} exceeded",
-                                  hint="check for runaway recursion, or raise the limit ([limits] max_depth in viwo.toml, "
-                                       "Limits(max_depth=...) when embedding)")
+            raise self.depth_error()
         loops = self.loops
         self.loops = 0
         try:
-            code = fn.code
-            if code is not None:  # made by the compiled runner: the body binds its own parameters
-                return code(self, fn.scope, args)
             params = fn.params
             if len(args) == len(params):
                 vars = dict(zip(params, args, strict=True))
@@ -318,6 +316,11 @@ class Evaluator:
         if self.runner != "compiled":
             return None
         return self.runtime.compiled(node, charge_seq=charge_seq)
+
+    def depth_error(self) -> DepthLimitError:
+        return DepthLimitError(f"Maximum call depth of {self.limits.max_depth} exceeded",
+                               hint="check for runaway recursion, or raise the limit ([limits] max_depth in viwo.toml, "
+                                    "Limits(max_depth=...) when embedding)")
 
     def run_module(self, node: Node, scope: Scope, source: str) -> Any:
         """Evaluate an imported module's program with this run's gas and limits."""
@@ -350,7 +353,10 @@ class Evaluator:
                 if isinstance(node, Array) and node.head == "std.seq" and self.specs.get("std.seq") is self.runtime.registry.get("std.seq"):
                     self.fuel -= 1
                     if self.fuel < 0:
-                        self._poll()
+                        try:
+                            self._poll()
+                        except ViwoError as e:
+                            raise e.located(node.span) from None
                     return self.block(node.items[1:], scope)
                 return self.eval(node, scope)
             except ReturnSignal as r:
