@@ -96,7 +96,7 @@ def test_variables_persist_between_runs_in_one_scope():
 
 
 @pytest.mark.parametrize("source, value", [
-    ("(+ 1 " * 300 + "0" + ")" * 300, 300),  # deeper than one function's nesting budget
+    ("(std.apply (std.lambda () " + "(+ 1 " * 300 + "0" + ")" * 300 + "))", 300),  # past the nesting budget
     ("(std.let c 0) " + "".join(f"(std.for v{i} [1 2] " for i in range(9)) + "(std.set c (+ c 1))" + ")" * 9 + " c",
      512),  # more nested loops than Python allows blocks in one function
     ("(std.let f (std.lambda () " + "(std.seq (std.let a 1) " * 120 + "a" + ")" * 120 + ")) (std.apply f)", 1),
@@ -108,8 +108,14 @@ def test_deep_programs_fall_back_to_the_walker_where_python_would_refuse(source,
     assert both(source) == ("value", value)
 
 
+def test_programs_without_loops_or_lambdas_are_walked():
+    rt = Runtime()
+    assert rt.compiled(rt.parse("(std.let a 1) (+ a 2)")) is None
+    assert both("(std.let a 1) (+ a 2)") == ("value", 3)
+
+
 def test_long_run_once_programs_compile_quickly_and_agree():
-    src = "\n".join(f"(std.let x{i} (+ {i} 1))" for i in range(3000)) + "\nx2999"
+    src = "\n".join(f"(std.let x{i} (+ {i} 1))" for i in range(3000)) + "\n(std.apply (std.lambda () x2999))"
     rt = Runtime()
     assert compile_program(rt.registry, rt.parse(src)) is not None
     assert both(src) == ("value", 3000)

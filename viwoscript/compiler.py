@@ -28,7 +28,7 @@ from typing import Any
 
 from .errors import ArgumentError, InternalError, ScriptError, ViwoError
 from .evaluator import BreakSignal, ContinueSignal, ControlSignal, ReturnSignal, Scope
-from .nodes import Array, Atom, Object, to_data
+from .nodes import HOT_OPS, Array, Atom, Object, contains_call, to_data
 from .values import Lambda, to_text, truthy
 
 
@@ -327,16 +327,7 @@ class Compiler:
         key = id(node)
         hot = self.hot.get(key)
         if hot is None:
-            hot = False
-            stack = [node]
-            while stack:
-                n = stack.pop()
-                if n.__class__ is Array:
-                    if n.op in _HOT_OPS:
-                        hot = True
-                        break
-                    stack.extend(n.rest)
-            self.hot[key] = hot
+            hot = self.hot[key] = contains_call(node, HOT_OPS)
         return hot
 
     def _index(self, node, spec) -> int:
@@ -999,7 +990,6 @@ class _TooDeep(Exception):
     pass
 
 
-_HOT_OPS = frozenset({"std.while", "std.for", "std.lambda"})
 _HANDLERS = {
     "std.var": "var", "std.let": "let", "std.set": "set", "std.seq": "seq", "std.if": "if",
     "std.while": "while", "std.for": "for", "std.try": "try", "std.lambda": "lambda", "std.apply": "apply",

@@ -113,3 +113,19 @@ def from_data(data: Any, span: Span = NO_SPAN) -> Node:
 
 def call(head: str, *args: Node, span: Span = NO_SPAN) -> Array:
     return Array((Atom(head, span), *args), span)
+
+
+#: Calls that make the code below them run many times (what the compiled runner compiles).
+HOT_OPS = frozenset({"std.while", "std.for", "std.lambda"})
+
+
+def contains_call(node: Node, ops: frozenset[str] | set[str]) -> bool:
+    """Whether ``node`` or anything below it calls one of ``ops`` (iterative: any depth)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.__class__ is Array:
+            if n.op in ops:
+                return True
+            stack.extend(n.rest)
+    return False

@@ -18,7 +18,7 @@ from typing import Any
 from .errors import Diagnostic, InternalError, ViwoError, ViwoSyntaxError
 from .evaluator import Evaluator, Scope
 from .limits import EMBED_DEFAULTS, Limits
-from .nodes import Node
+from .nodes import HOT_OPS, Node, contains_call
 from .opcodes import OpSpec, Registry, builtin_registry
 
 #: Stack for the evaluation thread: deep scripts fail with a DepthLimitError, never a crash.
@@ -238,9 +238,12 @@ class Runtime:
         if hit is not None and hit[0] is tree and hit[1] == version and hit[2] == charge_seq:
             self._compiled.move_to_end(key)
             return hit[3]
-        from .compiler import compile_program
+        if contains_call(tree, HOT_OPS):
+            from .compiler import compile_program
 
-        code = compile_program(self.registry, tree, charge_seq=charge_seq)
+            code = compile_program(self.registry, tree, charge_seq=charge_seq)
+        else:  # no loop and no lambda: every node runs at most once, walking it is cheaper
+            code = None
         self._compiled[key] = (tree, version, charge_seq, code)
         if len(self._compiled) > COMPILED_CACHE:
             self._compiled.popitem(last=False)
