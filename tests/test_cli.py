@@ -370,6 +370,29 @@ def test_fmt_converts_both_ways(tmp_path):
     assert viwo("fmt", "--to", "text", "-", input='["+", 1, 2]').stdout == "(+ 1 2)\n"
 
 
+def test_fmt_of_an_empty_script_prints_nothing(tmp_path):
+    for i, text in enumerate(("", "  \n", "; only a comment\n")):
+        f = script(tmp_path / f"e{i}.viwo", text)
+        r = viwo("fmt", f)
+        assert r.exit_code == 0 and r.stdout == ""
+
+
+def test_fmt_converting_never_overwrites_another_file(tmp_path):
+    f = script(tmp_path / "a.viwo", "(+ 1 2)")
+    other = tmp_path / "a.json"
+    other.write_text('{"keep": 1}\n')
+    r = viwo("fmt", "--to", "json", "--write", f)
+    assert r.exit_code == 1 and "already exists; not overwritten" in r.stderr
+    assert other.read_text() == '{"keep": 1}\n'
+    other.write_text('["+", 1, 2]\n')  # already the converted text: nothing to do
+    assert viwo("fmt", "--to", "json", "--write", f).exit_code == 0
+
+
+def test_info_of_a_missing_file_is_a_usage_error(tmp_path):
+    r = viwo("info", str(tmp_path / "missing.png"))
+    assert r.exit_code == 2 and "no such file" in r.stderr
+
+
 def test_fmt_will_not_silently_drop_comments(tmp_path):
     f = script(tmp_path / "c.viwo", '; a comment\n(+  1 2) ; another\n(str.len ";not a comment")')
     r = viwo("fmt", "--write", f)

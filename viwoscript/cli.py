@@ -470,7 +470,7 @@ def fmt(files, target, check_only, write, drop_comments):
       viwo fmt --to json sketch.viwo         the JSON form on stdout
       viwo fmt --to json --write sketch.viwo writes sketch.json
     """
-    from .repl_lexer import count_comments
+    from .repl_lexer import count_comments, has_code
     from .runtime import Runtime
     from .syntax import detect_syntax, to_json, to_text
 
@@ -488,6 +488,8 @@ def fmt(files, target, check_only, write, drop_comments):
         tree = rt.parse(text, filename=filename, syntax=syntax)
         form = target or syntax
         new = to_text(tree, slots=rt.registry.slot_kind) if form == "text" else to_json(tree) + "\n"
+        if form == "text" and not has_code(text, syntax):
+            new = ""  # an empty script (or only comments) prints as nothing, not as `null`
         comments = count_comments(text) if syntax == "text" else 0
         if check_only:
             if comments:  # the canonical form has no comments: it would always differ
@@ -512,6 +514,11 @@ def fmt(files, target, check_only, write, drop_comments):
             failed += 1
             continue
         if dest.exists() and dest.read_text(encoding="utf-8") == new:
+            continue
+        if dest != Path(file) and dest.exists():
+            click.echo(f"error: {file}: {dest} already exists; not overwritten\n"
+                       f"  = help: move or remove {dest} first, or print with `viwo fmt --to {form} {file}`", err=True)
+            failed += 1
             continue
         dest.write_text(new, encoding="utf-8")
         changed += 1

@@ -47,11 +47,15 @@ def info(images, as_json, raw):
 
     status = 0
     for path in images:
+        if not Path(path).is_file():  # a missing file is a usage error (exit 2), like `viwo run`
+            click.echo(f"error: info: no such file: {path}", err=True)
+            status = 2
+            continue
         try:
             meta = read_metadata(path)
         except ViwoError as e:
             click.echo(f"error: {e.message}", err=True)
-            status = 1
+            status = max(status, 1)
             continue
         if as_json:
             click.echo(json.dumps(meta if raw else {k: v for k, v in meta.items() if k != "raw"},

@@ -70,3 +70,11 @@ def lexer_for(names: Iterable[str]) -> type[ViwoLexer]:
 def count_comments(text: str) -> int:
     """How many ``;`` comments a text-form source holds (strings are skipped)."""
     return sum(1 for tok, _ in ViwoLexer().get_tokens(text) if tok in Comment)
+
+
+def has_code(text: str, syntax: str = "text") -> bool:
+    """Whether a source holds anything but whitespace (and, in the text form, ``;`` comments)."""
+    if syntax != "text":
+        return bool(text.strip())
+    return any(tok not in Comment and tok not in Whitespace and value.strip()
+               for tok, value in ViwoLexer().get_tokens(text))
