@@ -114,6 +114,15 @@ def test_programs_without_loops_or_lambdas_are_walked():
     assert both("(std.let a 1) (+ a 2)") == ("value", 3)
 
 
+def test_huge_programs_are_walked_not_compiled():
+    from viwoscript.runtime import COMPILE_MAX_NODES
+
+    src = "(std.let f (std.lambda (x) x)) " + " ".join(["(+ 1 2)"] * (COMPILE_MAX_NODES // 3 + 1)) + " 7"
+    rt = Runtime()
+    assert rt.compiled(rt.parse(src)) is None
+    assert both(src) == ("value", 7)
+
+
 def test_long_run_once_programs_compile_quickly_and_agree():
     src = "\n".join(f"(std.let x{i} (+ {i} 1))" for i in range(3000)) + "\n(std.apply (std.lambda () x2999))"
     rt = Runtime()

@@ -129,3 +129,17 @@ def contains_call(node: Node, ops: frozenset[str] | set[str]) -> bool:
                 return True
             stack.extend(n.rest)
     return False
+
+
+def count_nodes(node: Node, stop: int) -> int:
+    """How many nodes ``node`` holds (itself included), counting no further than ``stop``."""
+    n = 0
+    stack = [node]
+    while stack and n < stop:
+        item = stack.pop()
+        n += 1
+        if item.__class__ is Array:
+            stack.extend(item.items)
+        elif item.__class__ is Object:
+            stack.extend(v for _, v in item.entries)
+    return n

@@ -18,7 +18,7 @@ from typing import Any
 from .errors import Diagnostic, InternalError, ViwoError, ViwoSyntaxError
 from .evaluator import Evaluator, Scope
 from .limits import EMBED_DEFAULTS, Limits
-from .nodes import HOT_OPS, Node, contains_call
+from .nodes import HOT_OPS, Node, contains_call, count_nodes
 from .opcodes import OpSpec, Registry, builtin_registry
 
 #: Stack for the evaluation thread: deep scripts fail with a DepthLimitError, never a crash.
@@ -238,11 +238,12 @@ class Runtime:
         if hit is not None and hit[0] is tree and hit[1] == version and hit[2] == charge_seq:
             self._compiled.move_to_end(key)
             return hit[3]
-        if contains_call(tree, HOT_OPS):
+        if contains_call(tree, HOT_OPS) and count_nodes(tree, COMPILE_MAX_NODES + 1) <= COMPILE_MAX_NODES:
             from .compiler import compile_program
 
             code = compile_program(self.registry, tree, charge_seq=charge_seq)
-        else:  # no loop and no lambda: every node runs at most once, walking it is cheaper
+        else:  # no loop and no lambda: every node runs at most once, walking it is cheaper (and a huge
+            # script is walked rather than have its run wait for CPython to compile it)
             code = None
         self._compiled[key] = (tree, version, charge_seq, code)
         if len(self._compiled) > COMPILED_CACHE:
@@ -259,6 +260,7 @@ class Runtime:
 _THREAD_NAME = "viwoscript-eval"
 RUNNERS = ("compiled", "tree")
 COMPILED_CACHE = 64  # compiled trees kept per Runtime
+COMPILE_MAX_NODES = 20_000  # bigger trees are walked: compiling one would take CPython about half a second
 _stack_lock = threading.Lock()
 _active = [0, 0]  # running evaluations, recursion limit before the first (process facts, not state we own)
 
