@@ -125,8 +125,11 @@ def typeof(v: Any) -> str:
     return "object"
 
 
-def to_text(v: Any) -> str:
-    """Value → text as ``std.string``, ``str.concat`` and ``str.join`` convert it (language §2)."""
+def to_text(v: Any, _seen: set[int] | None = None) -> str:
+    """Value → text as ``std.string``, ``str.concat`` and ``str.join`` convert it (language §2).
+
+    A list inside itself converts to "" there (JavaScript's join); an object inside itself cannot be
+    converted (a ScriptError, as JSON.stringify throws)."""
     t = type(v)
     if t is str:
         return v
@@ -139,10 +142,23 @@ def to_text(v: Any) -> str:
     if t is int or t is float:
         return js_number(v)
     if t is list:
-        return ",".join("" if item is None else to_text(item) for item in v)
+        seen = _seen if _seen is not None else set()
+        if id(v) in seen:
+            return ""
+        seen.add(id(v))
+        try:
+            return ",".join("" if item is None else to_text(item, seen) for item in v)
+        finally:
+            seen.discard(id(v))
     if isinstance(v, Lambda):
         return repr(v)
-    return to_json_text(v)
+    try:
+        return to_json_text(v)
+    except ValueError:
+        from .errors import ScriptError
+
+        raise ScriptError("cannot convert an object that contains itself to text",
+                          hint="convert a part of it, or build it without the self-reference") from None
 
 
 def to_json_value(v: Any, _seen: set[int] | None = None) -> Any:
