@@ -200,3 +200,54 @@ def test_cli_runner_flag_and_config(tmp_path):
     good.write_text('[run]\nrunner = "tree"\n')
     result = runner.invoke(cli, ["config", "--config", str(good)])
     assert "run.runner" in result.output and "tree" in result.output
+
+
+def test_lambdas_kept_across_runs_follow_opcodes_registered_since():
+    @opcode("my.op", returns="string", into=[])
+    def my_op(ev):
+        """A host opcode registered after the lambda was made."""
+        return "mine"
+
+    for runner in ("compiled", "tree"):
+        rt = Runtime(runner=runner)
+        rt.run("(std.let f (std.lambda (x) (list.new (+ x 1) (my.op))))", scope=rt.globals)
+        rt.register(my_op)
+        assert rt.run("(std.apply f 1)", scope=rt.globals) == [2, "mine"]
+
+
+def test_a_replaced_top_level_seq_is_called_by_both_runners():
+    from viwoscript.stdlib.std import seq
+
+    @opcode("std.seq", P("exprs", "block", kind="block", variadic=True), lazy=True, into=[])
+    def logged_seq(ev, args, scope):
+        """std.seq that logs first."""
+        ev.runtime.emit({"type": "log", "message": "seq"})
+        return seq(ev, args, scope)
+
+    outcomes = []
+    for runner in ("compiled", "tree"):
+        events = []
+        rt = Runtime(runner=runner, on_event=events.append)
+        rt.register(logged_seq, replace_existing=True)
+        value = rt.run("(std.seq (std.let x 1) (std.while false 0) x)", scope=rt.globals)
+        outcomes.append((value, [e["message"] for e in events], dict(rt.globals.vars)))
+    assert outcomes[0] == outcomes[1] == (1, ["seq"], {})
+
+
+def test_an_uncatchable_error_through_a_compiled_try_keeps_its_cause():
+    @opcode("bad.op", P("x"), into=[])
+    def bad_op(ev, x=None):
+        """Fails like a buggy plugin."""
+        raise KeyError(x)
+
+    for runner in ("compiled", "tree"):
+        rt = Runtime(runner=runner)
+        rt.register(bad_op)
+        with pytest.raises(ViwoError) as info:
+            rt.run("(std.apply (std.lambda () (std.try (bad.op 1) e 5)))")
+        assert isinstance(info.value.__cause__, KeyError), runner
+
+
+def test_host_trees_with_huge_integers_run():
+    big = 10**5000
+    assert Runtime().run(["std.apply", ["std.lambda", [], big]]) == big

@@ -149,7 +149,7 @@ def test_cli_workflow_commands(tmp_path):
     assert res.exit_code == 0 and "prompt: a comet" in res.output and "seed: 5" in res.output
     assert "script: (+ 1 2)" in res.output
     assert _json.loads(runner.invoke(info, ["--json", str(tmp_path / "a.png")]).output)["seed"] == 5
-    assert runner.invoke(info, [str(tmp_path / "nope.png")]).exit_code == 1
+    assert runner.invoke(info, [str(tmp_path / "nope.png")]).exit_code == 2  # a missing file: usage error
     with Store(store) as s:
         rec = s.save_image(img((1, 2, 3, 255), meta={"seed": 9}), "comet")
     res = runner.invoke(images, ["list", "--store", store])

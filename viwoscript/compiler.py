@@ -179,6 +179,7 @@ class Compiler:
         from .stdlib import math as math_ops
 
         self.specs = registry._specs
+        self.version = registry.version
         self.info: dict = {}
         self.builtin = {
             "std.var": std.var, "std.let": std.let, "std.set": std.set_, "std.seq": std.seq, "std.if": std.if_,
@@ -207,7 +208,7 @@ class Compiler:
                 "_charge_slow": _charge_slow, "_locate": _locate, "_as_error": _as_error, "_bind": _bind,
                 "_U": _UNBOUND, "_truthy": truthy, "_VE": ViwoError, "_CS": ControlSignal, "_BRK": BreakSignal,
                 "_CNT": ContinueSignal, "_data": to_data, "_call": None, "_RET": ReturnSignal,
-                "_too_deep": _too_deep,
+                "_too_deep": _too_deep, "SPECS": self.specs,
             }
             self.table: list = []
             self.literals: dict[str, Any] = {"None": None}  # literal expression -> its value
@@ -245,6 +246,10 @@ class Compiler:
             u.root = root
             root.py = f"S{root.id}" if root.real and root.materialized else "P"
         if not program:
+            # Compiled against another opcode set (the host registered opcodes since, or the lambda
+            # came from another Runtime): walk the body instead.
+            u.emit(f"if ev.specs is not SPECS or ev.registry.version != {self.version}: "
+                   f"return ev.walk_call({self._const(tuple(params))}, {self._const(body)}, P, A)")
             # What Evaluator.call does around a walked body: count the depth, reset the loop nesting.
             u.emit("d = ev.depth = ev.depth + 1")
             u.emit("if d > ev.max_depth: raise _too_deep(ev)")
@@ -314,7 +319,8 @@ class Compiler:
 
     def _lit(self, value) -> str:
         t = type(value)
-        if value is None or t is bool or t is int or t is str or (t is float and math.isfinite(value)):
+        if (value is None or t is bool or t is str or (t is int and -10**18 < value < 10**18)
+                or (t is float and math.isfinite(value))):
             text = repr(value)
             text = f"({text})" if text.startswith("-") else text
             self.literals[text] = value
@@ -779,7 +785,7 @@ class Compiler:
             return None
         if len(rest) >= 3 and rest[1].__class__ is not Atom:
             return None  # a computed error name: the walker evaluates it in the catch
-        if u.blocks + 1 > MAX_BLOCKS:
+        if u.blocks + 2 > MAX_BLOCKS:
             return None
         u.pending.append(node)
         self._flush(u)
@@ -803,13 +809,15 @@ class Compiler:
         u.indent += 1
         err = u.temp()
         u.emit(f"{err} = _as_error(e, T, _n)")
-        u.emit(f"if not {err}.catchable: raise {err} from None")
+        u.emit(f"if not {err}.catchable: raise {err}")
         name = rest[1].value
         if type(name) is str:
             catch = self._new_scope(u, cs, ("catch", id(node)), initial=(name,), values=(f"{err}.message",))
         else:
             catch = self._new_scope(u, cs, ("catch", id(node)))
+        u.blocks += 2  # an except clause counts as a block in CPython's limit
         v = self._expr(u, rest[2], catch)
+        u.blocks -= 2
         self._flush(u)
         u.emit(f"{t} = {v}")
         u.indent -= 1
@@ -1003,5 +1011,5 @@ def compile_program(registry, node, *, charge_seq: bool = True):
     """Compile ``node``; ``None`` when it cannot be (the caller walks it instead)."""
     try:
         return Compiler(registry).compile_program(node, charge_seq=charge_seq)
-    except (_TooDeep, RecursionError, SyntaxError, MemoryError):
+    except (_TooDeep, RecursionError, SyntaxError, MemoryError, ValueError):
         return None

@@ -291,6 +291,10 @@ class Evaluator:
         code = fn.code
         if code is not None:  # made by the compiled runner: the body does the bookkeeping below itself
             return code(self, fn.scope, args)
+        return self.walk_call(fn.params, fn.body, fn.scope, args)
+
+    def walk_call(self, params: tuple, body: Node, parent: Scope, args: list | tuple) -> Any:
+        """Walk a lambda body in a new scope under ``parent`` with the parameters bound."""
         self.depth += 1
         if self.depth > self.max_depth:
             self.depth -= 1
@@ -298,13 +302,12 @@ class Evaluator:
         loops = self.loops
         self.loops = 0
         try:
-            params = fn.params
             if len(args) == len(params):
                 vars = dict(zip(params, args, strict=True))
             else:
                 n = len(args)
                 vars = {name: (args[i] if i < n else None) for i, name in enumerate(params)}
-            return self.eval(fn.body, Scope(fn.scope, vars))
+            return self.eval(body, Scope(parent, vars))
         except ReturnSignal as r:
             return r.value
         finally:
@@ -316,6 +319,15 @@ class Evaluator:
         if self.runner != "compiled":
             return None
         return self.runtime.compiled(node, charge_seq=charge_seq)
+
+    def _builtin_seq(self, node: Node) -> bool:
+        """A program whose top is the builtin std.seq runs its statements in the given scope."""
+        if node.__class__ is not Array or node.op != "std.seq":
+            return False
+        from .stdlib.std import seq
+
+        spec = self.specs.get("std.seq")
+        return spec is not None and spec.fn is seq
 
     def depth_error(self) -> DepthLimitError:
         return DepthLimitError(f"Maximum call depth of {self.limits.max_depth} exceeded",
@@ -330,7 +342,7 @@ class Evaluator:
             code = self._compiled(node, charge_seq=False)
             if code is not None:
                 return code(self, scope)
-            if isinstance(node, Array) and node.head == "std.seq":
+            if self._builtin_seq(node):
                 return self.block(node.items[1:], scope)
             return self.eval(node, scope)
         except ReturnSignal as r:
@@ -349,8 +361,10 @@ class Evaluator:
             try:
                 code = self._compiled(node, charge_seq=True)
                 if code is not None:
+                    if self.deadline is not None:  # the timeout is for running: compiling came first
+                        self.deadline = time.monotonic() + self.limits.timeout
                     return code(self, scope)
-                if isinstance(node, Array) and node.head == "std.seq" and self.specs.get("std.seq") is self.runtime.registry.get("std.seq"):
+                if self._builtin_seq(node):
                     self.fuel -= 1
                     if self.fuel < 0:
                         try:

@@ -234,7 +234,7 @@ class Runtime:
         cannot be compiled and must be walked."""
         key = id(tree)
         hit = self._compiled.get(key)
-        version = self.registry.version
+        version = (id(self.registry._specs), self.registry.version)
         if hit is not None and hit[0] is tree and hit[1] == version and hit[2] == charge_seq:
             self._compiled.move_to_end(key)
             return hit[3]
