@@ -78,6 +78,17 @@ def _charge_slow(ev, k, spans):
                 raise e.located(span) from None
 
 
+def _pure(ev, f, a, b, spans):
+    """Call a side-effect-free operator whose entry charges are still pending; pay them if it raises."""
+    try:
+        return f(ev, a, b)
+    except BaseException:
+        ev.fuel -= len(spans)
+        if ev.fuel < 0:
+            _charge_slow(ev, len(spans), spans)
+        raise
+
+
 def _locate(e, table, n):
     if e.span is None and n >= 0:
         node, spec = table[n]
@@ -205,7 +216,7 @@ class Compiler:
             self.pass_no = pass_no
             self.ns: dict[str, Any] = {
                 "Scope": Scope, "Lambda": Lambda, "_lookup": _lookup, "_assign_outer": _assign_outer,
-                "_charge_slow": _charge_slow, "_locate": _locate, "_as_error": _as_error, "_bind": _bind,
+                "_charge_slow": _charge_slow, "_pure": _pure, "_locate": _locate, "_as_error": _as_error, "_bind": _bind,
                 "_U": _UNBOUND, "_truthy": truthy, "_VE": ViwoError, "_CS": ControlSignal, "_BRK": BreakSignal,
                 "_CNT": ContinueSignal, "_data": to_data, "_call": None, "_RET": ReturnSignal,
                 "_too_deep": _too_deep, "SPECS": self.specs,
@@ -881,8 +892,7 @@ class Compiler:
         return self._op_and(u, node, cs, spec, short=True)
 
     def _op_not(self, u, node, cs, spec):
-        vals = self._args(u, node, cs, spec)
-        self._flush(u)
+        vals = self._args(u, node, cs, spec)  # (truthiness cannot fail: no need to pay charges first)
         t = u.temp()
         v = vals[0] if vals else "None"
         u.emit(f"{t} = not {self._truth(v)}")
@@ -892,33 +902,41 @@ class Compiler:
         if len(node.rest) != 2:
             return None
         a, b = self._args(u, node, cs, spec)
-        self._flush(u)
         n = self._index(node, spec)
-        f = self._const(spec.fn)
+        slow = self._pure_call(u, spec, a, b)
         t = u.temp()
         op = node.op
         u.emit(f"_n = {n}")
         u.emit(f"if {_int_test(self.literals, a, b)}:")
         if op == "%":
-            u.emit(f"    {t} = {a} % {b} if {a} >= 0 and {b} > 0 else {f}(ev, {a}, {b})")
+            u.emit(f"    {t} = {a} % {b} if {a} >= 0 and {b} > 0 else {slow}")
         else:
             u.emit(f"    {t} = {a} {op} {b}")
             zero = f"not {t} or " if op == "*" else ""
-            u.emit(f"    if {zero}not -9007199254740992 <= {t} <= 9007199254740992: {t} = {f}(ev, {a}, {b})")
+            u.emit(f"    if {zero}not -9007199254740992 <= {t} <= 9007199254740992: {t} = {slow}")
         u.emit("else:")
-        u.emit(f"    {t} = {f}(ev, {a}, {b})")
+        u.emit(f"    {t} = {slow}")
         return t
+
+    def _pure_call(self, u, spec, a, b) -> str:
+        """The call of a builtin operator that has no side effects and fails only by raising. The
+        charges pending before it need not be paid first: they are paid when it raises (exactly, so
+        a budget that ran out before it wins), else with the rest of the batch."""
+        f = self._const(spec.fn)
+        if not u.pending:
+            return f"{f}(ev, {a}, {b})"
+        spans = self._const(tuple(node.span for node in u.pending))
+        return f"_pure(ev, {f}, {a}, {b}, {spans})"
 
     def _op_compare(self, u, node, cs, spec):
         if len(node.rest) != 2:
             return None
         a, b = self._args(u, node, cs, spec)
-        self._flush(u)
         n = self._index(node, spec)
-        f = self._const(spec.fn)
+        slow = self._pure_call(u, spec, a, b)
         t = u.temp()
         u.emit(f"_n = {n}")
-        u.emit(f"{t} = {a} {node.op} {b} if {_int_test(self.literals, a, b)} else {f}(ev, {a}, {b})")
+        u.emit(f"{t} = {a} {node.op} {b} if {_int_test(self.literals, a, b)} else {slow}")
         return t
 
 
