@@ -142,15 +142,29 @@ LOOPY = """
 """
 
 
-def test_gas_is_charged_exactly_at_every_budget():
+TYPE_ERRORS = """
+(std.let log (list.new))
+(std.let k 0)
+(std.for v [1 "x" 2 null 3]
+  (std.try
+    (list.push log (+ k (* (- v 1) (% v 3)) (< v 2)))
+    e
+    (list.push log e)))
+(std.set k (+ k (std.apply (std.lambda (a b) (- (* a b) (+ a "b"))) 2 3)))
+log
+"""
+
+
+@pytest.mark.parametrize("program", [LOOPY, TYPE_ERRORS], ids=["calls", "type-errors"])
+def test_gas_is_charged_exactly_at_every_budget(program):
     """Batched charges must run out at the same node, with the same side effects, as the walker."""
-    for gas in range(1, 160):
+    for gas in range(0, 160):
         results = []
         for runner in ("compiled", "tree"):
             rt = Runtime(runner=runner)
             ev = Evaluator(rt, Limits(gas=gas))
             try:
-                value = ev.run_program(rt.parse(LOOPY), Scope(rt.globals))
+                value = ev.run_program(rt.parse(program), Scope(rt.globals))
                 results.append(("value", value, ev.gas_used()))
             except ViwoError as e:
                 results.append(("error", e.message, (e.span.line, e.span.col), ev.gas_used()))
