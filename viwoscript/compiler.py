@@ -4,19 +4,21 @@ It has the reference tree-walker's semantics exactly (``tests/test_runner_parity
 errors, spans, hints, gas and events against it, and the golden suite runs under both runners):
 
 * **Gas** is still charged per opcode evaluation, in the walker's order (a call is charged on entry,
-  before its arguments). Entries with nothing observable between them (variable reads, literals) are
-  charged in one subtraction; when the budget cannot cover the batch, ``_charge_slow`` charges them one
-  by one and raises at exactly the node where the walker would have.
-* **Scopes** are created where the walker creates them. A lambda body that creates no closures, runs no
-  fallback node and uses no computed names keeps its variables in Python locals (unbound ones hold
-  ``_UNBOUND``); every other body uses real :class:`~viwoscript.evaluator.Scope` objects, and a block
-  scope nothing can declare into is not allocated at all (it would stay empty).
+  before its arguments). Entries with nothing observable between them (variable reads, literals, pure
+  operators) are charged in one subtraction; when the budget cannot cover the batch, ``_charge_slow``
+  charges them one by one and raises at exactly the node where the walker would have, and a pure
+  operator that raises pays the charges pending before it first (``_pure``).
+* **Scopes** are created where the walker creates them. A scope that no closure captures and no walked
+  node is handed keeps its variables in Python locals (unbound ones hold ``_UNBOUND``); the others are
+  real :class:`~viwoscript.evaluator.Scope` objects, and a block scope nothing can declare into is not
+  allocated at all (it would stay empty).
 * **Errors** are stamped with the innermost call's span (``_n`` is the index of the call being made).
-* Anything the compiler does not handle inline (other lazy opcodes, computed names, odd shapes) is
-  handed to the tree-walker for that node (``ev.eval``), which shares the same scopes and counters.
+* Anything the compiler does not handle inline (other lazy opcodes, computed names, odd shapes, code
+  nested deeper than CPython allows in one function, program code that runs once) is handed to the
+  tree-walker for that node (``ev.eval``), which shares the same scopes and counters. A compiled lambda
+  called after the host changed the opcodes walks its body (``Evaluator.walk_call``).
 
-``compile_program`` returns ``None`` when the tree cannot be compiled (Python's own nesting limits);
-the evaluator then walks it.
+``compile_program`` returns ``None`` when the tree cannot be compiled; the evaluator then walks it.
 """
 
 from __future__ import annotations
@@ -135,10 +137,6 @@ class _CScope:
         self.id = next(unit.ids)
         self.locals: dict[str, str] = {}
 
-    @property
-    def dynamic(self) -> bool:
-        return self.info[1]
-
     def may_hold(self, name: str) -> bool:
         return self.info[1] or name in self.info[0]
 
@@ -160,8 +158,7 @@ class _CScope:
 class _Unit:
     """One generated Python function: the program, or one lambda body."""
 
-    def __init__(self, gen, name, creation):
-        self.gen = gen
+    def __init__(self, name, creation):
         self.name = name
         self.creation = creation  # the _CScope the lambda was made in (None for the program)
         self.lines: list[str] = []
@@ -225,7 +222,6 @@ class Compiler:
             self.literals: dict[str, Any] = {"None": None}  # literal expression -> its value
             self.units: list[_Unit] = []
             self.unit_ids = itertools.count()
-            self.locals_units: dict = {}
             self._compile_unit(node, None, None, charge_seq=charge_seq, program=True)
         src = "\n\n".join("\n".join(u.lines) for u in self.units) + "\n"
         self.ns["T"] = self.table
@@ -242,7 +238,7 @@ class Compiler:
     # --- units -----------------------------------------------------------------------------------
     def _compile_unit(self, body, params, creation, *, charge_seq=False, program=False, key=None):
         name = f"_u{next(self.unit_ids)}"
-        u = _Unit(self, name, creation)
+        u = _Unit(name, creation)
         u.cold = program
         self.units.append(u)
         if program:
