@@ -6,6 +6,7 @@ and by the golden suite, which runs every tests/lang case under both runners.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -265,3 +266,64 @@ def test_an_uncatchable_error_through_a_compiled_try_keeps_its_cause():
 def test_host_trees_with_huge_integers_run():
     big = 10**5000
     assert Runtime().run(["std.apply", ["std.lambda", [], big]]) == big
+
+
+def test_the_same_text_parses_to_the_same_tree_and_compiles_once():
+    rt = Runtime()
+    src = "(std.let f (std.lambda (x) (* x 2))) (std.apply f 21)"
+    tree = rt.parse(src)
+    assert rt.parse(src) is tree and rt.parse(src, filename="other.viwo") is not tree
+    assert rt.run(src) == 42 and rt.compiled(tree) is rt.compiled(rt.parse(src))
+
+    @opcode("test.x", returns="number", into=[])
+    def x(ev):
+        """One."""
+        return 1
+
+    rt.register(x)
+    assert rt.parse(src) is not tree  # name slots may depend on the opcodes
+
+
+def test_runner_can_be_changed_only_to_a_known_one():
+    rt = Runtime()
+    rt.runner = "tree"
+    assert rt.run("(std.lambda () 1)").code is None
+    with pytest.raises(ValueError, match="runner must be one of"):
+        rt.runner = "bogus"
+
+
+def _shipped_programs():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted([*root.glob("stdlib/*.viwo"), *root.glob("examples/**/*.viwo")]):
+        yield pytest.param(path, id=str(path.relative_to(root)))
+
+
+@pytest.mark.parametrize("path", list(_shipped_programs()))
+def test_shipped_programs_with_loops_or_lambdas_compile(path):
+    """compile_program falls back silently; make sure real programs do not take that path."""
+    from viwoscript.nodes import HOT_OPS, contains_call
+
+    rt = Runtime()
+    tree = rt.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    if contains_call(tree, HOT_OPS):
+        assert compile_program(rt.registry, tree) is not None
+        assert compile_program(rt.registry, tree, charge_seq=False) is not None
+
+
+def test_benchmark_programs_compile():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "interp_bench", Path(__file__).resolve().parents[1] / "benchmarks" / "interp.py")
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # (its dataclasses look themselves up there)
+    try:
+        spec.loader.exec_module(bench)
+    finally:
+        del sys.modules[spec.name]
+    rt = Runtime()
+    for prog in bench.PROGRAMS:
+        assert compile_program(rt.registry, rt.parse(prog.source)) is not None, prog.name

@@ -158,8 +158,7 @@ class _CScope:
 class _Unit:
     """One generated Python function: the program, or one lambda body."""
 
-    def __init__(self, name, creation):
-        self.name = name
+    def __init__(self, creation):
         self.creation = creation  # the _CScope the lambda was made in (None for the program)
         self.lines: list[str] = []
         self.indent = 1
@@ -170,7 +169,7 @@ class _Unit:
         self.cold = False  # code that runs once per run (the program outside loops): walk it unless hot
         self.nest = 0
         self.blocks = 1
-        self.ancestors: dict[int, int] = {}  # hop count -> used
+        self.ancestors: set[int] = set()  # how many scopes up the ancestors the body reads are
 
     def emit(self, line: str) -> None:
         self.lines.append("    " * self.indent + line)
@@ -232,25 +231,23 @@ class Compiler:
             warnings.simplefilter("ignore")
             code = compile(src, "<viwoscript compiled>", "exec")
         exec(code, self.ns)  # noqa: S102 - our own generated source, names only from the tables above
-        self.source = src
+        self.source = src  # the generated Python, for debugging the compiler
         return self.ns["_u0"]
 
     # --- units -----------------------------------------------------------------------------------
     def _compile_unit(self, body, params, creation, *, charge_seq=False, program=False, key=None):
         name = f"_u{next(self.unit_ids)}"
-        u = _Unit(name, creation)
+        u = _Unit(creation)
         u.cold = program
         self.units.append(u)
         if program:
             u.lines.append(f"def {name}(ev, S0):")
             root = _CScope(u, None, ("root", id(body)), self.info, external=True)
-            u.root = root
             root.py = "S0"
             u.emit("V0 = S0.vars")
         else:
             u.lines.append(f"def {name}(ev, P, A):")
             root = _CScope(u, creation, ("lambda", key), self.info, initial=params)
-            u.root = root
             root.py = f"S{root.id}" if root.real and root.materialized else "P"
         if not program:
             # Compiled against another opcode set (the host registered opcodes since, or the lambda
@@ -427,7 +424,7 @@ class Compiler:
             if kind == "outer":
                 scope = "S0.parent" if where is None else f"A{where}.parent"
                 if where is not None:
-                    u.ancestors[where] = 1
+                    u.ancestors.add(where)
                 self._branch(u, first, None, f"{out} = _lookup({scope}, {name!r})")
                 return
             if kind == "local":
@@ -446,7 +443,7 @@ class Compiler:
                     continue
                 d = f"V{c.id}"
             else:
-                u.ancestors[where] = 1
+                u.ancestors.add(where)
                 d = f"W{where}"
             if name in c.initial:
                 self._branch(u, first, None, f"{out} = {d}[{name!r}]")
@@ -474,7 +471,7 @@ class Compiler:
             if kind == "outer":
                 scope = "S0.parent" if where is None else f"A{where}.parent"
                 if where is not None:
-                    u.ancestors[where] = 1
+                    u.ancestors.add(where)
                 self._branch(u, first, None, f"_assign_outer({scope}, {name!r}, {value})")
                 return
             if kind == "local":
@@ -493,7 +490,7 @@ class Compiler:
                     continue
                 d = f"V{c.id}"
             else:
-                u.ancestors[where] = 1
+                u.ancestors.add(where)
                 d = f"W{where}"
             if name in c.initial:
                 self._branch(u, first, None, f"{d}[{name!r}] = {value}")
@@ -670,9 +667,8 @@ class Compiler:
         return t
 
     def _loop(self, u, emit_body) -> None:
-        """ev.loops bookkeeping around a Python loop; ``emit_body`` writes the loop itself."""
-        if u.blocks + 3 > MAX_BLOCKS:
-            raise _TooDeep
+        """ev.loops bookkeeping around a Python loop; ``emit_body`` writes the loop itself (callers
+        have checked that three more blocks fit)."""
         u.emit("ev.loops += 1")
         u.emit("try:")
         u.indent += 1
@@ -1008,10 +1004,6 @@ def _int_test(literals, *exprs: str) -> str:
     return " and ".join(tests) or "True"
 
 
-class _TooDeep(Exception):
-    pass
-
-
 _HANDLERS = {
     "std.var": "var", "std.let": "let", "std.set": "set", "std.seq": "seq", "std.if": "if",
     "std.while": "while", "std.for": "for", "std.try": "try", "std.lambda": "lambda", "std.apply": "apply",
@@ -1025,5 +1017,5 @@ def compile_program(registry, node, *, charge_seq: bool = True):
     """Compile ``node``; ``None`` when it cannot be (the caller walks it instead)."""
     try:
         return Compiler(registry).compile_program(node, charge_seq=charge_seq)
-    except (_TooDeep, RecursionError, SyntaxError, MemoryError, ValueError):
+    except (RecursionError, SyntaxError, MemoryError, ValueError):
         return None

@@ -258,7 +258,7 @@ def _validate(table: str, key: str, v: Any, base: Path, where: _Locator) -> Any:
 
         if v not in RUNNERS:
             raise where.error(table, key, f"config: run.runner must be one of {', '.join(map(repr, RUNNERS))}, "
-                              f"got {v!r}", 'write runner = "compiled"')
+                              f"got {v!r}", 'write runner = "compiled" (the default) or runner = "tree" (the reference walker)')
         return v
     if table == "canvas":
         if not (isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_CANVAS_SIDE):

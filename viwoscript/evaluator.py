@@ -101,7 +101,8 @@ class Evaluator:
         self._refill()
         self.depth = 0
         self.max_depth = limits.max_depth
-        #: "compiled" (the default: trees become Python functions, viwoscript.compiler) or "tree" (this walker).
+        #: The Runtime's runner: "compiled" (trees become Python functions, viwoscript.compiler) or "tree"
+        #: (this walker; also for host objects standing in for a Runtime without a runner).
         self.runner = getattr(runtime, "runner", "tree")
         self.loops = 0  # loop nesting inside the current lambda call
         self.deadline = time.monotonic() + limits.timeout if limits.timeout else None

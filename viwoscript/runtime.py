@@ -41,11 +41,9 @@ class Runtime:
                  canvas_size: tuple[int, int] = (1024, 1024), opcodes: Iterable[OpSpec] = (),
                  on_event: EventCallback | None = None, plugins: bool = True,
                  principal: Any = None, caller: Any = None, store: Any = None, runner: str = "compiled"):
-        if runner not in RUNNERS:
-            raise ValueError(f"Runtime: runner must be one of {', '.join(RUNNERS)}, not {runner!r}")
-        #: "compiled" runs scripts as generated Python functions; "tree" walks the tree (the reference).
         self.runner = runner
         self._compiled: OrderedDict = OrderedDict()  # id(tree) -> (tree, registry version, seq flag, code)
+        self._parsed: OrderedDict = OrderedDict()  # (text, filename, syntax, registry version) -> tree
         self.registry: Registry = builtin_registry().copy()
         self.plugin_errors: list[str] = []
         #: Whether entry-point plugins (opcodes and capabilities) are loaded for this Runtime.
@@ -153,7 +151,20 @@ class Runtime:
             source = source.decode("utf-8")
         if not isinstance(source, str):  # already-parsed JSON data (a list, or any JSON value)
             return syn.from_python(source)
-        return syn.parse(source, filename=filename, syntax=syntax, slots=self.registry.slot_kind)
+        if len(source) > PARSED_CACHE_MAX_CHARS:
+            return syn.parse(source, filename=filename, syntax=syntax, slots=self.registry.slot_kind)
+        # The same text parses to the same (immutable) tree: running a source string again reuses the
+        # tree and so its compiled code (the REPL, std.import, hosts passing text).
+        key = (source, filename, syntax, id(self.registry._specs), self.registry.version)
+        tree = self._parsed.get(key)
+        if tree is None:
+            tree = syn.parse(source, filename=filename, syntax=syntax, slots=self.registry.slot_kind)
+            self._parsed[key] = tree
+            if len(self._parsed) > COMPILED_CACHE:
+                self._parsed.popitem(last=False)
+        else:
+            self._parsed.move_to_end(key)
+        return tree
 
     def check(self, source: str | list | Node, *, filename: str | None = None,
               syntax: str | None = None) -> list[Diagnostic]:
@@ -229,9 +240,23 @@ class Runtime:
                                 hint="this is a bug in viwoscript; run with --debug for the traceback") from err
         return outcome.get("value")
 
+    @property
+    def runner(self) -> str:
+        """"compiled" runs scripts as generated Python functions; "tree" walks the tree (the reference)."""
+        return self._runner
+
+    @runner.setter
+    def runner(self, value: str) -> None:
+        if value not in RUNNERS:
+            raise ValueError(f"Runtime: runner must be one of {', '.join(RUNNERS)}, not {value!r}")
+        self._runner = value
+
     def compiled(self, tree: Node, *, charge_seq: bool = True):
-        """The compiled form of a parsed tree (kept for the last few trees run), or None when the tree
-        cannot be compiled and must be walked."""
+        """The compiled program for a parsed tree — ``f(evaluator, scope)`` — or None when the tree is
+        walked instead (no loop or lambda in it, more than COMPILE_MAX_NODES nodes, or too deeply
+        nested for CPython). Kept for the last COMPILED_CACHE trees. ``charge_seq`` is False for
+        modules (std.import does not charge their top-level sequence). For tools and tests; running
+        scripts never needs it."""
         key = id(tree)
         hit = self._compiled.get(key)
         version = (id(self.registry._specs), self.registry.version)
@@ -259,7 +284,8 @@ class Runtime:
 
 _THREAD_NAME = "viwoscript-eval"
 RUNNERS = ("compiled", "tree")
-COMPILED_CACHE = 64  # compiled trees kept per Runtime
+COMPILED_CACHE = 64  # compiled trees (and parsed texts) kept per Runtime
+PARSED_CACHE_MAX_CHARS = 1_000_000  # longer texts are parsed each time, not kept
 COMPILE_MAX_NODES = 20_000  # bigger trees are walked: compiling one would take CPython about half a second
 _stack_lock = threading.Lock()
 _active = [0, 0]  # running evaluations, recursion limit before the first (process facts, not state we own)

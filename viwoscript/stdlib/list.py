@@ -152,8 +152,7 @@ def splice(ev, lst, start, delete_count=None, *items):
 
 @opcode("list.concat", P("lists", "array", variadic=True), label="Concat lists", returns="array")
 def concat(ev, *lists):
-    """A new list of the items of every list, in order (a null argument is added as one item, as
-    JavaScript's concat does)."""
+    """A new list of the items of every list, in order (a null argument is added as one null item)."""
     _grown(ev, "list.concat", sum(len(x) if type(x) is list else 1 for x in lists))
     out: list = []
     for x in lists:
