@@ -285,7 +285,7 @@ class Runtime:
 _THREAD_NAME = "viwoscript-eval"
 RUNNERS = ("compiled", "tree")
 COMPILED_CACHE = 64  # compiled trees (and parsed texts) kept per Runtime
-PARSED_CACHE_MAX_CHARS = 1_000_000  # longer texts are parsed each time, not kept
+PARSED_CACHE_MAX_CHARS = 100_000  # longer texts are parsed each time, not kept
 COMPILE_MAX_NODES = 20_000  # bigger trees are walked: compiling one would take CPython about half a second
 _stack_lock = threading.Lock()
 _active = [0, 0]  # running evaluations, recursion limit before the first (process facts, not state we own)
