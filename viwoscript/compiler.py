@@ -29,7 +29,7 @@ import warnings
 from typing import Any
 
 from .errors import ArgumentError, InternalError, ScriptError, ViwoError
-from .evaluator import BreakSignal, ContinueSignal, ControlSignal, ReturnSignal, Scope
+from .evaluator import _TYPE_CHECKS, BreakSignal, ContinueSignal, ControlSignal, ReturnSignal, Scope
 from .nodes import HOT_OPS, Array, Atom, Object, contains_call, to_data
 from .values import Lambda, to_text, truthy
 
@@ -418,40 +418,60 @@ class Compiler:
         if u.creation is None:
             yield None, ("outer", None)
 
-    def _read(self, u, cs, name: str, out: str) -> None:
-        first = True
+    def _places(self, u, cs, name: str):
+        """Where ``name`` may be bound, innermost first, as (test, place): ``test`` is a Python
+        condition that it is bound there (None: surely bound, the search ends), ``place`` a Python
+        target for it. Ends with (None, ("outer", scope expr)) when the search reaches the host's
+        scopes."""
         for c, (kind, where) in self._chain(u, cs):
             if kind == "outer":
-                scope = "S0.parent" if where is None else f"A{where}.parent"
                 if where is not None:
                     u.ancestors.add(where)
-                self._branch(u, first, None, f"{out} = _lookup({scope}, {name!r})")
+                yield None, ("outer", "S0.parent" if where is None else f"A{where}.parent")
                 return
             if kind == "local":
                 if name in c.initial:
-                    self._branch(u, first, None, f"{out} = {c.local(name)}")
+                    yield None, c.local(name)
                     return
                 if name in c.info[0]:
                     py = c.local(name)
-                    self._branch(u, first, f"{py} is not _U", f"{out} = {py}")
-                    first = False
+                    yield f"{py} is not _U", py
                 continue
-            if not c.may_hold(name):
+            if not c.may_hold(name) or (kind == "dict" and not c.materialized):
                 continue
             if kind == "dict":
-                if not c.materialized:
-                    continue
                 d = f"V{c.id}"
             else:
                 u.ancestors.add(where)
                 d = f"W{where}"
             if name in c.initial:
-                self._branch(u, first, None, f"{out} = {d}[{name!r}]")
+                yield None, f"{d}[{name!r}]"
                 return
-            self._branch(u, first, f"{name!r} in {d}", f"{out} = {d}[{name!r}]")
+            yield f"{name!r} in {d}", f"{d}[{name!r}]"
+        yield None, ("outer", "None")  # (unreachable: the chain always ends with the program's root)
+
+    def _read(self, u, cs, name: str, out: str) -> None:
+        first = True
+        for test, place in self._places(u, cs, name):
+            if isinstance(place, tuple):
+                self._branch(u, first, None, f"{out} = _lookup({place[1]}, {name!r})")
+                return
+            self._branch(u, first, test, f"{out} = {place}")
+            if test is None:
+                return
             first = False
-        # (unreachable: the chain always ends with the program's root)
-        self._branch(u, first, None, f"{out} = None")
+
+    def _write(self, u, cs, name: str, value: str) -> None:
+        """std.set: assign the nearest existing binding, or raise."""
+        first = True
+        for test, place in self._places(u, cs, name):
+            if isinstance(place, tuple):
+                self._branch(u, first, None, f"_assign_outer({place[1]}, {name!r}, {value})")
+                return
+            self._branch(u, first, test, f"{place} = {value}")
+            if test is None:
+                return
+            first = False
 
     def _branch(self, u, first: bool, cond: str | None, stmt: str) -> None:
         if cond is None:
@@ -463,41 +483,6 @@ class Compiler:
             return
         u.emit(("if " if first else "elif ") + cond + ":")
         u.emit("    " + stmt)
-
-    def _write(self, u, cs, name: str, value: str) -> None:
-        """std.set: assign the nearest existing binding, or raise."""
-        first = True
-        for c, (kind, where) in self._chain(u, cs):
-            if kind == "outer":
-                scope = "S0.parent" if where is None else f"A{where}.parent"
-                if where is not None:
-                    u.ancestors.add(where)
-                self._branch(u, first, None, f"_assign_outer({scope}, {name!r}, {value})")
-                return
-            if kind == "local":
-                if name in c.initial:
-                    self._branch(u, first, None, f"{c.local(name)} = {value}")
-                    return
-                if name in c.info[0]:
-                    py = c.local(name)
-                    self._branch(u, first, f"{py} is not _U", f"{py} = {value}")
-                    first = False
-                continue
-            if not c.may_hold(name):
-                continue
-            if kind == "dict":
-                if not c.materialized:
-                    continue
-                d = f"V{c.id}"
-            else:
-                u.ancestors.add(where)
-                d = f"W{where}"
-            if name in c.initial:
-                self._branch(u, first, None, f"{d}[{name!r}] = {value}")
-                return
-            self._branch(u, first, f"{name!r} in {d}", f"{d}[{name!r}] = {value}")
-            first = False
-        self._branch(u, first, None, f"_assign_outer(None, {name!r}, {value})")
 
     # --- expressions -----------------------------------------------------------------------------
     def _block(self, u, nodes, cs) -> str:
@@ -951,15 +936,10 @@ _TYPE_TESTS = {
 def _type_test(spec, vals, literals) -> str:
     """A Python test that passes exactly when ``Evaluator._validate`` would not raise for these
     arguments ("True": nothing to check; "False": call it and let it decide)."""
-    params = spec.params
-    np = len(params)
     tests = []
     for i, v in enumerate(vals):
-        if i < np:
-            p = params[i]
-        elif np and params[-1].variadic:
-            p = params[-1]
-        else:
+        p = spec.param_at(i)
+        if p is None:
             break
         t = p.type
         if t == "any":
@@ -969,27 +949,16 @@ def _type_test(spec, vals, literals) -> str:
             return "False"
         if _is_literal(v):  # check it now
             value = literals[v]
-            if (value is None and p.optional) or _LITERAL_OK[t](value):
+            if (value is None and p.optional) or _TYPE_CHECKS[t](value):
                 continue
             return "False"
         test = pattern.format(v)
         tests.append(f"({v} is None or {test})" if p.optional else test)
     if len(vals) < spec.min_args:
-        for p in params[len(vals):]:
+        for p in spec.params[len(vals):]:
             if not p.optional and p.type not in ("any", "null"):
                 return "False"
     return " and ".join(tests) or "True"
-
-
-_LITERAL_OK = {
-    "number": lambda v: type(v) in (int, float),
-    "string": lambda v: type(v) is str,
-    "boolean": lambda v: type(v) is bool,
-    "null": lambda v: v is None,
-    "array": lambda v: False,
-    "object": lambda v: False,
-    "lambda": lambda v: False,
-}
 
 
 def _int_test(literals, *exprs: str) -> str:
