@@ -18,10 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image as PILImage
 
-from viwoscript import cli as cli_mod
 from viwoscript.cli import cli
-from viwoscript.console import ImageSaver, Terminal, display, embedded_script, json_result
+from viwoscript.cli import options as cli_mod
 from viwoscript.opcodes import P, opcode
+from viwoscript.terminal.console import ImageSaver, Terminal, display, json_result
+from viwoscript.terminal.loader import image_script
 from viwoscript.values import Image
 
 # --- test opcodes standing in for canvas/capabilities: images, image events, progress --------------
@@ -209,7 +210,7 @@ def test_run_saves_returned_images(tmp_path):
     viwo("run", f, "--out", "renders")
     assert (tmp_path / "renders" / "pic-002.png").is_file()
     # the PNG carries the script: running the image runs it again
-    assert embedded_script(path) == (["test.image", 4, 3], [])
+    assert image_script(path) == (["test.image", 4, 3], [])
     r = viwo("run", str(path), "--out", "again")
     assert r.exit_code == 0 and (tmp_path / "again" / "pic-001.png").is_file(), r.stderr
 
@@ -235,7 +236,7 @@ def test_run_image_events_are_saved_by_name(tmp_path):
 def test_run_image_without_script_metadata(tmp_path):
     PILImage.new("RGB", (2, 2)).save(tmp_path / "plain.png")
     r = viwo("run", str(tmp_path / "plain.png"))
-    assert r.exit_code == 1 and "plain.png carries no script (no viwoscript metadata)" in r.stderr
+    assert r.exit_code == 1 and "plain.png carries no script: it has no viwoscript metadata" in r.stderr
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nxx")
     r = viwo("run", str(tmp_path / "broken.png"))
     assert r.exit_code == 1 and "not an image" in r.stderr
@@ -245,7 +246,7 @@ def test_rerunning_an_image_reuses_its_arguments(tmp_path):
     f = script(tmp_path / "sized.viwo", "(test.image (std.arg 0) 2)")
     assert viwo("run", f, "--arg", "w=3").exit_code == 0
     first = tmp_path / "viwo-out" / "sized-001.png"
-    assert embedded_script(first) == (["test.image", ["std.arg", 0], 2], [3])
+    assert image_script(first) == (["test.image", ["std.arg", 0], 2], [3])
     r = viwo("run", str(first))
     assert r.stdout == "<image 3×2 RGB seed=7> → viwo-out/sized-002.png\n"
     r = viwo("run", str(first), "--arg", "5")  # arguments given on the command line win

@@ -23,18 +23,18 @@ from viwoscript.config import Config
 from viwoscript.opcodes import P, builtin_registry, opcode
 from viwoscript.repl import (
     ReplSession,
-    _make_completer,
     build_prompt_session,
     call_context,
     completion_word,
     completions,
     is_complete,
+    make_completer,
     run_plain,
     session_script,
     signature_fragments,
     toolbar_fragments,
 )
-from viwoscript.repl_lexer import ViwoLexer, count_comments, lexer_for
+from viwoscript.terminal.lexer import ViwoLexer, count_comments, lexer_for
 from viwoscript.values import Image
 
 REG = builtin_registry()
@@ -167,7 +167,7 @@ def test_completes_meta_commands():
 def test_prompt_toolkit_completer_uses_the_live_runtime(tmp_path):
     s, _, _ = session()
     s.handle("(std.let velocity 3)")
-    completer = _make_completer(s)
+    completer = make_completer(s)
     got = [(c.text, c.start_position) for c in completer.get_completions(Document("(+ vel"), None)]
     assert got == [("velocity", -3)]
     (tmp_path / "script.viwo").write_text("1")
@@ -467,7 +467,7 @@ def test_viwo_with_no_arguments_on_a_terminal_starts_the_repl(tmp_path):
 def test_completer_type_hints_from_values():
     s, _, _ = session()
     s.handle('(std.let name "x")')
-    got = list(_make_completer(s).get_completions(Document("(str.len na"), None))
+    got = list(make_completer(s).get_completions(Document("(str.len na"), None))
     assert [(c.text, c.display_meta_text) for c in got] == [("name", "string")]
 
 

@@ -138,8 +138,11 @@ def test_cli_workflow_commands(tmp_path):
 
     from click.testing import CliRunner
 
-    from viwoscript.cli_workflow import images, info, template, template_script
+    from viwoscript.cli.commands.images import images
+    from viwoscript.cli.commands.info import info
+    from viwoscript.cli.commands.template import template
     from viwoscript.io import write_image
+    from viwoscript.terminal.loader import template_script
 
     store = str(tmp_path / "s")
     runner = CliRunner()

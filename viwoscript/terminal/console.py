@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from .values import HostValue, Image, Lambda, js_number, to_json_value
+from ..values import HostValue, Image, Lambda, js_number, to_json_value
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 WIDTH = 88
@@ -215,16 +215,9 @@ def shown_path(path: Path) -> str:
 
 def save_png(image: Image, path: Path, script: Any = None, args: Any = None) -> Path:
     """Write ``image`` as PNG with the script that made it embedded (``viwoscript.io``'s ``viwo`` payload)."""
-    from .io.codec import write_image
+    from ..io.codec import write_image
 
     return write_image(image, path, script=script, args=args, format="PNG", op="save")
-
-
-def embedded_script(path: Path) -> tuple[Any, list]:
-    """``(script as JSON data, args)`` stored in an image viwoscript wrote; ``ScriptError`` if none."""
-    from .io.metadata import script_from_image
-
-    return script_from_image(path)
 
 
 class ImageSaver:
@@ -233,7 +226,9 @@ class ImageSaver:
     def __init__(self, out_dir: Path, stem: str = "viwo"):
         self.out_dir = Path(out_dir)
         self.stem = _SAFE_NAME.sub("-", stem).strip("-.") or "viwo"
-        self.script: Any = None  # JSON data of the running script, embedded in every PNG
+        #: JSON data of the running script, embedded in every PNG (or a function returning it, called per image:
+        #: the REPL's script grows with the session)
+        self.script: Any = None
         self.args: list | None = None  # and its arguments
         self._lock = threading.Lock()
 
@@ -244,7 +239,8 @@ class ImageSaver:
                 path = self.out_dir / f"{base}.png"
             else:
                 path = self._next_free()
-            return save_png(image, path, self.script, self.args)
+            script = self.script() if callable(self.script) else self.script
+            return save_png(image, path, script, self.args)
 
     def _next_free(self) -> Path:
         n = 1
@@ -337,7 +333,7 @@ class Terminal:
         """Save the images in ``value`` and print it (pretty, or one JSON document)."""
         depth = nesting_depth(value, MAX_PRINT_DEPTH)
         if depth > MAX_PRINT_DEPTH:
-            from .errors import ScriptError
+            from ..errors import ScriptError
 
             raise ScriptError(f"the result nests lists/objects more than {MAX_PRINT_DEPTH} levels deep; "
                               "it is not printed", hint="return a flatter value, or json.stringify it yourself")

@@ -13,8 +13,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .opcodes import OpSpec, Registry
+    from ..config import Config
+    from ..opcodes import OpSpec, Registry
 
 
 def console(file=None):
@@ -91,7 +91,7 @@ def describe_op(spec: OpSpec):
     from rich.table import Table
     from rich.text import Text
 
-    from .opcodes import REQUIRED
+    from ..opcodes import REQUIRED
 
     head = Text(spec.signature(), style="bold cyan")
     facts = [f"category: {spec.category}"]

@@ -1,0 +1,147 @@
+"""``viwo run`` and ``viwo eval``: check, run and print a script."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from .. import options
+from ..app import CONTEXT, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Exit, cli, guarded
+from ..options import (
+    argument_options,
+    make_config,
+    output_options,
+    parse_args,
+    runtime_options,
+    template_args,
+)
+
+if TYPE_CHECKING:
+    from ...config import Config
+    from ...terminal.loader import Script
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("file", metavar="FILE|-")
+@argument_options
+@runtime_options
+@output_options
+@click.option("--no-check", is_flag=True, help="Skip the static check before running.")
+@guarded
+def run(file, arg_pairs, args_json, config_path, gas, timeout, size, out, roots, runner, quiet, as_json, debug,
+        no_check):
+    """Run a script: a .viwo (text) or .json file, - for stdin, template:NAME, or a PNG/JPEG/WebP that viwo saved.
+
+    The static check runs first and reports every problem before anything runs. The result is printed
+    (null prints nothing unless --json); images the script returns or outputs are saved as PNG in
+    --out with their paths printed.
+
+    \b
+    Examples:
+      viwo run examples/hello.viwo
+      viwo run sweep.viwo --arg prompt='a red comet' --arg steps=20 --size 512x512
+      echo '(+ 1 2)' | viwo run -
+      viwo run viwo-out/hello-001.png      re-run the script embedded in an image
+      viwo run template:sweep --arg prompt='a cat'
+    """
+    from ...terminal.loader import load_script
+
+    cfg = make_config(config_path, gas, timeout, size, out, roots, runner)
+    rt = options.make_runtime(cfg)  # configuration errors leave through guarded (exit 2)
+    if file.startswith("template:"):  # template parameters by name: --arg prompt="a cat" --arg seed=5
+        script = load_script(file, rt.parse, template_args=template_args(arg_pairs, args_json))
+        args = script.args or []
+    else:
+        args = parse_args(arg_pairs, args_json)
+        script = load_script(file, rt.parse)
+        if script.args and not (arg_pairs or args_json):  # an image re-run with the arguments it recorded
+            args = script.args
+    raise Exit(execute(cfg, rt, script, args=args, quiet=quiet, as_json=as_json, debug=debug,
+                       check=not no_check, show_null=as_json))
+
+
+@cli.command("eval", context_settings=CONTEXT)
+@click.argument("expr")
+@argument_options
+@runtime_options
+@output_options
+@click.option("--no-check", is_flag=True, help="Skip the static check before running.")
+@guarded
+def eval_(expr, arg_pairs, args_json, config_path, gas, timeout, size, out, roots, runner, quiet, as_json, debug,
+          no_check):
+    """Evaluate one expression (text or JSON form) and print its value.
+
+    Like `viwo run` with the script given on the command line: the same options, the static check first
+    (its warnings are shown; an error stops the run), and null is printed.
+
+    \b
+    Examples:
+      viwo eval '(+ 1 2)'                          → 3
+      viwo eval '["str.upper", "hi"]'              → "HI"
+      viwo eval '(list.map [1 2 3] (std.lambda (x) (* x x)))' --json
+      viwo eval '(* (std.arg 0) 2)' --arg n=21     → 42
+    """
+    from ...errors import ViwoError
+    from ...terminal.loader import Script
+
+    cfg = make_config(config_path, gas, timeout, size, out, roots, runner)
+    rt = options.make_runtime(cfg)
+    args = parse_args(arg_pairs, args_json)
+    try:
+        tree = rt.parse(expr, filename="<eval>")
+    except ViwoError as e:
+        from ...terminal.console import use_color
+
+        click.echo(e.render(None if e.source else expr, color=use_color(sys.stderr)), err=True)
+        raise Exit(EXIT_ERROR) from None
+    script = Script(tree, "<eval>", expr, None, "eval")
+    raise Exit(execute(cfg, rt, script, args=args, quiet=quiet, as_json=as_json, debug=debug, check=not no_check,
+                       show_null=True))
+
+
+def execute(cfg: Config, rt, script: Script, *, args: list, quiet: bool, as_json: bool, debug: bool, check: bool,
+            show_null: bool) -> int:
+    """Check, run and print a loaded script with the Runtime ``rt``; returns the exit code."""
+    from ...errors import InterruptedError_, ViwoError
+    from ...nodes import to_data
+    from ...terminal.console import ImageSaver, Terminal, sigint_interrupts, use_color
+
+    terminal = Terminal(ImageSaver(cfg.out_dir, script.stem), quiet=quiet)
+    rt.on_event = terminal.on_event
+    color = use_color(sys.stderr)
+    text = script.text
+    try:
+        if check:
+            from ...checker import check_tree
+
+            diagnostics = check_tree(script.tree, rt.registry)
+            errors = [d for d in diagnostics if d.severity == "error"]
+            for d in diagnostics if (errors or not quiet) else ():
+                terminal.err(d.render(text, color=color))
+            if errors:
+                return EXIT_ERROR
+        terminal.saver.script = to_data(script.tree)
+        terminal.saver.args = args
+        with sigint_interrupts(rt):
+            value = rt.run(script.tree, filename=script.filename, args=args)
+        terminal.stop_progress()
+        try:
+            terminal.result(value, as_json=as_json, show_null=show_null)
+        except (ValueError, OSError) as e:  # a result with no JSON form; an image that cannot be saved
+            terminal.error(f"error: {e}")
+            return EXIT_ERROR
+        return EXIT_OK
+    except (InterruptedError_, KeyboardInterrupt):
+        terminal.error("interrupted")
+        return EXIT_INTERRUPTED
+    except ViwoError as e:
+        terminal.error(e.render(None if e.source else text, color=color))
+        if debug:
+            import traceback
+
+            terminal.error("".join(traceback.format_exception(e)).rstrip())
+        return EXIT_ERROR
+    finally:
+        terminal.stop_progress()

@@ -1,0 +1,107 @@
+"""``viwo template``: workflow templates in the store (run one with ``viwo run template:NAME``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..app import cli
+from ..options import fail, open_store, store_option
+
+
+@cli.group("template")
+def template():
+    """Workflow templates: save, list, export, import, rm (run one with `viwo run template:NAME`)."""
+
+
+@template.command("save")
+@store_option
+@click.argument("name")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--description", default="")
+@click.option("--param", "params", multiple=True, metavar="NAME[:TYPE][=DEFAULT]",
+              help="Declare a parameter (argument i of the script), e.g. prompt:string=\"a cat\".")
+@click.option("--replace", is_flag=True, help="Replace a template of the same name.")
+def template_save(store_dir, name, file, description, params, replace):
+    """Save a script file as a template."""
+    from ...templates import template_from_script
+
+    declared = []
+    for spec in params:
+        head, eq, default = spec.partition("=")
+        pname, _, ptype = head.partition(":")
+        d = {"name": pname, "type": ptype or "any"}
+        if eq:
+            try:
+                d["default"] = json.loads(default)
+            except ValueError:
+                d["default"] = default
+        declared.append(d)
+    try:
+        t = template_from_script(name, Path(file).read_text(encoding="utf-8"), description=description,
+                                 parameters=declared)
+        with open_store(store_dir) as s:
+            s.save_template(t, replace=replace)
+    except Exception as e:  # noqa: BLE001
+        fail(e)
+    click.echo(f"saved template {name}")
+
+
+@template.command("list")
+@store_option
+def template_list(store_dir):
+    """List templates."""
+    with open_store(store_dir) as s:
+        for d in s.list_templates():
+            params = " ".join(p["name"] for p in d.get("parameters", []))
+            click.echo(f"{d['name']}  {d.get('description', '')}" + (f"  ({params})" if params else ""))
+
+
+@template.command("export")
+@store_option
+@click.argument("name")
+@click.option("-o", "--output", type=click.Path(), help="File or folder (default: stdout).")
+def template_export(store_dir, name, output):
+    """Print or write a template as .viwo-template.json."""
+    from ...templates import export_template
+
+    try:
+        with open_store(store_dir) as s:
+            t = s.load_template(name)
+    except Exception as e:  # noqa: BLE001
+        fail(e)
+    if output:
+        click.echo(str(export_template(t, output)))
+    else:
+        click.echo(t.dumps(), nl=False)
+
+
+@template.command("import")
+@store_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--replace", is_flag=True)
+def template_import(store_dir, file, replace):
+    """Import a .viwo-template.json after checking its schema and script."""
+    from ...templates import load_template_file
+
+    try:
+        t = load_template_file(file)
+        with open_store(store_dir) as s:
+            s.save_template(t, replace=replace)
+    except Exception as e:  # noqa: BLE001
+        fail(e)
+    click.echo(f"imported template {t.name}")
+
+
+@template.command("rm")
+@store_option
+@click.argument("name")
+def template_rm(store_dir, name):
+    """Delete a template."""
+    with open_store(store_dir) as s:
+        if not s.delete_template(name):
+            click.echo(f"error: no template named '{name}'", err=True)
+            raise SystemExit(1)
+    click.echo(f"deleted template {name}")
