@@ -101,7 +101,8 @@ def rss_child(a) -> None:
     import transformers  # noqa: F401
 
     from viwoscript import Runtime
-    from viwoscript.models import ModelConfig, capabilities
+    from viwoscript.capabilities import capabilities
+    from viwoscript.models import ModelConfig
     from viwoscript.models.manager import module_bytes
 
     config = ModelConfig(aliases={"m": a.model}, default="m", device=a.device,
@@ -166,7 +167,8 @@ def main() -> None:
 
     torch.set_num_threads(a.threads)
     from viwoscript import Runtime
-    from viwoscript.models import ModelConfig, capabilities
+    from viwoscript.capabilities import capabilities
+    from viwoscript.models import ModelConfig
     from viwoscript.models.resolve import resolve
     from viwoscript.models.tiny import make_tiny
 

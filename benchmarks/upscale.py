@@ -122,7 +122,8 @@ def _hybrid_rss(n: int, tile: int, q) -> None:
     import torch
 
     from viwoscript import Runtime
-    from viwoscript.models import capabilities, make_tiny
+    from viwoscript.capabilities import capabilities
+    from viwoscript.models import make_tiny
     from viwoscript.values import Image
 
     torch.set_num_threads(1)

@@ -16,7 +16,8 @@ pytest.importorskip("transformers")
 torch = pytest.importorskip("torch")
 
 from viwoscript import Runtime  # noqa: E402
-from viwoscript.models import ModelConfig, capabilities  # noqa: E402
+from viwoscript.capabilities import capabilities  # noqa: E402
+from viwoscript.models import ModelConfig  # noqa: E402
 from viwoscript.models.manager import ModelManager  # noqa: E402
 from viwoscript.models.tiny import make_tiny  # noqa: E402
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from viwoscript.capabilities.fake import render
+from viwoscript.capabilities.fake import FakeGenerate, render
 from viwoscript.errors import ArgumentError, CapabilityError, InterruptedError_, ViwoError
 from viwoscript.runtime import Runtime
 from viwoscript.values import HostValue, Image
@@ -68,7 +68,7 @@ def test_filter_picks_among_several_grants():
 def test_text_to_image_result_shape_and_metadata():
     rt, events = runtime()
     r = rt.run(gen_call('"a red comet" {"width" 256 "height" 192 "steps" 4 "seed" 7}'))
-    assert set(r) == {"image", "width", "height", "format", "seed"}
+    assert set(r) == {"image", "width", "height", "format", "seed", "model_id", "steps"}  # the real one's shape
     assert (r["width"], r["height"], r["format"], r["seed"]) == (256, 192, "png", 7)
     img = r["image"]
     assert isinstance(img, Image) and (img.width, img.height, img.mode) == (256, 192, "RGB")
@@ -88,7 +88,7 @@ def test_fake_is_deterministic_and_depends_on_prompt_seed_and_size():
 
 
 def test_options_accept_camel_case_snake_case_and_original_names():
-    rt, events = runtime()
+    rt, events = runtime(capabilities=[FakeGenerate(models={"fake": 512, "m": 512})])
     r = rt.run(gen_call('"x" {"width" 64 "height" 64 "numInferenceSteps" 2 "guidanceScale" 3 '
                         '"negativePrompt" "blur" "modelId" "m" "seed" 1}'))
     meta = r["image"].metadata
@@ -241,7 +241,7 @@ def test_script_max_compute_never_raises_the_grant():
 
 
 def test_allowed_model_passes():
-    rt, _ = runtime({**FAKE, "params": {"allowed_models": ["sd15"]}})
+    rt, _ = runtime({**FAKE, "params": {"allowed_models": ["sd15"]}}, capabilities=[FakeGenerate(models={"sd15": 512})])
     r = rt.run(gen_call('"x" {"width" 64 "height" 64 "steps" 1 "model" "sd15"}'))
     assert r["image"].metadata["model"] == "sd15"
 

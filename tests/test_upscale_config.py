@@ -1,15 +1,16 @@
 """Host configuration of diffusers.upscale's files through viwo.toml's [models] table (upscale_dir,
-face_detector) → viwoscript.models.capabilities → a configured Upscale instance."""
+face_detector) → viwoscript.capabilities.capabilities → a configured Upscale instance."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from viwoscript.capabilities import capabilities
 from viwoscript.capabilities.upscale import Upscale
 from viwoscript.config import ConfigError, load_config
 from viwoscript.errors import CapabilityError
-from viwoscript.models import ModelConfig, capabilities
+from viwoscript.models import ModelConfig
 from viwoscript.runtime import Runtime
 from viwoscript.values import Image
 

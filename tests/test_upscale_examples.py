@@ -43,7 +43,8 @@ def setup(tmp_path_factory):
     torch = pytest.importorskip("torch")
     from upscale_weights import rrdbnet_state, save
 
-    from viwoscript.models import ModelConfig, capabilities
+    from viwoscript.capabilities import capabilities
+    from viwoscript.models import ModelConfig
     from viwoscript.models.manager import ModelManager
     from viwoscript.models.tiny import make_tiny
 

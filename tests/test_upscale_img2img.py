@@ -14,11 +14,12 @@ torch = pytest.importorskip("torch")
 from upscale_weights import rrdbnet_state, save  # noqa: E402
 
 from viwoscript import Runtime  # noqa: E402
+from viwoscript.capabilities import capabilities  # noqa: E402
 from viwoscript.capabilities.upscale import Upscale, img2img_tiles  # noqa: E402
 from viwoscript.capabilities.upscale_models import blend_tiles  # noqa: E402
 from viwoscript.capabilities.upscale_traditional import resize_pixels  # noqa: E402
 from viwoscript.errors import ArgumentError, CapabilityError, ViwoError  # noqa: E402
-from viwoscript.models import ModelConfig, capabilities  # noqa: E402
+from viwoscript.models import ModelConfig  # noqa: E402
 from viwoscript.models.manager import ModelManager  # noqa: E402
 from viwoscript.models.resolve import resolve  # noqa: E402
 from viwoscript.models.tiny import make_tiny  # noqa: E402

@@ -185,3 +185,29 @@ def test_gfpgan_restore_with_injected_detector(tmp_path):
     up = call(rt, "faceRestore", img, 0.5, {"upscale": 2})
     assert (up["width"], up["height"]) == (600, 512)
     assert any(e["type"] == "progress" and e["task"] == "faceRestore" for e in events)
+
+
+def test_networks_live_in_the_runtimes_model_manager_under_its_byte_budget(models):
+    """No cache beside the model manager: upscaling nets are its entries (shared, counted, evicted)."""
+    from viwoscript.models.manager import ModelManager
+
+    d, _ = models
+    rt, _ = rt_for(models_dir=d)
+    rt.models = ModelManager()
+    call(rt, "upscale", picture(), "realesrgan", 4, {"tile": 32})
+    call(rt, "upscale", picture(), "realesrgan", 4, {"tile": 32})
+    (entry,) = rt.models.loaded()
+    assert entry["kind"] == "upscaler" and entry["name"] == "RealESRGAN_x4plus" and entry["device"] == "cpu"
+    assert entry["bytes"] > 0 and rt.models.nbytes == entry["bytes"] and rt.models.loads == 1
+    # a second Runtime sharing the manager reuses the loaded net
+    other, _ = rt_for(models_dir=d)
+    other.models = rt.models
+    call(other, "upscale", picture(), "realesrgan", 4, {"tile": 32})
+    assert rt.models.loads == 1
+    # one budget for every weight: a budget that fits one net evicts the least recently used
+    small = ModelManager(max_bytes=entry["bytes"] + 1)
+    rt.models = small
+    call(rt, "upscale", picture(), "realesrgan", 4, {"tile": 32})
+    call(rt, "upscale", picture(), "realesrgan-general", 4, {"tile": 32})
+    assert [e["name"] for e in small.loaded()] == ["realesr-general-x4v3"] and small.evictions == 1
+    assert small.unload() == 1 and small.nbytes == 0

@@ -145,7 +145,7 @@ class Config:
                               "grants": self.grants, "runner": self["run.runner"]}
         if self.models and _models_package():
             try:
-                from .models import capabilities
+                from .capabilities import capabilities
 
                 kw["capabilities"] = capabilities(self.models)
             except ImportError as e:

@@ -23,7 +23,8 @@ pytest.importorskip("diffusers")
 torch = pytest.importorskip("torch")
 
 from viwoscript import Runtime  # noqa: E402
-from viwoscript.models import ModelConfig, capabilities  # noqa: E402
+from viwoscript.capabilities import capabilities  # noqa: E402
+from viwoscript.models import ModelConfig  # noqa: E402
 from viwoscript.models.manager import ModelManager, device_policy  # noqa: E402
 from viwoscript.models.resolve import resolve  # noqa: E402
 from viwoscript.models.tiny import make_tiny  # noqa: E402

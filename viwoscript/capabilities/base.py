@@ -20,6 +20,7 @@ the call context travels out of band, as the first argument after ``self``.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import inspect
 import re
@@ -313,15 +314,22 @@ class Capability:
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
-        found: dict[str, MethodSpec] = {}
+        found: dict[str, tuple[str, MethodSpec]] = {}
         for klass in reversed(cls.__mro__):
-            for attr in vars(klass).values():
+            for attr_name, attr in vars(klass).items():
                 spec = getattr(attr, "method_spec", None)
                 if isinstance(spec, MethodSpec):
-                    found[spec.name] = spec
-        for spec in found.values():
+                    found[spec.name] = (attr_name, spec)
+        methods: dict[str, MethodSpec] = {}
+        for name, (attr_name, spec) in found.items():
+            impl = vars_lookup(cls, attr_name)
+            if impl is not None and impl is not spec.fn and getattr(impl, "method_spec", None) is None:
+                # an override without a declaration of its own implements the inherited declaration
+                # (one declaration per capability type; the fake and the real one both implement it)
+                spec = dataclasses.replace(spec, fn=impl)
             _check_signature(cls, spec)
-        cls.methods = found
+            methods[name] = spec
+        cls.methods = methods
 
     # --- availability ---------------------------------------------------------------------------
     @classmethod
@@ -332,6 +340,13 @@ class Capability:
             hint = f": pip install 'viwoscript[{cls.extra}]'" if cls.extra else ""
             return f"needs {', '.join(missing)}{hint}"
         return None
+
+    @classmethod
+    def available_for(cls, args: dict) -> str | None:
+        """Like :meth:`availability`, for one call's bound arguments: a real implementation that is
+        unavailable in general may still serve some calls (``diffusers.generate`` with no default model
+        serves a script that names its model), and then the fake never stands in for it."""
+        return cls.availability()
 
     @classmethod
     def limit_specs(cls) -> dict[str, Limit]:
@@ -414,6 +429,20 @@ def _is_number(v: Any) -> bool:
 def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b or (isinstance(a, int | float) and isinstance(b, int | float)
                                              and not isinstance(a, bool) and not isinstance(b, bool) and a == b)
+
+
+def vars_lookup(cls: type, name: str) -> Any:
+    """The attribute ``name`` as the class body nearest to ``cls`` defines it (no descriptor binding)."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return vars(klass)[name]
+    return None
+
+
+def declared(fn: Callable) -> Callable:
+    """Mark a declaration's method body: implementations override it (see :func:`method`)."""
+    fn.declaration_only = True
+    return fn
 
 
 def _check_signature(cls: type, spec: MethodSpec) -> None:

@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentError, CapabilityError, ScriptError
-from ..models.capability import DiffusersCapability, build_result, common_options, note_sdxl, run_pipeline
 from ..models.images import resize, round8, to_rgb
 from ..models.resolve import ResolvedModel, resolve
 from .base import ParamSpec, Workload, method
+from .diffusers_base import DiffusersCapability, build_result, note_sdxl, run_pipeline
+from .options import common_options
 
 #: Preprocessors: name → controlnet-aux class (None: built in, no weights).
 PREPROCESSORS: dict[str, str | None] = {
@@ -126,13 +127,11 @@ class ControlNetGenerate(DiffusersCapability):
         first = controls[0]["image"]
         w, h = round8(width or first.shape[1], height or first.shape[0])
         pics = [PILImage.fromarray(resize(c["image"], w, h)) for c in controls]
-        mgr = self.manager(ctx)
-        pipe = mgr.pipeline(m, "controlnet", self.model_config, controlnets=[c["net"] for c in controls])
-        pipe.scheduler = mgr.scheduler(pipe, scheduler, mgr.base_scheduler_config(m, self.model_config))
         one = len(controls) == 1
         seed = ctx.seed(seed)
-        arrays = run_pipeline(
-            ctx, pipe, "apply", seed=seed, batch=batch, prompt=prompt, image=pics[0] if one else pics,
+        arrays, used, notes = run_pipeline(
+            ctx, self, m, "controlnet", scheduler=scheduler, seed=seed, batch=batch, label="apply",
+            controlnets=[c["net"] for c in controls], prompt=prompt, image=pics[0] if one else pics,
             width=w, height=h, negative_prompt=negative_prompt or None, num_inference_steps=steps,
             guidance_scale=guidance_scale,
             controlnet_conditioning_scale=controls[0]["weight"] if one else [c["weight"] for c in controls],
@@ -141,10 +140,10 @@ class ControlNetGenerate(DiffusersCapability):
             **note_sdxl(ctx, m, where, prompt_2, negative_prompt_2))
         meta = {"prompt": prompt, "negative_prompt": negative_prompt, "steps": steps,
                 "guidance_scale": guidance_scale, "width": w, "height": h, "model": m.name, "family": m.family,
-                "scheduler": scheduler,
+                **used,
                 "controls": [{"controlType": c["type"], "model": c["net"].name, "weight": c["weight"],
                               "start": c["start"], "end": c["end"]} for c in controls]}
-        return build_result(self, "apply", arrays, seed, meta, [])
+        return build_result(self, "apply", arrays, seed, meta, notes)
 
     # --- helpers --------------------------------------------------------------------------------
     def _controls(self, ctx, value, default_type, where, *, resolve_models, base: ResolvedModel | None = None):

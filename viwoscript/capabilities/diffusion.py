@@ -1,28 +1,20 @@
 """The real ``diffusers.generate``: text-to-image and image-to-image on diffusers pipelines.
 
-Same methods, argument order, limits and result shape as the fake (:mod:`viwoscript.capabilities.fake`),
-plus the real extras (``scheduler``, ``prompt_2``/``negative_prompt_2`` for SDXL). Models come from the
-host's configuration through the Runtime's model manager (``runtime.models``): text-to-image and img2img
-of one model share one set of weights. Unavailable until a model is configured, so the fake stands in.
+It implements the one declaration of :mod:`viwoscript.capabilities.generate` (so does the fake).
+Models come from the host's configuration through the Runtime's model manager (``runtime.models``):
+text-to-image and img2img of one model share one set of weights. Unavailable until a model is
+configured, so the fake stands in for scripts that name no model.
 """
 
 from __future__ import annotations
 
 from ..errors import ArgumentError, CapabilityError
-from ..models.capability import (
-    DiffusersCapability,
-    build_result,
-    common_options,
-    note_sdxl,
-    run_pipeline,
-    size_params,
-)
 from ..models.images import resize, round8, to_rgb
-from .base import ParamSpec, image_workload, method
+from .diffusers_base import DiffusersCapability, build_result, note_sdxl, run_pipeline
+from .generate import GenerateMethods
 
 
-class DiffusersGenerate(DiffusersCapability):
-    type = "diffusers.generate"
+class DiffusersGenerate(DiffusersCapability, GenerateMethods):
     label = "Generate images"
     description = ("Text-to-image and image-to-image with Stable Diffusion 1.x/2.x and SDXL models (diffusers, "
                    "in-process). Models are configured by the host; scripts name them by alias.")
@@ -35,45 +27,25 @@ class DiffusersGenerate(DiffusersCapability):
                                   hint="use it with diffusers.inpaint, or name a text-to-image model")
         super().check_inputs(ctx, spec, args)
 
-    @method("textToImage",
-            ParamSpec("prompt", "string", description="What to draw"),
-            *size_params(),
-            *common_options(),
-            positional=1, returns="object", label="Text to Image",
-            workload=image_workload(batch="batch"))
     def text_to_image(self, ctx, prompt, width, height, negative_prompt, steps, guidance_scale, seed, model,
                       batch, prompt_2, negative_prompt_2, scheduler):
-        """Generate an image from a prompt. Returns {image, width, height, format, seed, model_id, steps}
-        (plus images and seeds when batch > 1)."""
         where = f"{self.type}.textToImage"
         m = self.model(ctx, model, where)
         seed = ctx.seed(seed)
-        pipe = self.manager(ctx).pipeline(m, "txt2img", self.model_config)
-        pipe.scheduler = self.manager(ctx).scheduler(pipe, scheduler, self.manager(ctx).base_scheduler_config(
-            m, self.model_config))
-        arrays = run_pipeline(ctx, pipe, "textToImage", seed=seed, batch=batch, prompt=prompt,
-                              negative_prompt=negative_prompt or None, num_inference_steps=steps,
-                              guidance_scale=guidance_scale, width=width, height=height,
-                              **note_sdxl(ctx, m, where, prompt_2, negative_prompt_2))
+        arrays, used, notes = run_pipeline(
+            ctx, self, m, "txt2img", scheduler=scheduler, seed=seed, batch=batch, label="textToImage",
+            prompt=prompt, negative_prompt=negative_prompt or None, num_inference_steps=steps,
+            guidance_scale=guidance_scale, width=width, height=height,
+            **note_sdxl(ctx, m, where, prompt_2, negative_prompt_2))
         meta = {"prompt": prompt, "negative_prompt": negative_prompt, "steps": steps,
                 "guidance_scale": guidance_scale, "width": width, "height": height, "model": m.name,
-                "family": m.family, "scheduler": scheduler or type(pipe.scheduler).__name__}
+                "family": m.family, **used}
         if prompt_2 is not None:
             meta["prompt_2"] = prompt_2
-        return build_result(self, "textToImage", arrays, seed, meta, [])
+        return build_result(self, "textToImage", arrays, seed, meta, notes)
 
-    @method("imageToImage",
-            ParamSpec("image", "image", description="The starting image (RGBA is flattened on white)"),
-            ParamSpec("prompt", "string", description="What to turn it into"),
-            ParamSpec("strength", "number", 0.75, "How much to change (0: keep, 1: replace)", min=0, max=1,
-                      aliases=("denoise", "denoising_strength")),
-            *common_options(),
-            positional=2, returns="object", label="Image to Image",
-            workload=image_workload(image="image", strength="strength", batch="batch"))
     def image_to_image(self, ctx, image, prompt, strength, negative_prompt, steps, guidance_scale, seed, model,
                        batch, prompt_2, negative_prompt_2, scheduler):
-        """Transform an image guided by a prompt; only about strength × steps steps run. The size is the
-        image's, rounded down to a multiple of 8. Returns {image, width, height, format, seed, ...}."""
         from PIL import Image as PILImage
 
         where = f"{self.type}.imageToImage"
@@ -89,14 +61,14 @@ class DiffusersGenerate(DiffusersCapability):
             ctx.warn(f"{where}: {notes[-1]}")
             rgb = resize(rgb, w, h)
         seed = ctx.seed(seed)
-        mgr = self.manager(ctx)
-        pipe = mgr.pipeline(m, "img2img", self.model_config)
-        pipe.scheduler = mgr.scheduler(pipe, scheduler, mgr.base_scheduler_config(m, self.model_config))
-        arrays = run_pipeline(ctx, pipe, "imageToImage", seed=seed, batch=batch, prompt=prompt,
-                              image=PILImage.fromarray(rgb), strength=strength,
-                              negative_prompt=negative_prompt or None, num_inference_steps=steps,
-                              guidance_scale=guidance_scale, **note_sdxl(ctx, m, where, prompt_2, negative_prompt_2))
+        arrays, used, cut = run_pipeline(
+            ctx, self, m, "img2img", scheduler=scheduler, seed=seed, batch=batch, label="imageToImage",
+            prompt=prompt, image=PILImage.fromarray(rgb), strength=strength,
+            negative_prompt=negative_prompt or None, num_inference_steps=steps, guidance_scale=guidance_scale,
+            **note_sdxl(ctx, m, where, prompt_2, negative_prompt_2))
         meta = {"prompt": prompt, "negative_prompt": negative_prompt, "steps": steps, "strength": strength,
                 "guidance_scale": guidance_scale, "width": w, "height": h, "model": m.name, "family": m.family,
-                "scheduler": scheduler or type(pipe.scheduler).__name__}
-        return build_result(self, "imageToImage", arrays, seed, meta, notes)
+                **used}
+        if prompt_2 is not None:
+            meta["prompt_2"] = prompt_2
+        return build_result(self, "imageToImage", arrays, seed, meta, notes + cut)

@@ -1,10 +1,17 @@
 """A fake ``diffusers.generate``: deterministic test patterns on the CPU, no model, no extra.
 
-Same method signatures, limits and result shape as the real capability (``{image, width, height,
-format, seed}``), progress per step and interrupt between steps, so examples, docs and tests run
-anywhere. It stands in for ``diffusers.generate`` only when the real implementation is unavailable (or
-a grant pins ``provider = "fake"``), and says so everywhere a user looks: its label, ``viwo caps``, a
-warning on first use when a real implementation exists, and ``{"fake": true}`` in every image's metadata.
+It implements the same declaration as the real capability (:mod:`viwoscript.capabilities.generate`):
+every option, the same limits and result shape (``{image, width, height, format, seed, model_id, steps,
+...}``), progress per step and interrupt between steps, so examples, docs and tests run anywhere. It
+records every option in its images' metadata as the real one does (A1111 sampler names included) and
+says in ``notes`` which options it cannot honour. It stands in for ``diffusers.generate`` only when the
+script names no model and the real implementation is unavailable (or a grant pins ``provider =
+"fake"``), and says so everywhere a user looks: its label, ``viwo caps``, a warning on first use when a
+real implementation exists, and ``{"fake": true}`` in every image's metadata.
+
+Its models are names with a native size (``{"fake": 512}`` by default; a host may pass
+``FakeGenerate(models={"fake-xl": 1024})``): the default width and height are the model's native size,
+and any other model name is refused.
 
 The picture is a smooth gradient plus soft blobs and fine grain, all drawn from a SHA-256 of
 (prompt, seed, width, height): the same call always gives the same pixels.
@@ -14,105 +21,121 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 
-from .base import MAX_SEED, MODEL_LIMITS, Capability, ParamSpec, image_workload, method
+from ..errors import ArgumentError, CapabilityError
+from ..models.samplers import a1111_names
+from .base import MAX_SEED
+from .diffusers_base import build_result
+from .generate import GenerateMethods
 
 FAKE_MODEL = "fake"
-
-_SIZE = dict(min=64, max=8192, multiple_of=8)
-
-
-def _common_options() -> tuple[ParamSpec, ...]:
-    return (
-        ParamSpec("negative_prompt", "string", "", "What the image should not show"),
-        ParamSpec("steps", "integer", 25, "Denoising steps", min=1, max=1000,
-                  aliases=("num_inference_steps",), limit="max_steps"),
-        ParamSpec("guidance_scale", "number", 7.5, "How closely to follow the prompt", min=0, max=50,
-                  aliases=("cfg_scale", "cfg")),
-        ParamSpec("seed", "integer", None, "Random seed (a fresh one is chosen and returned when absent)",
-                  min=0, max=MAX_SEED),
-        ParamSpec("model", "string", None, "Model id or alias (the fake ignores it, but checks allowed_models)",
-                  aliases=("model_id",), limit="allowed_models"),
-        ParamSpec("batch", "integer", 1, "Number of images (seeds seed, seed+1, ...)", min=1, max=64,
-                  aliases=("num_images", "num_images_per_prompt", "batch_size"), limit="max_batch"),
-    )
+#: The fake's models by default: name → native size.
+FAKE_MODELS = {FAKE_MODEL: 512}
+#: Options the fake records but cannot honour (its picture depends on prompt, seed and size only).
+UNHONOURED = ("negative_prompt", "guidance_scale", "scheduler", "prompt_2", "negative_prompt_2")
 
 
-class FakeGenerate(Capability):
-    type = "diffusers.generate"
+class FakeGenerate(GenerateMethods):
     provider = "fake"
     fake = True
     label = "Generate images (FAKE: deterministic test pattern, no model)"
     description = ("Fake stand-in for diffusers.generate: renders a deterministic pattern from a hash of "
                    "prompt, seed and size on the CPU, so scripts run without model weights. Install "
                    "viwoscript[diffusion] and configure a model for real images.")
-    limits = MODEL_LIMITS
 
-    @method("textToImage",
-            ParamSpec("prompt", "string", description="What to draw"),
-            ParamSpec("width", "integer", 512, "Image width (rounded down to a multiple of 8)", **_SIZE),
-            ParamSpec("height", "integer", 512, "Image height (rounded down to a multiple of 8)", **_SIZE),
-            *_common_options(),
-            positional=1, returns="object", label="Text to Image",
-            workload=image_workload(batch="batch"))
+    def __init__(self, models: Mapping[str, int] | None = None) -> None:
+        self.models = dict(FAKE_MODELS if models is None else models)
+        for name, size in self.models.items():
+            if not isinstance(name, str) or type(size) is not int or not 64 <= size <= 8192 or size % 8:
+                raise ArgumentError(f"FakeGenerate: model {name!r} needs a native size, a multiple of 8 "
+                                    f"from 64 to 8192 (got {size!r})")
+
+    def check_inputs(self, ctx, spec, args):
+        where = f"{self.type}.{spec.name}"
+        name, allowed = args.get("model"), ctx.params.get("allowed_models")
+        if name is None or allowed is None or name in allowed:  # a disallowed name: the grant's error first
+            name = self.model_name(name, where)
+        size = self.models.get(name, 512)
+        if args.get("width", 0) is None:
+            args["width"] = size
+        if args.get("height", 0) is None:
+            args["height"] = size
+        super().check_inputs(ctx, spec, args)
+
+    def model_name(self, name: str | None, where: str) -> str:
+        """The fake model a call uses: ``name`` when it is one of the fake's models, the first one when
+        ``None``; any other name is refused (the fake never pretends to run a real model)."""
+        if name is None:
+            return next(iter(self.models), FAKE_MODEL) if self.models else FAKE_MODEL
+        if name not in self.models:
+            raise CapabilityError(f"{where}: model {name!r} cannot run here: the fake diffusers.generate (a "
+                                  "test pattern) is standing in, and it only knows " + ", ".join(map(repr, self.models)),
+                                  hint="configure the model under [models] in viwo.toml (and pip install "
+                                       "'viwoscript[diffusion]'), or leave \"model\" out to get the test pattern")
+        return name
+
     def text_to_image(self, ctx, prompt, width, height, negative_prompt, steps, guidance_scale, seed, model,
-                      batch):
-        """Generate an image from a prompt. Returns {image, width, height, format, seed} (plus images and
-        seeds when batch > 1)."""
-        return self._run(ctx, "textToImage", prompt, width, height, steps, steps, seed, batch,
-                         {"negative_prompt": negative_prompt, "guidance_scale": guidance_scale,
-                          "model": model or FAKE_MODEL}, None, 1.0)
+                      batch, prompt_2, negative_prompt_2, scheduler):
+        return self._run(ctx, "textToImage", prompt, width, height, steps, steps, seed, batch, None, 1.0,
+                         self._options(ctx, negative_prompt, guidance_scale, model, prompt_2, negative_prompt_2,
+                                       scheduler))
 
-    @method("imageToImage",
-            ParamSpec("image", "image", description="The starting image"),
-            ParamSpec("prompt", "string", description="What to turn it into"),
-            ParamSpec("strength", "number", 0.75, "How much to change (0: keep, 1: replace)", min=0, max=1,
-                      aliases=("denoise", "denoising_strength")),
-            *_common_options(),
-            positional=2, returns="object", label="Image to Image",
-            workload=image_workload(image="image", strength="strength", batch="batch"))
     def image_to_image(self, ctx, image, prompt, strength, negative_prompt, steps, guidance_scale, seed, model,
-                       batch):
-        """Transform an image guided by a prompt; only strength × steps steps run. Returns {image, width,
-        height, format, seed}."""
-        from ..errors import ArgumentError
-
+                       batch, prompt_2, negative_prompt_2, scheduler):
         effective = min(int(steps * strength), steps)
         if effective < 1:
             raise ArgumentError(f"{self.type}.imageToImage: strength × steps must be at least 1 "
                                 f"(got {strength:g} × {steps})", hint="raise strength or steps")
         width, height = max(8, image.width // 8 * 8), max(8, image.height // 8 * 8)
-        return self._run(ctx, "imageToImage", prompt, width, height, steps, effective, seed, batch,
-                         {"negative_prompt": negative_prompt, "guidance_scale": guidance_scale,
-                          "model": model or FAKE_MODEL, "strength": strength}, image, strength)
+        meta, notes = self._options(ctx, negative_prompt, guidance_scale, model, prompt_2, negative_prompt_2,
+                                    scheduler)
+        meta["strength"] = strength
+        if (width, height) != (image.width, image.height):
+            notes.insert(0, f"image cropped from {image.width}×{image.height} to {width}×{height} (multiples of 8)")
+        return self._run(ctx, "imageToImage", prompt, width, height, steps, effective, seed, batch, image,
+                         strength, (meta, notes))
+
+    # --- options --------------------------------------------------------------------------------
+    def _options(self, ctx, negative_prompt, guidance_scale, model, prompt_2, negative_prompt_2,
+                 scheduler) -> tuple[dict, list[str]]:
+        """The metadata the real one would record, and a note naming the options given that the fake's
+        picture ignores."""
+        meta = {"negative_prompt": negative_prompt, "guidance_scale": guidance_scale,
+                "model": self.model_name(model, f"{self.type}.{ctx.method}")}
+        if scheduler is not None:
+            meta.update(scheduler=scheduler, **a1111_names(scheduler))
+        if prompt_2 is not None:
+            meta["prompt_2"] = prompt_2
+        if negative_prompt_2 is not None:
+            meta["negative_prompt_2"] = negative_prompt_2
+        given = {"negative_prompt": negative_prompt or None, "guidance_scale": guidance_scale,
+                 "scheduler": scheduler, "prompt_2": prompt_2, "negative_prompt_2": negative_prompt_2}
+        ignored = [k for k in UNHONOURED if k not in ctx.defaulted and given[k] is not None]
+        notes = []
+        if ignored:
+            notes.append("fake: recorded but not rendered (the test pattern depends on prompt, seed and size "
+                         "only): " + ", ".join(ignored))
+        return meta, notes
 
     # --- rendering ------------------------------------------------------------------------------
-    def _run(self, ctx, task, prompt, width, height, steps, effective, seed, batch, extra, init, strength):
-        from ..values import Image
-
+    def _run(self, ctx, task, prompt, width, height, steps, effective, seed, batch, init, strength, options):
+        meta, notes = options
         seed = ctx.seed(seed)
         base = _init_pixels(init, width, height) if init is not None else None
-        images, seeds = [], []
+        arrays = []
         total = effective * batch
         done = 0
         for i in range(batch):
-            s = (seed + i) % (MAX_SEED + 1)
-            pixels = render(prompt, s, width, height)
+            pixels = render(prompt, (seed + i) % (MAX_SEED + 1), width, height)
             if base is not None:
                 pixels = (base * (1.0 - strength) + pixels * strength + 0.5).astype("uint8")
             for _ in range(effective):
                 done += 1
                 ctx.progress(done, total, task)
-            meta = {"fake": True, "generator": "viwoscript fake diffusers.generate", "capability": self.type,
-                    "method": task, "prompt": prompt, "seed": s, "steps": steps, "width": width,
-                    "height": height, **extra}
-            images.append(Image(pixels, meta))
-            seeds.append(s)
-        result = {"image": images[0], "width": width, "height": height, "format": "png", "seed": seed}
-        if batch > 1:
-            result["images"] = images
-            result["seeds"] = seeds
-        return result
+            arrays.append(pixels)
+        meta = {"fake": True, "prompt": prompt, "steps": steps, "width": width, "height": height, **meta}
+        return build_result(self, task, arrays, seed, meta, notes, generator="viwoscript fake diffusers.generate")
 
 
 def _init_pixels(image, width: int, height: int):

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentError
-from ..models.capability import DiffusersCapability, build_result, common_options, note_sdxl, run_pipeline
 from ..models.images import blur_mask, mask_bbox, paste_back, resize, round8, to_mask, to_rgb
 from .base import ParamSpec, Workload, image_workload, method
+from .diffusers_base import DiffusersCapability, build_result, note_sdxl, run_pipeline
+from .options import common_options
 
 DIRECTIONS = ("left", "right", "top", "bottom")
 
@@ -236,17 +237,15 @@ class DiffusersInpaint(DiffusersCapability):
             rgb_in, mask_in = resize(rgb, gw, gh), resize(mask, gw, gh, resample="nearest")
         else:
             rgb_in, mask_in = rgb, mask
-        mgr = self.manager(ctx)
-        pipe = mgr.pipeline(m, "inpaint", self.model_config)
-        pipe.scheduler = mgr.scheduler(pipe, scheduler, mgr.base_scheduler_config(m, self.model_config))
         if min(int(steps * strength), steps) < 1:
             raise ArgumentError(f"{where}: strength × steps must be at least 1", hint="raise strength or steps")
-        arrays = run_pipeline(ctx, pipe, task, seed=seed, batch=batch, prompt=prompt,
-                              image=PILImage.fromarray(rgb_in), mask_image=PILImage.fromarray(mask_in, "L"),
-                              width=gw, height=gh, strength=strength, negative_prompt=negative_prompt or None,
-                              num_inference_steps=steps, guidance_scale=guidance_scale,
-                              **note_sdxl(ctx, m, where, prompt_2, negative_prompt_2))
-        return [resize(a, w, h) for a in arrays], {"model": m.name, "family": m.family}, notes
+        arrays, used, cut = run_pipeline(
+            ctx, self, m, "inpaint", scheduler=scheduler, seed=seed, batch=batch, label=task, prompt=prompt,
+            image=PILImage.fromarray(rgb_in), mask_image=PILImage.fromarray(mask_in, "L"), width=gw, height=gh,
+            strength=strength, negative_prompt=negative_prompt or None, num_inference_steps=steps,
+            guidance_scale=guidance_scale, **note_sdxl(ctx, m, where, prompt_2, negative_prompt_2))
+        notes += cut
+        return [resize(a, w, h) for a in arrays], {"model": m.name, "family": m.family, **used}, notes
 
 
 def extend_edges(rgb: np.ndarray, left: int, top: int, width: int, height: int) -> np.ndarray:

@@ -296,8 +296,16 @@ class CapabilityManager:
         ctx = CallContext(self.runtime, ev, instance, name, plain_copy(rec.params, "params"), rec.handle, self)
         where = f"{rec.type}.{name}"
         bound = bind_arguments(where, spec, args, ctx)
-        instance.check_inputs(ctx, spec, bound)
         real = self.registry.real.get(rec.type)
+        if cls.fake and rec.provider is None and real is not None and real is not entry \
+                and real.cls.available_for(bound) is None:
+            # the fake stands in only for calls the real one cannot serve (e.g. a named model is real work)
+            entry, cls, spec = real, real.cls, real.cls.methods.get(name, spec)
+            instance = entry.get_instance()
+            defaulted = ctx.defaulted
+            ctx = CallContext(self.runtime, ev, instance, name, ctx.params, rec.handle, self)
+            ctx.defaulted = defaulted
+        instance.check_inputs(ctx, spec, bound)
         # the fake says so when it stands in for a real one; a grant that pins it chose it, no warning
         if cls.fake and real is not None and rec.provider is None and rec.type not in self._warned:
             self._warned.add(rec.type)

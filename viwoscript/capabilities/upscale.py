@@ -16,7 +16,7 @@ Host configuration (never visible to scripts)::
 
 An entry-point instance reads the models directory from ``$VIWO_UPSCALE_MODELS``; the CLI's
 ``[models]`` table sets it with ``upscale_dir`` (and ``face_detector``), see
-:func:`viwoscript.models.capabilities`.
+:func:`viwoscript.capabilities.capabilities`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArgumentError, CapabilityError
-from ..models.manager import SCHEDULERS
+from ..models.samplers import SCHEDULERS
 from .base import ALLOWED_MODELS, MAX_SEED, MAX_STEPS, Capability, Limit, ParamSpec, Workload, method
 from .upscale_traditional import MAX_FACTOR, METHODS, MIN_FACTOR, output_size
 
@@ -46,7 +46,7 @@ DEFAULT_OVERLAP = 32
 DENOISE_MIN, DENOISE_MAX, DENOISE_DEFAULT = 0.2, 0.4, 0.3
 IMG2IMG_OVERLAP = 64
 IMG2IMG_MIN_TILE = 64
-NO_DIFFUSION = ("set a default model under [models] in viwo.toml, or pass viwoscript.models.capabilities(...) "
+NO_DIFFUSION = ("set a default model under [models] in viwo.toml, or pass viwoscript.capabilities.capabilities(...) "
                 "to Runtime(capabilities=...)")
 
 
@@ -122,10 +122,6 @@ class Upscale(Capability):
         self.face_detector = face_detector if callable(face_detector) or face_detector is None else \
             Path(face_detector).expanduser()
         self.default_tile = int(tile)
-        self._nets: dict[tuple, Any] = {}
-
-    def unload(self) -> None:
-        self._nets.clear()
 
     # --- traditional ------------------------------------------------------------------------------
     @method("upscaleTraditional",
@@ -198,10 +194,10 @@ class Upscale(Capability):
         from .upscale_traditional import resize_pixels
 
         where = f"{self.type}.faceRestore"
-        detector = self._detector(where, yunet_detector)
+        detector = self._detector(ctx, where, yunet_detector)
         require_torch(where)
         path, _ = self.config.weight_file(model, where)
-        net = self._net(path, where, "FaceSR", load_net)
+        net = self._net(ctx, path, where, "FaceSR", load_net)
         px = image.pixels
         rgb, alpha = _split(px)
         if upscale > 1:
@@ -263,6 +259,7 @@ class Upscale(Capability):
 
         from ..models.manager import quiet
         from ..values import Image
+        from .diffusers_base import sampler_metadata
         from .upscale_models import blend_tiles, pad_to_multiple
         from .upscale_traditional import resize_pixels
 
@@ -280,10 +277,9 @@ class Upscale(Capability):
             alpha = resize_pixels(alpha, float(factor), "lanczos")
         ctx.check_interrupt()
         seed = ctx.seed(seed)
-        pipe = mgr.pipeline(m, "img2img", gen.model_config)
-        pipe.scheduler = mgr.scheduler(pipe, scheduler, mgr.base_scheduler_config(m, gen.model_config))
         tile, overlap, tiles = img2img_tiles(big.shape[1], big.shape[0], tile, tile_overlap)
         index = iter(range(len(tiles)))
+        used: dict = {}
 
         def on_step(p, i, t, kw):
             ctx.check_interrupt()
@@ -295,7 +291,12 @@ class Upscale(Capability):
             ph, pw = patch.shape[:2]
             padded = pad_to_multiple(patch, 8)
             g = torch.Generator("cpu").manual_seed((seed + next(index)) % (MAX_SEED + 1))
+
             def call():
+                # the shared pipeline and a fresh scheduler, only inside the manager's serialized call
+                pipe = mgr.pipeline(m, "img2img", gen.model_config)
+                pipe.scheduler = mgr.scheduler(pipe, scheduler, mgr.base_scheduler_config(m, gen.model_config))
+                used.update(sampler_metadata(scheduler, pipe.scheduler))
                 with quiet():
                     return pipe(prompt=prompt, image=PILImage.fromarray(np.ascontiguousarray(padded)),
                                 strength=strength, negative_prompt=negative_prompt or None,
@@ -308,11 +309,11 @@ class Upscale(Capability):
         px = blend_tiles(big, tile, overlap, run, multiple_of=8, min_tile=IMG2IMG_MIN_TILE,
                          progress=lambda i, n: ctx.progress(i, n, "upscaleImg2Img"), check=ctx.check_interrupt)
         out_px = _join(px, alpha, image.pixels.shape[2])
-        sched = scheduler or type(pipe.scheduler).__name__
+        sched = used.get("scheduler", scheduler)
         meta = {**image.metadata, "generator": f"viwoscript {self.type}", "capability": self.type,
                 "method": "upscaleImg2Img", "prompt": prompt, "negative_prompt": negative_prompt, "seed": seed,
                 "steps": steps, "strength": strength, "guidance_scale": guidance_scale, "model": m.name,
-                "family": m.family, "scheduler": sched,
+                "family": m.family, **used,
                 "upscale": {"factor": factor, "method": upscale_model or method, "tile": tile,
                             "tile_overlap": overlap, "tiles": len(tiles)}}
         out = Image(out_px, meta)
@@ -345,7 +346,7 @@ class Upscale(Capability):
 
     def _diffusion(self, ctx, where: str):
         """The Runtime's configured ``diffusers.generate`` instance: its model configuration and manager."""
-        from ..models.capability import DiffusersCapability
+        from .diffusers_base import DiffusersCapability
 
         registry = getattr(ctx.manager, "registry", None)
         entry = registry.real.get("diffusers.generate") if registry is not None else None
@@ -358,13 +359,21 @@ class Upscale(Capability):
         return entry.get_instance()
 
     # --- shared -------------------------------------------------------------------------------------
-    def _net(self, path, where: str, purpose: str, load_net):
-        key = (str(path), self.config.device, purpose)
-        if key not in self._nets:
-            self._nets[key] = load_net(path, self.config.device, where, purpose)
-        return self._nets[key]
+    def _net(self, ctx, path, where: str, purpose: str, load_net):
+        """A loaded network, held by the Runtime's model manager (one byte budget for every weight)."""
+        from ..models.device import resolve_device
 
-    def _detector(self, where: str, yunet_detector):
+        device = resolve_device(self.config.device)
+
+        def load():
+            net = load_net(path, device, where, purpose)
+            return net, net.nbytes
+
+        return ctx.runtime.models.hold(("spandrel", str(path), device, purpose), load, name=Path(path).stem,
+                                       path=path, kind="upscaler" if purpose == "SR" else "face-restorer",
+                                       estimate=_file_bytes(path), device=device)
+
+    def _detector(self, ctx, where: str, yunet_detector):
         if callable(self.face_detector):
             return self.face_detector
         path = self.face_detector or self.config.detector_file()
@@ -372,10 +381,9 @@ class Upscale(Capability):
             raise CapabilityError(f"{where}: no face detector is configured",
                                   hint="put OpenCV's face_detection_yunet_2023mar.onnx in the models directory "
                                        "(or Upscale(face_detector=...)); it is never downloaded")
-        key = ("detector", str(path))
-        if key not in self._nets:
-            self._nets[key] = yunet_detector(path, where)
-        return self._nets[key]
+        size = _file_bytes(path)
+        return ctx.runtime.models.hold(("detector", str(path)), lambda: (yunet_detector(path, where), size),
+                                       name=Path(path).stem, path=path, kind="face-detector", estimate=size)
 
     def _model_upscale(self, ctx, where, px, model, factor, tile, overlap, task):
         """Run the named network tiled; alpha is resized separately (lanczos); returns (pixels, tile)."""
@@ -384,7 +392,7 @@ class Upscale(Capability):
 
         require_torch(where)
         path, _ = self.config.weight_file(model, where, factor)
-        net = self._net(path, where, "SR", load_net)
+        net = self._net(ctx, path, where, "SR", load_net)
         rgb, alpha = _split(px)
         out, tile = tiled(net, rgb, tile, overlap, lambda i, n: ctx.progress(i, n, task), ctx.check_interrupt)
         if net.scale != factor:
@@ -393,6 +401,13 @@ class Upscale(Capability):
         if alpha is not None:
             alpha = resize_pixels(alpha, factor, "lanczos")
         return _join(out, alpha, px.shape[2]), tile
+
+
+def _file_bytes(path) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
 
 
 def _split(px):

@@ -111,9 +111,9 @@ def require_torch(where: str):
 
 
 def pick_device(torch, device: str):
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(device)
+    from ..models.device import torch_device
+
+    return torch_device(device)
 
 
 class LoadedNet:
@@ -127,6 +127,13 @@ class LoadedNet:
         self.scale = int(descriptor.scale)
         self.arch = descriptor.architecture.id
         self.multiple_of = int(getattr(descriptor.size_requirements, "multiple_of", 1) or 1)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the network's parameters and buffers (what the model manager budgets)."""
+        from ..models.manager import module_bytes
+
+        return module_bytes([self.descriptor.model])
 
     def __call__(self, x):
         return self.descriptor(x)

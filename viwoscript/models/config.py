@@ -1,7 +1,7 @@
 """Host configuration of the model-running capabilities: :class:`ModelConfig`.
 
 It never reaches scripts. The CLI builds one from ``viwo.toml``'s ``[models]`` table; an embedding
-program builds its own and passes :func:`viwoscript.models.capabilities` to ``Runtime(capabilities=...)``.
+program builds its own and passes :func:`viwoscript.capabilities.capabilities` to ``Runtime(capabilities=...)``.
 """
 
 from __future__ import annotations

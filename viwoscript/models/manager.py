@@ -19,14 +19,16 @@ from __future__ import annotations
 import gc
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import CapabilityError, ScriptError
+from ..errors import ScriptError
 from .config import ModelConfig
+from .device import device_policy
 from .resolve import ResolvedModel
+from .samplers import SCHEDULERS
 
 DEFAULT_CACHE_BYTES = 16 * 2**30
 
@@ -39,33 +41,25 @@ TASK_CLASSES = {
 }
 TASKS = ("txt2img", "img2img", "inpaint", "controlnet")
 
-#: Scheduler names scripts may choose → (diffusers class, extra config).
-SCHEDULERS: dict[str, tuple[str, dict]] = {
-    "ddim": ("DDIMScheduler", {}),
-    "ddpm": ("DDPMScheduler", {}),
-    "pndm": ("PNDMScheduler", {}),
-    "lms": ("LMSDiscreteScheduler", {}),
-    "euler": ("EulerDiscreteScheduler", {}),
-    "euler_a": ("EulerAncestralDiscreteScheduler", {}),
-    "heun": ("HeunDiscreteScheduler", {}),
-    "dpm++_2m": ("DPMSolverMultistepScheduler", {}),
-    "dpm++_2m_karras": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True}),
-    "dpm++_sde": ("DPMSolverSinglestepScheduler", {}),
-    "unipc": ("UniPCMultistepScheduler", {}),
-}
-
-
 @dataclass
 class Entry:
-    """One loaded model: a base pipeline (and its task pipelines) or a ControlNet."""
+    """One loaded set of weights: a base pipeline (and its task pipelines), a ControlNet, or any other
+    network a capability loads through :meth:`ModelManager.hold` (upscalers, face restorers, annotators)."""
 
     key: tuple
-    model: ResolvedModel
+    name: str
+    path: str
+    kind: str
+    family: str | None
     obj: Any
     nbytes: int
     device: str
     dtype: Any
     tasks: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, key: tuple, model: ResolvedModel, obj: Any, nbytes: int, device: str, dtype: Any) -> Entry:
+        return cls(key, model.name, str(model.path), model.kind, model.family, obj, nbytes, device, dtype)
 
 
 def module_bytes(modules: Iterable[Any]) -> int:
@@ -84,24 +78,6 @@ def module_bytes(modules: Iterable[Any]) -> int:
 
 def pipeline_modules(pipe: Any) -> list:
     return [v for v in pipe.components.values() if hasattr(v, "parameters")]
-
-
-def device_policy(config: ModelConfig) -> tuple[str, Any]:
-    """``(device, torch dtype)`` for this configuration on this machine."""
-    import torch
-
-    device = config.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise CapabilityError(f"models: device {device!r} is configured but CUDA is not available",
-                              hint="set device = \"cpu\" (or \"auto\") under [models]")
-    if device == "cpu" or device == "mps":
-        dtype = torch.bfloat16 if config.dtype == "bfloat16" else torch.float32
-    else:
-        dtype = {"auto": torch.float16, "float16": torch.float16, "bfloat16": torch.bfloat16,
-                 "float32": torch.float32}[config.dtype]
-    return device, dtype
 
 
 class quiet:  # noqa: N801 - context manager: no progress bars or info logs from diffusers/transformers
@@ -142,6 +118,8 @@ class ModelManager:
         self.evictions = 0
         self._worker: Any = None  # a one-thread executor, made on first use
         self._worker_lock = threading.Lock()
+        #: Guards the entries: Runtimes sharing this manager may load from several threads.
+        self._lock = threading.RLock()
 
     def call(self, fn: Any) -> Any:
         """Run ``fn()`` on this manager's worker thread and return its result (or raise its error).
@@ -161,21 +139,42 @@ class ModelManager:
     # --- public ----------------------------------------------------------------------------------
     @property
     def nbytes(self) -> int:
-        return sum(e.nbytes for e in self._entries.values())
+        with self._lock:
+            return sum(e.nbytes for e in self._entries.values())
+
+    def hold(self, key: tuple, load: Callable[[], tuple[Any, int]], *, name: str, path: str | Path, kind: str,
+             estimate: int = 0, device: str = "cpu", dtype: Any = None) -> Any:
+        """Weights other than diffusers pipelines (upscaling and face-restoration networks, ControlNet
+        annotators, detectors): the object cached under ``key`` (``(kind, path, device, ...)``), else
+        ``load()`` → ``(object, bytes)`` after making room for ``estimate`` bytes. They share the one byte
+        budget and LRU order with the pipelines, and :meth:`unload`/:meth:`loaded` see them."""
+        key = ("held", *key)
+        with self._lock:
+            entry = self._get(key)
+            if entry is not None:
+                return entry.obj
+            self._make_room(estimate, [key], None)
+            obj, nbytes = load()
+            self.loads += 1
+            self._add(Entry(key, name, str(path), kind, None, obj, int(nbytes), device, dtype), [key], None)
+            return obj
 
     def loaded(self) -> list[dict]:
         """What is loaded, least recently used first: ``{name, path, kind, family, bytes, device, tasks}``."""
-        return [{"name": e.model.name, "path": str(e.model.path), "kind": e.model.kind, "family": e.model.family,
+        with self._lock:
+            entries = list(self._entries.values())
+        return [{"name": e.name, "path": e.path, "kind": e.kind, "family": e.family,
                  "bytes": e.nbytes, "device": e.device, "dtype": str(e.dtype).replace("torch.", ""),
-                 "tasks": sorted(k if isinstance(k, str) else k[0] for k in e.tasks)}
-                for e in self._entries.values()]
+                 "tasks": sorted(k if isinstance(k, str) else k[0] for k in e.tasks if k != "_scheduler_config")}
+                for e in entries]
 
     def unload(self, name_or_path: str | Path | None = None) -> int:
         """Drop every entry (``None``) or those whose name or folder matches; returns how many."""
-        doomed = [k for k, e in self._entries.items()
-                  if name_or_path is None or e.model.name == name_or_path or str(e.model.path) == str(name_or_path)]
-        for k in doomed:
-            del self._entries[k]
+        with self._lock:
+            doomed = [k for k, e in self._entries.items()
+                      if name_or_path is None or e.name == name_or_path or e.path == str(name_or_path)]
+            for k in doomed:
+                del self._entries[k]
         if doomed:
             _release()
         return len(doomed)
@@ -187,6 +186,10 @@ class ModelManager:
 
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}")
+        with self._lock:
+            return self._pipeline(model, task, config, controlnets, diffusers)
+
+    def _pipeline(self, model, task, config, controlnets, diffusers) -> Any:
         keep = [self._key(model, config)] + [self._key(c, config) for c in controlnets or ()]
         entry = self._base(model, config, keep)
         nets = [self.controlnet(c, config, keep) for c in controlnets or ()]
@@ -212,6 +215,10 @@ class ModelManager:
     def controlnet(self, model: ResolvedModel, config: ModelConfig, keep: list | None = None) -> Any:
         """A loaded ControlNet (its own cache entry)."""
         key = self._key(model, config)
+        with self._lock:
+            return self._controlnet(model, config, key, keep)
+
+    def _controlnet(self, model: ResolvedModel, config: ModelConfig, key: tuple, keep: list | None) -> Any:
         entry = self._get(key)
         if entry is None:
             import diffusers
@@ -226,7 +233,8 @@ class ModelManager:
                                       hint="check that the folder holds a complete diffusers ControlNet") from None
             if not config.cpu_offload and device != "cpu":
                 net.to(device)
-            entry = self._add(Entry(key, model, net, module_bytes([net]), device, dtype), keep or [key], config)
+            self.loads += 1
+            entry = self._add(Entry.of(key, model, net, module_bytes([net]), device, dtype), keep or [key], config)
         return entry.obj
 
     @staticmethod
@@ -241,7 +249,8 @@ class ModelManager:
         return getattr(diffusers, cls_name).from_config(cfg, **extra)
 
     def base_scheduler_config(self, model: ResolvedModel, config: ModelConfig) -> Any:
-        entry = self._entries.get(self._key(model, config))
+        with self._lock:
+            entry = self._entries.get(self._key(model, config))
         return entry.tasks.get("_scheduler_config") if entry else None
 
     # --- internals -------------------------------------------------------------------------------
@@ -291,7 +300,7 @@ class ModelManager:
         if config.vae_slicing:
             pipe.vae.enable_slicing()
         pipe.set_progress_bar_config(disable=True)
-        entry = Entry(key, model, pipe, module_bytes(pipeline_modules(pipe)), device, dtype)
+        entry = Entry.of(key, model, pipe, module_bytes(pipeline_modules(pipe)), device, dtype)
         entry.tasks["_scheduler_config"] = pipe.scheduler.config
         return self._add(entry, keep, config)
 

@@ -1,0 +1,215 @@
+"""What the diffusers-backed capabilities share: model lookup, checks, running pipelines, results.
+
+:class:`DiffusersCapability` is the base of the real ``diffusers.generate``, ``diffusers.inpaint`` and
+``controlnet.generate``. It is unavailable until a model is configured (the fake stands in until then,
+for scripts that name no model); :meth:`DiffusersCapability.configured` makes a configured subclass for
+``Runtime(capabilities=...)``. Weights come from ``runtime.models`` (:mod:`viwoscript.models.manager`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ..errors import CapabilityError
+from ..models.config import ModelConfig
+from ..models.manager import quiet
+from ..models.resolve import ResolvedModel, resolve
+from ..models.samplers import a1111_names
+from .base import MAX_SEED, MODEL_LIMITS, Capability
+from .options import common_options, sdxl_options, size_params
+
+__all__ = ["NO_MODEL", "DiffusersCapability", "build_result", "common_options", "note_sdxl", "run_pipeline",
+           "sdxl_options", "size_params"]
+
+NO_MODEL = ("no model configured: set a default model under [models] in viwo.toml (default = \"folder or "
+            "org/name\"), or pass viwoscript.capabilities.capabilities(...) to Runtime(capabilities=...)")
+
+
+class DiffusersCapability(Capability):
+    """Base of the capabilities that run diffusers pipelines (not registered itself)."""
+
+    provider = "diffusers"
+    requires = ("torch", "diffusers", "transformers")
+    extra = "diffusion"
+    limits = MODEL_LIMITS
+    #: Host configuration (models, device, cache); set by :meth:`configured`.
+    model_config: ClassVar[ModelConfig] = ModelConfig()
+
+    @classmethod
+    def availability(cls) -> str | None:
+        reason = super().availability()
+        if reason is None and not cls.model_config.configured:
+            return NO_MODEL
+        return reason
+
+    @classmethod
+    def available_for(cls, args: dict) -> str | None:
+        """A call that names its model needs no default model: only the installed packages."""
+        if args.get("model") is not None:
+            return Capability.availability.__func__(cls)
+        return cls.availability()
+
+    @classmethod
+    def configured(cls, config: ModelConfig | dict) -> type:
+        """A subclass of this capability using ``config`` (a :class:`ModelConfig` or a ``[models]`` table)."""
+        if not isinstance(config, ModelConfig):
+            config = ModelConfig.from_table(config)
+        return type(cls.__name__, (cls,), {"model_config": config, "__doc__": cls.__doc__,
+                                           "__module__": cls.__module__, "__qualname__": cls.__qualname__})
+
+    # --- models ---------------------------------------------------------------------------------
+    def default_model_name(self) -> str | None:
+        return self.model_config.default_model
+
+    def model(self, ctx, name: str | None, op: str, *, kind: str = "pipeline") -> ResolvedModel:
+        """Resolve a script-given model name (or the host's default when ``None``)."""
+        trusted = name is None
+        if name is None:
+            name = self.default_model_name()
+            if name is None:
+                raise CapabilityError(f"{op}: {NO_MODEL}")
+        return resolve(name, self.model_config, list(ctx.runtime.roots), op, kind=kind, trusted=trusted)
+
+    def check_model_allowed(self, ctx, name: str, op: str) -> None:
+        allowed = ctx.params.get("allowed_models")
+        if allowed is not None and name not in allowed:
+            raise CapabilityError(f"{op}: model {name!r} is not allowed by this grant's allowed_models",
+                                  hint="allowed: " + (", ".join(map(str, allowed)) or "nothing")
+                                  + "; the host sets allowed_models in the grant")
+
+    def fill_size(self, ctx, args: dict, op: str) -> ResolvedModel:
+        """Resolve the model (JSON files only, no weights), check it is allowed, fill in native sizes."""
+        model = self.model(ctx, args.get("model"), op)
+        self.check_model_allowed(ctx, model.name, op)
+        if "width" in args and args["width"] is None:
+            args["width"] = model.native_size
+        if "height" in args and args["height"] is None:
+            args["height"] = model.native_size
+        return model
+
+    def manager(self, ctx):
+        return ctx.runtime.models
+
+
+def note_sdxl(ctx, model: ResolvedModel, where: str, prompt_2, negative_prompt_2) -> dict:
+    """Keyword arguments for the second text encoder, or a warning when the model has none."""
+    if model.family == "sdxl":
+        out = {}
+        if prompt_2 is not None:
+            out["prompt_2"] = prompt_2
+        if negative_prompt_2 is not None:
+            out["negative_prompt_2"] = negative_prompt_2
+        return out
+    if prompt_2 is not None or negative_prompt_2 is not None:
+        ctx.warn(f"{where}: prompt_2/negative_prompt_2 ignored: {model.name} is not an SDXL model")
+    return {}
+
+
+def run_pipeline(ctx, cap: DiffusersCapability, model: ResolvedModel, task: str, *, scheduler: str | None,
+                 seed: int, batch: int, controlnets: list | None = None, label: str | None = None,
+                 **kwargs) -> tuple[list, dict, list[str]]:
+    """Run ``model``'s ``task`` pipeline with CPU-generator seeds (``seed + i`` per image), progress per
+    step, interrupt between steps. Returns ``(H×W×3 uint8 arrays, sampler metadata, notes)``.
+
+    Everything that touches the shared pipeline (fetching it, a fresh scheduler for this call, the call
+    itself) runs inside one call on the manager's worker thread, so Runtimes sharing a manager never see
+    each other's settings. A prompt longer than the text encoder reads is never cut silently: a ``warn``
+    event and a note say where."""
+    import torch
+
+    from ..models.images import to_uint8
+
+    mgr = cap.manager(ctx)
+    config = cap.model_config
+    where = f"{cap.type}.{ctx.method}"
+    generators = [torch.Generator("cpu").manual_seed((seed + i) % (MAX_SEED + 1)) for i in range(batch)]
+
+    def on_step(p, i, t, kw):
+        total = getattr(p, "_num_timesteps", None) or kwargs.get("num_inference_steps") or (i + 1)
+        ctx.progress(i + 1, total, label or task)  # raises when the run was interrupted
+        return kw
+
+    def call():
+        pipe = mgr.pipeline(model, task, config, controlnets=controlnets)
+        pipe.scheduler = mgr.scheduler(pipe, scheduler, mgr.base_scheduler_config(model, config))
+        used = sampler_metadata(scheduler, pipe.scheduler)
+        cut = truncated_prompts(pipe, kwargs)
+        with quiet():
+            out = pipe(generator=generators, num_images_per_prompt=batch, callback_on_step_end=on_step,
+                       output_type="np", **kwargs)
+        return out.images, used, cut
+
+    ctx.check_interrupt()
+    images, used, notes = mgr.call(call)  # on the manager's long-lived thread (per-thread cuDNN plans)
+    for note in notes:
+        ctx.warn(f"{where}: {note}")
+    return to_uint8(images), used, notes
+
+
+def sampler_metadata(name: str | None, scheduler: Any) -> dict:
+    """``{scheduler, sampler, schedule_type?}``: the script's choice (or the model's scheduler class) and
+    A1111's names for it."""
+    cls_name = type(scheduler).__name__
+    return {"scheduler": name or cls_name, **a1111_names(name, cls_name, getattr(scheduler, "config", None))}
+
+
+#: Prompt arguments and the tokenizer that reads each.
+_PROMPTS = (("prompt", "tokenizer"), ("negative_prompt", "tokenizer"), ("prompt_2", "tokenizer_2"),
+            ("negative_prompt_2", "tokenizer_2"))
+
+
+def truncated_prompts(pipe: Any, kwargs: dict) -> list[str]:
+    """Notes for each prompt longer than its text encoder reads (CLIP: 77 tokens with start and end),
+    saying where it was cut (diffusers only logs this, and the quiet logging hides it)."""
+    notes = []
+    for key, attr in _PROMPTS:
+        text, tok = kwargs.get(key), getattr(pipe, attr, None)
+        if not isinstance(text, str) or not text or tok is None:
+            continue
+        limit = int(getattr(tok, "model_max_length", 0) or 0)
+        if not 2 < limit < 100_000:
+            continue
+        with quiet():
+            ids = tok(text, truncation=False).input_ids
+        if len(ids) <= limit:
+            continue
+        kept = tok.decode(ids[1:limit - 1], skip_special_tokens=True).strip()
+        dropped = tok.decode(ids[limit - 1:-1], skip_special_tokens=True).strip()
+        notes.append(f"{key} truncated: the text encoder reads {limit - 2} tokens, the {key} has {len(ids) - 2}; "
+                     f"it was cut after \"…{_tail(kept)}\", dropping \"{_head(dropped)}\"")
+    return notes
+
+
+def _tail(text: str, n: int = 40) -> str:
+    return text[-n:]
+
+
+def _head(text: str, n: int = 80) -> str:
+    return text if len(text) <= n else text[:n] + "…"
+
+
+def seeds_for(seed: int, batch: int) -> list[int]:
+    return [(seed + i) % (MAX_SEED + 1) for i in range(batch)]
+
+
+def build_result(cap: Capability, method: str, arrays: list, seed: int, meta: dict, notes: list[str], *,
+                 generator: str | None = None) -> dict:
+    """``{image, width, height, format, seed, model_id, steps, ...}``; ``images``/``seeds`` for batches.
+    The fake and the real implementations both build their results here (one shape, one metadata)."""
+    from ..values import Image
+
+    seeds = seeds_for(seed, len(arrays))
+    images = [Image(a, {"generator": generator or f"viwoscript {cap.type}", "capability": cap.type,
+                        "method": method, **meta, "seed": s}) for a, s in zip(arrays, seeds, strict=True)]
+    h, w = arrays[0].shape[:2]
+    result: dict[str, Any] = {"image": images[0], "width": int(w), "height": int(h), "format": "png", "seed": seed,
+                              "model_id": meta.get("model"), "steps": meta.get("steps")}
+    for k in ("scheduler", "sampler", "family", "strength"):
+        if meta.get(k) is not None:
+            result[k] = meta[k]
+    if len(images) > 1:
+        result["images"] = images
+        result["seeds"] = seeds
+    if notes:
+        result["notes"] = list(notes)
+    return result

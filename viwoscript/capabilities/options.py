@@ -1,0 +1,45 @@
+"""The options every image-generating method declares (one copy, used by the fake and the real ones).
+
+Cheap to import: no torch, no diffusers.
+"""
+
+from __future__ import annotations
+
+from ..models.samplers import SAMPLERS
+from .base import MAX_SEED, ParamSpec
+
+
+def sdxl_options() -> tuple[ParamSpec, ...]:
+    return (
+        ParamSpec("prompt_2", "string", None, "Prompt for the second text encoder (SDXL models; default: prompt)"),
+        ParamSpec("negative_prompt_2", "string", None, "Negative prompt for the second text encoder (SDXL)"),
+    )
+
+
+def common_options() -> tuple[ParamSpec, ...]:
+    """The options every generating method takes."""
+    return (
+        ParamSpec("negative_prompt", "string", "", "What the image should not show"),
+        ParamSpec("steps", "integer", 25, "Denoising steps", min=1, max=1000,
+                  aliases=("num_inference_steps",), limit="max_steps"),
+        ParamSpec("guidance_scale", "number", 7.5, "How closely to follow the prompt (classifier-free guidance)",
+                  min=0, max=50, aliases=("cfg_scale", "cfg")),
+        ParamSpec("seed", "integer", None, "Random seed (a fresh one is chosen and returned when absent)",
+                  min=0, max=MAX_SEED),
+        ParamSpec("model", "string", None, "Model id, alias or folder under the allowed roots (default: the "
+                  "host's default model)", aliases=("model_id",), limit="allowed_models"),
+        ParamSpec("batch", "integer", 1, "Number of images (seeds seed, seed+1, ...)", min=1, max=64,
+                  aliases=("num_images", "num_images_per_prompt", "batch_size"), limit="max_batch"),
+        *sdxl_options(),
+        ParamSpec("scheduler", "string", None, "Sampler (default: the model's own); recorded under A1111's "
+                  "name, e.g. dpm++_2m_karras is \"DPM++ 2M\" with schedule type Karras", choices=tuple(SAMPLERS),
+                  aliases=("sampler",)),
+    )
+
+
+def size_params(default: int | None = None, what: str = "Image") -> tuple[ParamSpec, ...]:
+    doc = "the model's native size: 512 for SD1.5, 1024 for SDXL" if default is None else str(default)
+    return (ParamSpec("width", "integer", default, f"{what} width (rounded down to a multiple of 8; default: {doc})",
+                      min=64, max=8192, multiple_of=8),
+            ParamSpec("height", "integer", default, f"{what} height (rounded down to a multiple of 8; default: {doc})",
+                      min=64, max=8192, multiple_of=8))
