@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -253,14 +252,12 @@ def test_models_table_is_validated_by_the_models_package(tmp_path):
 
 
 def test_models_become_configured_capabilities(monkeypatch):
-    import types
 
+    import viwoscript.capabilities as caps_mod
     import viwoscript.config as config_mod
 
     seen = []
-    fake = types.ModuleType("viwoscript.models")
-    fake.capabilities = lambda table: seen.append(table) or ["configured classes"]
-    monkeypatch.setitem(sys.modules, "viwoscript.models", fake)
+    monkeypatch.setattr(caps_mod, "capabilities", lambda table: seen.append(table) or ["configured classes"])
     monkeypatch.setattr(config_mod, "_models_package", lambda: True)
     cfg = Config()
     assert "capabilities" not in cfg.runtime_kwargs()  # no [models]: nothing added
@@ -270,7 +267,7 @@ def test_models_become_configured_capabilities(monkeypatch):
     def broken(table):
         raise ImportError("No module named 'diffusers'")
 
-    fake.capabilities = broken
+    monkeypatch.setattr(caps_mod, "capabilities", broken)
     with pytest.raises(ConfigError, match="cannot load: No module named 'diffusers'") as info:
         cfg.runtime_kwargs()
     assert "viwoscript[diffusion]" in info.value.hint

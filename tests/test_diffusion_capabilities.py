@@ -306,7 +306,7 @@ def test_outpaint_rejects_unknown_direction(rt):
 
 # --- ControlNet ----------------------------------------------------------------------------------
 
-def test_preprocess_canny_and_scribble_and_types(rt):
+def test_preprocess_canny_invert_and_types(rt):
     img = np.zeros((64, 64, 3), np.uint8)
     img[16:48, 16:48] = 255
     canny = rt.run('(std.call_method (get_capability "controlnet.generate") "preprocess" (std.arg 0) "canny")',
@@ -316,11 +316,16 @@ def test_preprocess_canny_and_scribble_and_types(rt):
     assert canny.metadata["controlType"] == "canny"
     sketch = np.full((32, 32, 3), 250, np.uint8)
     sketch[10, 5:25] = (10, 10, 200)
-    s = rt.run('(std.call_method (get_capability "controlnet.generate") "preprocess" (std.arg 0) "scribble")',
+    s = rt.run('(std.call_method (get_capability "controlnet.generate") "preprocess" (std.arg 0) "invert")',
                args=[Image(sketch)])
     expected = np.zeros((32, 32), np.uint8)
     expected[10, 5:25] = 255
     assert np.array_equal(s.pixels[:, :, 0], expected)
+    assert (s.metadata["controlType"], s.metadata["preprocessor"]) == ("scribble", "invert")
+    with pytest.raises(CapabilityError, match="scribble preprocessor needs the Annotators") as info:
+        rt.run('(std.call_method (get_capability "controlnet.generate") "preprocess" (std.arg 0) "scribble")',
+               args=[Image(sketch)])
+    assert '"invert"' in info.value.hint
     assert rt.run('(std.call_method (get_capability "controlnet.generate") "getAvailableTypes")') == ["canny",
                                                                                                      "scribble"]
     with pytest.raises(CapabilityError, match="Annotators"):

@@ -1,30 +1,37 @@
 """``controlnet.generate``: preprocess control images and generate with one or several ControlNets.
 
 Control images come from images or canvas control layers (their ``controlType`` travels with them).
-Canny and scribble preprocessors need no weights; depth, openpose, hed and lineart use controlnet-aux
-with the ``lllyasviel/Annotators`` weights the host configured (``[models] annotators = "folder"``).
+The ``canny`` and ``invert`` preprocessors need no weights; ``scribble`` (HED scribble), ``hed``,
+``depth``, ``openpose`` and ``lineart`` use controlnet-aux with the ``lllyasviel/Annotators`` weights the
+host configured (``[models] annotators = "folder"``), run on the configured device, held by the model
+manager, and return a control image of the input's size. An ``annotators`` value that is not a local
+folder is a Hugging Face id, fetched only with ``download = true``.
 ControlNet models are configured per control type (``[models] controlnets = {canny = [...]}``), one
 per base family; the pipeline shares the base model's weights (``from_pipe``).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
 from ..errors import ArgumentError, CapabilityError, ScriptError
 from ..models.images import resize, round8, to_rgb
-from ..models.resolve import ResolvedModel, resolve
+from ..models.resolve import ResolvedModel, offline, resolve
 from .base import ParamSpec, Workload, method
 from .diffusers_base import DiffusersCapability, build_result, note_sdxl, run_pipeline
 from .options import common_options
 
-#: Preprocessors: name → controlnet-aux class (None: built in, no weights).
-PREPROCESSORS: dict[str, str | None] = {
-    "canny": None, "scribble": None, "depth": "MidasDetector", "openpose": "OpenposeDetector",
-    "hed": "HEDdetector", "lineart": "LineartDetector",
+#: Preprocessors: name → (controlnet-aux class, call options) (None: built in, no weights).
+PREPROCESSORS: dict[str, tuple[str, dict] | None] = {
+    "canny": None, "invert": None, "scribble": ("HEDdetector", {"scribble": True}),
+    "hed": ("HEDdetector", {}), "depth": ("MidasDetector", {}), "openpose": ("OpenposeDetector", {}),
+    "lineart": ("LineartDetector", {}),
 }
+#: Which preprocessors need the Annotators weights.
+ANNOTATED = tuple(k for k, v in PREPROCESSORS.items() if v is not None)
 CONTROL_FIELDS = ("image", "control_type", "model", "weight", "start", "end", "preprocess")
 
 
@@ -35,8 +42,9 @@ def canny(rgb: np.ndarray, low: int = 100, high: int = 200) -> np.ndarray:
     return np.repeat(edges[:, :, None], 3, axis=2)
 
 
-def scribble(rgb: np.ndarray, threshold: int = 48) -> np.ndarray:
-    """White lines on black: every pixel that differs from the image's dominant (background) colour."""
+def invert(rgb: np.ndarray, threshold: int = 48) -> np.ndarray:
+    """A1111's "invert" preprocessor for drawn lines: white lines on black, every pixel that differs
+    from the image's dominant (background) colour (dark pencil on white paper, or any ink on any paper)."""
     flat = rgb.reshape(-1, 3)
     background = np.median(flat, axis=0)
     ink = np.abs(rgb.astype(np.int16) - background.astype(np.int16)).max(axis=2) > threshold
@@ -62,9 +70,6 @@ class ControlNetGenerate(DiffusersCapability):
     description = ("Guide generation with control images (edges, scribbles, depth, pose) through one or several "
                    "ControlNets, for Stable Diffusion 1.x/2.x and SDXL models (diffusers).")
 
-    def __init__(self) -> None:
-        self._detectors: dict[str, Any] = {}
-
     def check_inputs(self, ctx, spec, args):
         if spec.name == "apply":
             where = f"{self.type}.apply"
@@ -82,25 +87,24 @@ class ControlNetGenerate(DiffusersCapability):
 
     @method("preprocess",
             ParamSpec("image", "image", description="The picture to turn into a control image"),
-            ParamSpec("control_type", "string", description="canny, scribble, depth, openpose, hed or lineart",
-                      choices=tuple(PREPROCESSORS), aliases=("type",)),
+            ParamSpec("control_type", "string", description="canny, invert (drawn lines), scribble (HED "
+                      "scribble), hed, depth, openpose or lineart", choices=tuple(PREPROCESSORS), aliases=("type",)),
             ParamSpec("low_threshold", "integer", 100, "Canny: lower hysteresis threshold", min=0, max=255),
             ParamSpec("high_threshold", "integer", 200, "Canny: upper hysteresis threshold", min=0, max=255),
-            ParamSpec("threshold", "integer", 48, "Scribble: how far from the background a pixel is ink",
+            ParamSpec("threshold", "integer", 48, "Invert: how far from the background a pixel is ink",
                       min=0, max=255),
+            ParamSpec("resolution", "integer", 512, "Annotators: the short side they run at (the result is "
+                      "the input's size)", min=64, max=2048, aliases=("detect_resolution",)),
             positional=2, returns="image", label="Preprocess")
-    def preprocess(self, ctx, image, control_type, low_threshold, high_threshold, threshold):
-        """Make a control image (white features on black) from a picture."""
+    def preprocess(self, ctx, image, control_type, low_threshold, high_threshold, threshold, resolution):
+        """Make a control image (white features on black) of the picture's size."""
         from ..values import Image
 
         rgb = to_rgb(image)
-        if control_type == "canny":
-            out = canny(rgb, low_threshold, high_threshold)
-        elif control_type == "scribble":
-            out = scribble(rgb, threshold)
-        else:
-            out = self._annotate(control_type, rgb)
-        return Image(out, {"controlType": control_type, "preprocessor": control_type})
+        out = self._preprocess(ctx, control_type, rgb, low=low_threshold, high=high_threshold,
+                               threshold=threshold, resolution=resolution)
+        ctype = "scribble" if control_type == "invert" else control_type  # the ControlNet an invert feeds
+        return Image(out, {"controlType": ctype, "preprocessor": control_type})
 
     @method("apply",
             ParamSpec("control_images", "any", description="A control image, a canvas control layer id, or a "
@@ -178,8 +182,8 @@ class ControlNetGenerate(DiffusersCapability):
                 raise ArgumentError(f"{where}: control #{i + 1}: start must be below end")
             rgb = to_rgb(img)
             if spec.get("preprocess") and resolve_models:
-                rgb = canny(rgb) if ctype == "canny" else scribble(rgb) if ctype == "scribble" \
-                    else self._annotate(ctype, rgb)
+                rgb = self._preprocess(ctx, spec["preprocess"] if isinstance(spec["preprocess"], str) else ctype,
+                                       rgb)
             entry = {"image": rgb, "type": ctype, "weight": float(weight), "start": float(start), "end": float(end)}
             if resolve_models:
                 entry["net"] = self._net(ctx, spec.get("model"), ctype, base, where)
@@ -205,29 +209,73 @@ class ControlNetGenerate(DiffusersCapability):
         raise CapabilityError(f"{where}: no {ctype!r} ControlNet for {base.family} models is configured",
                               hint="add one for this family to [models] controlnets")
 
-    def _annotate(self, ctype: str, rgb: np.ndarray) -> np.ndarray:
+    def _preprocess(self, ctx, name: str, rgb: np.ndarray, *, low: int = 100, high: int = 200, threshold: int = 48,
+                    resolution: int = 512) -> np.ndarray:
+        if name == "canny":
+            return canny(rgb, low, high)
+        if name == "invert":
+            return invert(rgb, threshold)
+        return self._annotate(ctx, name, rgb, resolution)
+
+    def _annotate(self, ctx, ctype: str, rgb: np.ndarray, resolution: int = 512) -> np.ndarray:
+        """Run a controlnet-aux annotator at ``resolution`` (short side) and return the input's size."""
         where = f"{self.type}.preprocess"
-        cls_name = PREPROCESSORS.get(ctype)
-        if cls_name is None:
+        found = PREPROCESSORS.get(ctype)
+        if found is None:
             raise ArgumentError(f"{where}: no preprocessor for {ctype!r}", hint="one of " + ", ".join(PREPROCESSORS))
-        folder = self.model_config.annotators
+        cls_name, options = found
+        det = self._detector(ctx, ctype, cls_name, where)
+        from PIL import Image as PILImage
+
+        h, w = rgb.shape[:2]
+
+        def run():
+            out = det(PILImage.fromarray(rgb), detect_resolution=resolution, image_resolution=resolution, **options)
+            return to_rgb(np.asarray(out.convert("RGB") if hasattr(out, "convert") else out))
+
+        out = self.manager(ctx).call(run)  # the annotator's weights sit on the manager's device and thread
+        if out.shape[:2] != (h, w):
+            out = resize(out, w, h)
+        return out
+
+    def _detector(self, ctx, ctype: str, cls_name: str, where: str) -> Any:
+        """The annotator, loaded once per (weights, device) and held by the Runtime's model manager."""
+        config = self.model_config
+        folder = config.annotators
         if not folder:
-            raise CapabilityError(f"{where}: the {ctype} preprocessor needs the Annotators weights",
-                                  hint="the host sets [models] annotators = \"folder with lllyasviel/Annotators\"; "
-                                       "canny and scribble need no weights")
-        det = self._detectors.get(ctype)
-        if det is None:
+            hint = "the host sets [models] annotators = \"folder with lllyasviel/Annotators\"; canny and " \
+                   "invert need no weights"
+            if ctype == "scribble":
+                hint += "; for lines drawn on paper use \"invert\""
+            raise CapabilityError(f"{where}: the {ctype} preprocessor needs the Annotators weights", hint=hint)
+        local = os.path.isdir(os.path.expanduser(folder))
+        if not local and (not config.download or offline()):
+            raise CapabilityError(f"{where}: annotators {folder!r} is not a local folder, and downloads are off",
+                                  hint="point [models] annotators at a folder holding the lllyasviel/Annotators "
+                                       "files, or set download = true to fetch them from the Hugging Face Hub")
+        source = os.path.expanduser(folder) if local else folder
+        from ..models.device import device_policy
+        from ..models.manager import module_bytes
+
+        device, _ = device_policy(config)
+
+        def load():
             try:
                 import controlnet_aux
             except ImportError:
                 raise CapabilityError(f"{where}: {ctype} needs controlnet-aux",
                                       hint="pip install 'viwoscript[diffusion]'") from None
             try:
-                det = getattr(controlnet_aux, cls_name).from_pretrained(folder)
+                det = getattr(controlnet_aux, cls_name).from_pretrained(source)
             except Exception as e:  # noqa: BLE001 - third-party loaders raise anything
-                raise ScriptError(f"{where}: cannot load the {ctype} preprocessor from {folder}: {e}") from None
-            self._detectors[ctype] = det
-        from PIL import Image as PILImage
+                raise ScriptError(f"{where}: cannot load the {ctype} preprocessor from {folder}: {e}",
+                                  hint="the folder needs the lllyasviel/Annotators file for it (e.g. "
+                                       "ControlNetHED.pth for scribble and hed)") from None
+            if hasattr(det, "to"):
+                det = det.to(device) or det
+            modules = [v for v in vars(det).values() if hasattr(v, "parameters")]
+            return det, module_bytes(modules)
 
-        out = det(PILImage.fromarray(rgb))
-        return to_rgb(np.asarray(out.convert("RGB")))
+        return self.manager(ctx).call(lambda: self.manager(ctx).hold(
+            ("annotator", cls_name, source, device), load, name=f"annotator {cls_name}", path=source,
+            kind="annotator", device=device))
