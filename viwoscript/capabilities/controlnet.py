@@ -236,6 +236,8 @@ class ControlNetGenerate(DiffusersCapability):
         out = self.manager(ctx).call(run)  # the annotator's weights sit on the manager's device and thread
         if out.shape[:2] != (h, w):
             out = resize(out, w, h)
+            if options.get("scribble"):  # a scribble stays black and white
+                out = np.where(out >= 64, 255, 0).astype(np.uint8)
         return out
 
     def _detector(self, ctx, ctype: str, cls_name: str, where: str) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..errors import CapabilityError
+from ..errors import CapabilityError, ViwoError
 from ..models.config import ModelConfig
 from ..models.manager import quiet
 from ..models.resolve import ResolvedModel, resolve
@@ -40,7 +40,26 @@ class DiffusersCapability(Capability):
         reason = super().availability()
         if reason is None and not cls.model_config.configured:
             return NO_MODEL
+        if reason is None:
+            reason = cls.default_model_problem()
         return reason
+
+    @classmethod
+    def default_model_name_of(cls) -> str | None:
+        return cls.model_config.default_model
+
+    @classmethod
+    def default_model_problem(cls) -> str | None:
+        """Why the configured default model cannot load (not on disk, not in the cache), or None; reads
+        JSON files only and never downloads."""
+        name = cls.default_model_name_of()
+        if name is None:
+            return None
+        try:
+            resolve(name, cls.model_config, [], "models", trusted=True, fetch=False)
+        except ViwoError as e:
+            return f"the default model {name!r} cannot load: {e.message}" + (f" ({e.hint})" if e.hint else "")
+        return None
 
     @classmethod
     def available_for(cls, args: dict) -> str | None:
@@ -59,7 +78,7 @@ class DiffusersCapability(Capability):
 
     # --- models ---------------------------------------------------------------------------------
     def default_model_name(self) -> str | None:
-        return self.model_config.default_model
+        return self.default_model_name_of()
 
     def model(self, ctx, name: str | None, op: str, *, kind: str = "pipeline") -> ResolvedModel:
         """Resolve a script-given model name (or the host's default when ``None``)."""

@@ -20,6 +20,34 @@ from .diffusers_base import DiffusersCapability, build_result, note_sdxl, run_pi
 from .options import common_options
 
 DIRECTIONS = ("left", "right", "top", "bottom")
+#: Where check_inputs leaves only_masked's generation size for the workload (never a parameter name).
+_TARGET = "_only_masked_size"
+
+
+def native_target(width: int, height: int, native: int) -> tuple[int, int]:
+    """The size a ``width``×``height`` crop is generated at with ``only_masked``: its aspect ratio, about
+    ``native``² pixels (the model's native area), each side a multiple of 8 (at least 64)."""
+    scale = native / (width * height) ** 0.5
+    return (max(64, int(round(width * scale / 8)) * 8), max(64, int(round(height * scale / 8)) * 8))
+
+
+def _crop_box(ctx, args: dict, where: str):
+    mask = to_mask(_mask_from(ctx, args["mask"], where))
+    image = args["image"]
+    if mask.shape != (image.height, image.width):
+        return None  # the method reports the mismatch
+    return mask_bbox(mask, int(args.get("padding") or 0), image.width, image.height)
+
+
+_plain_workload = image_workload(image="image", strength="strength", batch="batch")
+
+
+def _inpaint_workload(args: dict) -> Workload:
+    work = _plain_workload(args)
+    if args.get(_TARGET):
+        w, h = args[_TARGET]
+        return Workload(w, h, work.steps, work.effective_steps, work.batch)
+    return work
 
 
 def _strength(default: float) -> ParamSpec:
@@ -94,8 +122,9 @@ class DiffusersInpaint(DiffusersCapability):
     description = ("Repaint the masked part of an image, or extend an image outwards, with Stable Diffusion "
                    "1.x/2.x or SDXL inpainting (diffusers); the rest of the image is kept exactly.")
 
-    def default_model_name(self) -> str | None:
-        return self.model_config.inpaint or self.model_config.default_model
+    @classmethod
+    def default_model_name_of(cls) -> str | None:
+        return cls.model_config.inpaint or cls.model_config.default_model
 
     def check_inputs(self, ctx, spec, args):
         where = f"{self.type}.{spec.name}"
@@ -103,6 +132,11 @@ class DiffusersInpaint(DiffusersCapability):
         self.check_model_allowed(ctx, m.name, where)
         if spec.name == "outpaint":
             parse_directions(args["direction"], where)
+        if spec.name == "inpaint" and args.get("only_masked"):
+            # the crop runs at the model's native size: that is what the limits and the budget count
+            box = _crop_box(ctx, args, where)
+            if box is not None:
+                args[_TARGET] = native_target(box[2] - box[0], box[3] - box[1], m.native_size)
         super().check_inputs(ctx, spec, args)
 
     @method("inpaint",
@@ -119,7 +153,7 @@ class DiffusersInpaint(DiffusersCapability):
                       max=2048, aliases=("only_masked_padding",)),
             *common_options(),
             positional=3, returns="object", label="Inpaint", options_name="params",
-            workload=image_workload(image="image", strength="strength", batch="batch"))
+            workload=_inpaint_workload)
     def inpaint(self, ctx, image, mask, prompt, strength, mask_blur, only_masked, padding, negative_prompt, steps,
                 guidance_scale, seed, model, batch, prompt_2, negative_prompt_2, scheduler):
         """Repaint the masked region of an image; unmasked pixels are returned unchanged. Returns {image,
@@ -138,10 +172,13 @@ class DiffusersInpaint(DiffusersCapability):
         seed = ctx.seed(seed)
         box = mask_bbox(m, padding, image.width, image.height) if only_masked else None
         x0, y0, x1, y1 = box or (0, 0, image.width, image.height)
-        arrays, used, notes = self._generate(ctx, where, "inpaint", rgb[y0:y1, x0:x1], m[y0:y1, x0:x1], prompt, model, seed,
-                                batch, strength=strength, negative_prompt=negative_prompt, steps=steps,
-                                guidance_scale=guidance_scale, prompt_2=prompt_2,
-                                negative_prompt_2=negative_prompt_2, scheduler=scheduler)
+        target = None
+        if box is not None:  # A1111's "only masked": the crop scaled to the model's native size and back
+            target = native_target(x1 - x0, y1 - y0, self.model(ctx, model, where).native_size)
+        arrays, used, notes = self._generate(ctx, where, "inpaint", rgb[y0:y1, x0:x1], m[y0:y1, x0:x1], prompt,
+                                             model, seed, batch, strength=strength, negative_prompt=negative_prompt,
+                                             steps=steps, guidance_scale=guidance_scale, prompt_2=prompt_2,
+                                             negative_prompt_2=negative_prompt_2, scheduler=scheduler, target=target)
         out = []
         for gen in arrays:
             full = rgb.copy()
@@ -223,17 +260,22 @@ class DiffusersInpaint(DiffusersCapability):
                 "guidance_scale": guidance_scale, "width": w, "height": h, "scheduler": scheduler}
 
     def _generate(self, ctx, where, task, rgb, mask, prompt, model, seed, batch, *, strength, negative_prompt,
-                  steps, guidance_scale, prompt_2, negative_prompt_2, scheduler) -> tuple[list, dict, list[str]]:
-        """Run the inpaint pipeline on ``rgb``/``mask`` at a multiple-of-8 size; returns the results at
-        rgb's size, the model used (metadata) and notes."""
+                  steps, guidance_scale, prompt_2, negative_prompt_2, scheduler,
+                  target: tuple[int, int] | None = None) -> tuple[list, dict, list[str]]:
+        """Run the inpaint pipeline on ``rgb``/``mask`` at ``target`` (else at rgb's size rounded to a
+        multiple of 8); returns the results at rgb's size, the model used (metadata) and notes."""
         from PIL import Image as PILImage
 
         notes: list[str] = []
         m = self.model(ctx, model, where)
         h, w = rgb.shape[:2]
-        gw, gh = round8(w, h)
-        if (gw, gh) != (w, h):
+        gw, gh = target or round8(w, h)
+        if target is not None:
+            notes.append(f"only_masked: the {w}×{h} crop around the mask was generated at {gw}×{gh} (the "
+                         f"model's native size, {m.native_size}² pixels) and scaled back")
+        elif (gw, gh) != (w, h):
             notes.append(f"generated at {gw}×{gh} (multiples of 8) and resized back to {w}×{h}")
+        if (gw, gh) != (w, h):
             rgb_in, mask_in = resize(rgb, gw, gh), resize(mask, gw, gh, resample="nearest")
         else:
             rgb_in, mask_in = rgb, mask

@@ -120,7 +120,8 @@ def a1111_parameters(meta: dict | None, size: tuple[int, int] | None = None) -> 
     w, h = meta.get("width"), meta.get("height")
     if not (w and h) and size:
         w, h = size
-    fields += [("Steps", steps), ("Sampler", sampler), ("CFG scale", cfg), ("Seed", meta.get("seed")),
+    fields += [("Steps", steps), ("Sampler", sampler), ("Schedule type", meta.get("schedule_type")),
+               ("CFG scale", cfg), ("Seed", meta.get("seed")),
                ("Size", f"{w}x{h}" if w and h else None), ("Model hash", meta.get("model_hash")),
                ("Model", meta.get("model")), ("Denoising strength", meta.get("strength")),
                ("Capability", meta.get("capability")), ("Method", meta.get("method")),

@@ -85,10 +85,12 @@ class quiet:  # noqa: N801 - context manager: no progress bars or info logs from
         import diffusers.utils.logging as dlog
         import transformers.utils.logging as tlog
 
-        self.state = (dlog.is_progress_bar_enabled(), tlog.is_progress_bar_enabled(), dlog.get_verbosity())
+        self.state = (dlog.is_progress_bar_enabled(), tlog.is_progress_bar_enabled(), dlog.get_verbosity(),
+                      tlog.get_verbosity())
         dlog.disable_progress_bar()
         dlog.set_verbosity_error()
         tlog.disable_progress_bar()
+        tlog.set_verbosity_error()
         return self
 
     def __exit__(self, *exc):
@@ -100,6 +102,7 @@ class quiet:  # noqa: N801 - context manager: no progress bars or info logs from
         if self.state[1]:
             tlog.enable_progress_bar()
         dlog.set_verbosity(self.state[2])
+        tlog.set_verbosity(self.state[3])
         return False
 
 
@@ -243,8 +246,9 @@ class ModelManager:
         import diffusers
 
         cfg = base_config if base_config is not None else pipe.scheduler.config
-        if name is None:
-            return type(pipe.scheduler).from_config(cfg)
+        if name is None:  # the model's own class (not the previous call's choice, which the pipe still holds)
+            own = getattr(diffusers, str(cfg.get("_class_name", "")), None)
+            return (own if own is not None else type(pipe.scheduler)).from_config(cfg)
         cls_name, extra = SCHEDULERS[name]
         return getattr(diffusers, cls_name).from_config(cfg, **extra)
 

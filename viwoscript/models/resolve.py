@@ -57,8 +57,9 @@ def offline() -> bool:
 
 
 def resolve(name: str, config: ModelConfig, roots: list[Path], op: str, *, kind: str = "pipeline",
-            trusted: bool = False) -> ResolvedModel:
-    """Find model ``name``; ``trusted`` names come from the host (paths anywhere), others from scripts."""
+            trusted: bool = False, fetch: bool = True) -> ResolvedModel:
+    """Find model ``name``; ``trusted`` names come from the host (paths anywhere), others from scripts.
+    ``fetch=False`` never downloads (a check, e.g. ``viwo caps``)."""
     looked: list[str] = []
     target, host = name, trusted
     for _ in range(_MAX_ALIAS_DEPTH):
@@ -70,7 +71,7 @@ def resolve(name: str, config: ModelConfig, roots: list[Path], op: str, *, kind:
     path = _as_folder(target, roots, op, host, looked)
     source = "folder"
     if path is None and HF_ID_RE.match(target):
-        path = _from_hf_cache(target, kind, config, looked)
+        path = _from_hf_cache(target, kind, config, looked, fetch)
         source = "huggingface"
     if path is None:
         raise ScriptError(f"{op}: model {name!r} not found",
@@ -104,9 +105,10 @@ def _as_folder(target: str, roots: list[Path], op: str, host: bool, looked: list
     return found if found.is_dir() else None
 
 
-def _from_hf_cache(repo_id: str, kind: str, config: ModelConfig, looked: list[str]) -> Path | None:
+def _from_hf_cache(repo_id: str, kind: str, config: ModelConfig, looked: list[str], fetch: bool = True) -> Path | None:
     try:
-        from huggingface_hub import constants, snapshot_download, try_to_load_from_cache
+        import huggingface_hub as hub
+        from huggingface_hub import constants, try_to_load_from_cache
     except ImportError:  # pragma: no cover - comes with diffusers
         looked.append("the Hugging Face cache (huggingface_hub is not installed)")
         return None
@@ -119,7 +121,61 @@ def _from_hf_cache(repo_id: str, kind: str, config: ModelConfig, looked: list[st
         looked.append("no download (" + ("offline mode" if offline() else "downloads are off: [models] download = true")
                       + ")")
         return None
-    return Path(snapshot_download(repo_id))  # pragma: no cover - needs the network
+    if not fetch:
+        looked.append("not downloaded yet (download = true fetches it on first use)")
+        return None
+    try:
+        files = hub.list_repo_files(repo_id)
+        wanted = needed_files(files, kind, safety_checker=config.safety_checker)
+        if marker not in wanted:
+            looked.append(f"the Hugging Face Hub ({repo_id} has no {marker}: not a diffusers "
+                          + ("pipeline" if kind == "pipeline" else "ControlNet") + ")")
+            return None
+        return Path(hub.snapshot_download(repo_id, allow_patterns=wanted))
+    except Exception as e:  # noqa: BLE001 - network and hub errors become one clear error
+        looked.append(f"the Hugging Face Hub (download failed: {type(e).__name__}: {e})"[:300])
+        return None
+
+
+#: Weight files diffusers can load, best first (per component folder, one kind is fetched).
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
+_CONFIG_SUFFIXES = (".json", ".txt", ".model")
+
+
+def needed_files(files: list[str], kind: str = "pipeline", *, safety_checker: bool = False) -> list[str]:
+    """Of a Hugging Face repository's ``files``, those a diffusers ``from_pretrained`` needs: the
+    configs and tokenizer files, and per component one set of weights (safetensors, else ``.bin``; no
+    ``.fp16``/``non_ema`` variants, no single-file ``.ckpt`` checkpoints, no ONNX/Flax copies; the safety
+    checker's weights only when it is configured). For SD1.5 this is ~4 GB instead of the whole ~40 GB repo."""
+    folders: dict[str, list[str]] = {}
+    for f in files:
+        folder = f.rsplit("/", 1)[0] if "/" in f else ""
+        folders.setdefault(folder, []).append(f)
+    out: list[str] = []
+    for folder, names in sorted(folders.items()):
+        if kind == "pipeline" and folder == "":
+            out += [f for f in names if f == "model_index.json"]
+            continue
+        if kind == "controlnet" and folder != "":
+            continue
+        if "/" in folder:  # nested folders (e.g. onnx exports, samples) are not components
+            continue
+        out += [f for f in names if f.endswith(_CONFIG_SUFFIXES)]
+        if kind == "pipeline" and folder == "safety_checker" and not safety_checker:
+            continue
+        weights = [f for f in names if f.endswith(WEIGHT_SUFFIXES) and _plain(f)]
+        for suffix in WEIGHT_SUFFIXES:
+            chosen = [f for f in weights if f.endswith(suffix)]
+            if chosen:
+                out += chosen
+                break
+    return out
+
+
+def _plain(path: str) -> bool:
+    """A weight file without a variant tag: ``x.safetensors`` or a shard ``x-00001-of-00002.safetensors``,
+    not ``x.fp16.safetensors`` or ``x.non_ema.bin``."""
+    return path.rsplit("/", 1)[-1].count(".") == 1
 
 
 def _read_json(path: Path, op: str, name: str) -> dict:
