@@ -58,7 +58,9 @@ class DiffusersCapability(Capability):
         try:
             resolve(name, cls.model_config, [], "models", trusted=True, fetch=False)
         except ViwoError as e:
-            return f"the default model {name!r} cannot load: {e.message}" + (f" ({e.hint})" if e.hint else "")
+            looked = (e.hint or "").split("; configure it")[0]
+            return (f"the default model {name!r} cannot load: {e.message.removeprefix('models: ')}"
+                    + (f" ({looked})" if looked else ""))
         return None
 
     @classmethod
