@@ -231,7 +231,7 @@ def test_lambdas_kept_across_runs_follow_opcodes_registered_since():
 
 
 def test_a_replaced_top_level_seq_is_called_by_both_runners():
-    from viwoscript.stdlib.std import seq
+    from viwoscript.runners.forms.control import seq
 
     @opcode("std.seq", P("exprs", "block", kind="block", variadic=True), lazy=True, into=[])
     def logged_seq(ev, args, scope):

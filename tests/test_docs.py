@@ -16,7 +16,7 @@ def test_stdlib_reference_is_up_to_date():
 
 
 def test_every_opcode_has_a_description():
-    from viwoscript.opcodes import builtin_registry
+    from viwoscript.runtime import builtin_registry
 
     missing = [spec.name for spec in builtin_registry() if not spec.description]
     assert not missing, f"opcodes without a docstring: {missing}"

@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 
 from viwoscript.errors import ViwoError
 from viwoscript.limits import Limits
-from viwoscript.opcodes import builtin_registry
-from viwoscript.runtime import Runtime
+from viwoscript.runtime import Runtime, builtin_registry
 
 N = int(os.environ.get("FUZZ_EXAMPLES", "6000"))
 LIMITS = Limits(gas=3000, timeout=5, max_string=20_000, max_list=20_000, max_object=20_000, max_depth=60)

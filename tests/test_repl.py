@@ -20,7 +20,7 @@ from prompt_toolkit.document import Document
 from pygments.token import Comment, Name
 
 from viwoscript.config import Config
-from viwoscript.opcodes import P, builtin_registry, opcode
+from viwoscript.opcodes import P, opcode
 from viwoscript.repl import (
     ReplSession,
     build_prompt_session,
@@ -34,6 +34,7 @@ from viwoscript.repl import (
     signature_fragments,
     toolbar_fragments,
 )
+from viwoscript.runtime import builtin_registry
 from viwoscript.terminal.lexer import ViwoLexer, count_comments, lexer_for
 from viwoscript.values import Image
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from viwoscript.nodes import Array, Atom, Node, Object
-from viwoscript.opcodes import builtin_registry
+from viwoscript.runtime import builtin_registry
 from viwoscript.syntax import parse
 
 LANG_DIR = Path(__file__).parent / "lang"

@@ -29,8 +29,10 @@ import warnings
 from typing import Any
 
 from .errors import ArgumentError, InternalError, ScriptError, ViwoError
-from .evaluator import _TYPE_CHECKS, BreakSignal, ContinueSignal, ControlSignal, ReturnSignal, Scope
+from .evaluator import _TYPE_CHECKS
 from .nodes import HOT_OPS, Array, Atom, Object, contains_call, to_data
+from .runners.forms import control, functions, variables
+from .scope import BreakSignal, ContinueSignal, ControlSignal, ReturnSignal, Scope
 from .values import Lambda, to_text, truthy
 
 
@@ -182,28 +184,23 @@ class Compiler:
     """Compiles one program tree for one registry."""
 
     def __init__(self, registry):
-        from .stdlib import boolean, std
+        from .stdlib import boolean
         from .stdlib import math as math_ops
 
+        v, c, f = variables, control, functions
         self.specs = registry._specs
         self.version = registry.version
         self.info: dict = {}
         self.builtin = {
-            "std.var": std.var, "std.let": std.let, "std.set": std.set_, "std.seq": std.seq, "std.if": std.if_,
-            "std.while": std.while_, "std.for": std.for_, "std.try": std.try_, "std.lambda": std.lambda_,
-            "std.apply": std.apply, "std.break": std.break_, "std.continue": std.continue_,
-            "std.return": std.return_, "and": boolean.and_, "or": boolean.or_, "not": boolean.not_,
+            "std.var": v.var, "std.let": v.let, "std.set": v.set_, "std.seq": c.seq, "std.if": c.if_,
+            "std.while": c.while_, "std.for": c.for_, "std.try": c.try_, "std.lambda": f.lambda_,
+            "std.apply": f.apply, "std.break": c.break_, "std.continue": c.continue_,
+            "std.return": c.return_, "and": boolean.and_, "or": boolean.or_, "not": boolean.not_,
             "+": math_ops.add, "-": math_ops.sub, "*": math_ops.mul, "%": math_ops.remainder,
-            "<": self._ordered("<"), ">": self._ordered(">"), "<=": self._ordered("<="), ">=": self._ordered(">="),
         }
-        self.never_declare = std._NEVER_DECLARE
+        self.builtin.update({s.name: s.fn for s in boolean.OPCODES if s.name in ("<", ">", "<=", ">=")})
+        self.never_declare = control.NEVER_DECLARE
         self.hot: dict[int, bool] = {}
-
-    def _ordered(self, op):
-        from .opcodes import builtin_registry
-
-        spec = builtin_registry().get(op)
-        return spec.fn if spec is not None else None
 
     # --- entry -----------------------------------------------------------------------------------
     def compile_program(self, node, *, charge_seq: bool):

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import sys
 
-from .opcodes import REQUIRED, Registry, builtin_registry
+from .opcodes import REQUIRED, Registry
+from .runtime import builtin_registry
 
 CATEGORY_TITLES = {
     "std": "std — variables, control flow, functions, conversions",

@@ -8,6 +8,7 @@ call are stamped with that call's span (the innermost call wins).
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -24,64 +25,14 @@ from .errors import (
 )
 from .limits import Limits
 from .nodes import Array, Atom, Node, Span, to_data
+from .runners.forms.control import seq as _builtin_seq
+from .runners.forms.variables import var as _builtin_var
+from .scope import BreakSignal, ContinueSignal, ControlSignal, ReturnSignal, Scope
 from .values import Lambda, to_json_text
 
+__all__ = ["BreakSignal", "ContinueSignal", "ControlSignal", "Evaluator", "ReturnSignal", "Scope"]
+
 POLL_EVERY = 1000
-
-
-class Scope:
-    __slots__ = ("vars", "parent")
-
-    def __init__(self, parent: Scope | None = None, vars: dict | None = None):
-        self.vars = {} if vars is None else vars
-        self.parent = parent
-
-    def lookup(self, name: str) -> Any:
-        s = self
-        while s is not None:
-            v = s.vars
-            if name in v:
-                return v[name]
-            s = s.parent
-        return None
-
-    def assign(self, name: str, value: Any) -> bool:
-        s = self
-        while s is not None:
-            if name in s.vars:
-                s.vars[name] = value
-                return True
-            s = s.parent
-        return False
-
-    def names(self) -> set[str]:
-        out: set[str] = set()
-        s = self
-        while s is not None:
-            out.update(s.vars)
-            s = s.parent
-        return out
-
-
-class ControlSignal(Exception):
-    """Break, continue and return travel as exceptions; std.try lets them pass."""
-
-
-class BreakSignal(ControlSignal):
-    pass
-
-
-class ContinueSignal(ControlSignal):
-    pass
-
-
-class ReturnSignal(ControlSignal):
-    def __init__(self, value: Any):
-        self.value = value
-
-
-_BREAK = BreakSignal()
-_CONTINUE = ContinueSignal()
 
 
 class Evaluator:
@@ -109,8 +60,6 @@ class Evaluator:
         self.interrupted = False
         self.current_span: Span | None = None
         self.program: Node | None = None
-        from .stdlib.std import var as _builtin_var
-
         spec = self.specs.get("std.var")
         #: The builtin std.var (reading a variable is a third of all evaluations: eval inlines it).
         self._var_spec = spec if spec is not None and spec.fn is _builtin_var else None
@@ -325,10 +274,8 @@ class Evaluator:
         """A program whose top is the builtin std.seq runs its statements in the given scope."""
         if node.__class__ is not Array or node.op != "std.seq":
             return False
-        from .stdlib.std import seq
-
         spec = self.specs.get("std.seq")
-        return spec is not None and spec.fn is seq
+        return spec is not None and spec.fn is _builtin_seq
 
     def depth_error(self) -> DepthLimitError:
         return DepthLimitError(f"Maximum call depth of {self.limits.max_depth} exceeded",
@@ -383,12 +330,20 @@ class Evaluator:
                 raise ScriptError("continue outside of a loop", self.current_span,
                                   hint="std.continue only works inside std.while or std.for") from None
         except RecursionError:
-            raise DepthLimitError("Script nested too deeply for the interpreter",
-                                  hint="reduce the recursion depth or nesting of the script") from None
+            raise DepthLimitError("Script nested too deeply for the interpreter", hint=_recursion_hint()) from None
         except ViwoError as e:
             if e.source is None:
                 e.source = self.source
             raise
+
+
+def _recursion_hint() -> str:
+    limit = sys.getrecursionlimit()
+    hint = "reduce the recursion depth or nesting of the script"
+    if limit < 100_000:  # runtime.EVAL_RECURSION_LIMIT: the host kept Python's lower default
+        hint += (f"; the host's Python recursion limit is {limit}: an application embedding viwoscript "
+                 "can raise it with sys.setrecursionlimit(viwoscript.runtime.EVAL_RECURSION_LIMIT)")
+    return hint
 
 
 def _is_num(v):

@@ -8,7 +8,7 @@ from importlib import resources
 from typing import Any
 
 from .errors import ScriptError
-from .evaluator import Scope
+from .scope import Scope
 
 _NAME_RE = re.compile(r"[a-z][a-z0-9_]*(?:/[a-z][a-z0-9_]*)*\Z")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any
 
 from .errors import UnknownOpcodeError
@@ -170,6 +170,7 @@ class Registry:
 
     def __init__(self, specs: Iterable[OpSpec] = ()):
         self._specs: dict[str, OpSpec] = {}
+        self._shared = False  # _specs is shared with the registry this one was copied from
         self.version = 0
         for spec in specs:
             self.register(spec)
@@ -182,6 +183,9 @@ class Registry:
         if spec.name in self._specs and not replace_existing:
             raise ValueError(f"opcode {spec.name!r} is already registered; pass replace_existing=True "
                              "to override it deliberately")
+        if self._shared:  # copy on first write: the registry we were copied from stays as it was
+            self._specs = dict(self._specs)
+            self._shared = False
         self._specs[spec.name] = spec
         self.version += 1  # compiled programs bound to the old set are stale
         return spec
@@ -191,8 +195,11 @@ class Registry:
             self.register(spec, **kw)
 
     def copy(self) -> Registry:
+        """A registry with the same opcodes; registering into either one never changes the other (the
+        table is shared until one of them registers: a Runtime's copy costs nothing until then)."""
         r = Registry()
-        r._specs = dict(self._specs)
+        r._specs = self._specs
+        r._shared = self._shared = True
         return r
 
     def get(self, name: Any) -> OpSpec | None:
@@ -236,20 +243,6 @@ def _head_text(head: Any) -> str:
     from .values import to_display
 
     return to_display(head)
-
-
-BUILTIN_MODULES = ("std", "math", "boolean", "list", "obj", "string", "time", "canvas", "kernel", "image", "batch", "entity")
-
-
-@lru_cache(maxsize=1)
-def builtin_registry() -> Registry:
-    """The pure standard library (read-only template; each Runtime copies it)."""
-    import importlib
-
-    reg = Registry()
-    for mod in BUILTIN_MODULES:
-        reg.register_module(importlib.import_module(f"viwoscript.stdlib.{mod}"))
-    return reg
 
 
 def with_params(spec: OpSpec, **changes) -> OpSpec:

@@ -8,10 +8,10 @@ the same object to both.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,42 @@ from .errors import Diagnostic, InternalError, ViwoError, ViwoSyntaxError
 from .evaluator import Evaluator, Scope
 from .limits import EMBED_DEFAULTS, Limits
 from .nodes import HOT_OPS, Node, contains_call, count_nodes
-from .opcodes import OpSpec, Registry, builtin_registry
+from .opcodes import OpSpec, Registry
 
 #: Stack for the evaluation thread: deep scripts fail with a DepthLimitError, never a crash.
 EVAL_STACK_BYTES = 512 * 1024 * 1024
+#: The Python recursion limit that lets scripts reach Limits.max_depth (up to its ceiling). The Runtime
+#: never changes the process's limit (a process-wide setting belongs to the application): the `viwo`
+#: command raises it to this at start; a host that wants deeply recursive scripts does the same
+#: (``sys.setrecursionlimit(EVAL_RECURSION_LIMIT)``). Below it, a script that nests deeper than Python
+#: allows stops with a DepthLimitError that says so.
 EVAL_RECURSION_LIMIT = 100_000
+
+
+@lru_cache(maxsize=1)
+def builtin_registry() -> Registry:
+    """The standard library's opcodes (a shared read-only template: Runtimes copy it)."""
+    from .stdlib import batch, boolean, canvas, entity, image, kernel, obj, std, string
+    from .stdlib import list as list_ops
+    from .stdlib import math as math_ops
+    from .stdlib import time as time_ops
+
+    reg = Registry()
+    for module in (std, math_ops, boolean, list_ops, obj, string, time_ops, canvas, kernel, image, batch, entity):
+        reg.register_module(module)
+    return reg
+
+
+@lru_cache(maxsize=4)
+def _base_registry(eps: tuple[tuple[str, str], ...]) -> tuple[Registry, tuple[str, ...]]:
+    """The standard opcodes plus those of the plugin entry points ``eps`` ((name, value) pairs), and the
+    plugins' load errors: built once per set of plugins, shared read-only by every Runtime."""
+    from .plugins import load_opcode_plugins
+
+    reg = builtin_registry().copy()
+    errors = load_opcode_plugins(reg, eps) if eps else []
+    return reg, tuple(errors)
+
 
 EventCallback = Callable[[dict], None]
 
@@ -44,14 +75,16 @@ class Runtime:
         self.runner = runner
         self._compiled: OrderedDict = OrderedDict()  # id(tree) -> (tree, registry version, seq flag, code)
         self._parsed: OrderedDict = OrderedDict()  # (text, filename, syntax, registry version) -> tree
-        self.registry: Registry = builtin_registry().copy()
-        self.plugin_errors: list[str] = []
+        if plugins:
+            from .plugins import opcode_entry_points
+
+            base, plugin_errors = _base_registry(opcode_entry_points())
+        else:
+            base, plugin_errors = _base_registry(())
+        self.registry: Registry = base.copy()  # shared until this Runtime registers an opcode
+        self.plugin_errors: list[str] = list(plugin_errors)
         #: Whether entry-point plugins (opcodes and capabilities) are loaded for this Runtime.
         self.load_plugins = plugins
-        if plugins:
-            from .plugins import load_opcode_plugins
-
-            load_opcode_plugins(self)
         for spec in opcodes:
             self.register(spec)
         self.limits = limits or EMBED_DEFAULTS
@@ -288,7 +321,6 @@ COMPILED_CACHE = 64  # compiled trees (and parsed texts) kept per Runtime
 PARSED_CACHE_MAX_CHARS = 100_000  # longer texts are parsed each time, not kept
 COMPILE_MAX_NODES = 20_000  # bigger trees are walked: compiling one would take CPython about half a second
 _stack_lock = threading.Lock()
-_active = [0, 0]  # running evaluations, recursion limit before the first (process facts, not state we own)
 
 
 class _big_stack:  # noqa: N801 - used as a context manager
@@ -299,8 +331,6 @@ class _big_stack:  # noqa: N801 - used as a context manager
             threading.stack_size(EVAL_STACK_BYTES)
         except (ValueError, RuntimeError):  # pragma: no cover - platform without stack control
             pass
-        if sys.getrecursionlimit() < EVAL_RECURSION_LIMIT:
-            sys.setrecursionlimit(EVAL_RECURSION_LIMIT)
         return self
 
     def __exit__(self, *exc):

@@ -58,10 +58,18 @@ def _cache_file(grammar: str) -> str | bool:
     return str(path)
 
 
-def default_slots(op: str, index: int) -> str | None:
-    from .opcodes import builtin_registry
+#: The name slots of the language's binding forms, for callers that give the reader no declarations
+#: (``slots=``). A Runtime always passes its own registry's (``Registry.slot_kind``), which also knows
+#: the plugins' and host's opcodes; tests/test_syntax.py checks this table against the standard ones.
+LANGUAGE_SLOTS: dict[tuple[str, int], str] = {
+    ("std.let", 0): "name", ("std.var", 0): "name", ("std.set", 0): "name", ("std.for", 0): "name",
+    ("std.try", 1): "name", ("std.lambda", 0): "names",
+}
 
-    return builtin_registry().slot_kind(op, index)
+
+def default_slots(op: str, index: int) -> str | None:
+    """The slot kind of argument ``index`` of ``op`` among the language's binding forms."""
+    return LANGUAGE_SLOTS.get((op, index))
 
 
 def detect_syntax(source: str, filename: str | None = None) -> str:

@@ -1,4 +1,5 @@
-"""``std.*``: variables, control flow, functions, errors, conversions, script arguments, host events."""
+"""``std.*``: errors, conversions, script arguments, host events, modules; the special forms (variables,
+control flow, functions) are declared in ``viwoscript/runners/forms/`` and listed here."""
 
 from __future__ import annotations
 
@@ -6,189 +7,20 @@ import json
 import math
 import re
 
-from ..errors import ArgumentError, ScriptError, ViwoError
-from ..evaluator import BreakSignal, ContinueSignal, ReturnSignal, Scope
-from ..nodes import Array, Atom, to_data
+from ..errors import ArgumentError, ScriptError
 from ..opcodes import P
 from ..opcodes import opcode as _opcode
-from ..values import Lambda, normalize_number, to_json_text, to_json_value, to_text, truthy, typeof
+from ..runners.forms import control, functions, variables
+from ..values import normalize_number, to_json_text, to_json_value, to_text, truthy, typeof
 
-OPCODES: list = []
+#: The special forms come first (declared with their walk and emit rules in viwoscript/runners/forms/),
+#: then std.throw, the functions forms and the rest, in the order of docs/stdlib.md.
+OPCODES: list = [*variables.OPCODES, *control.OPCODES]
 
 
 def opcode(name, *params, **kw):
     kw.setdefault("category", "std" if name.startswith("std.") else name.split(".")[0])
     return _opcode(name, *params, into=OPCODES, **kw)
-
-
-# --- variables -----------------------------------------------------------------------------------
-
-@opcode("std.let", P("name", "string", kind="name"), P("value"), label="Let", validate=False, lazy=True,
-        layout="infix")
-def let(ev, args, scope):
-    """Declare a variable in the current scope (re-declaring overwrites) and return its value."""
-    name = ev.eval(args[0], scope) if args else None
-    value = ev.eval(args[1], scope) if len(args) > 1 else None
-    if type(name) is not str:
-        raise ArgumentError("std.let: expected string for name")
-    scope.vars[name] = value
-    return value
-
-
-@opcode("std.var", P("name", "string", kind="name"), label="Variable", validate=False, lazy=True)
-def var(ev, args, scope):
-    """Read the nearest binding of a variable; an unbound name reads as null."""
-    node = args[0] if args else None
-    name = node.value if node.__class__ is Atom else (ev.eval(node, scope) if node is not None else None)
-    return scope.lookup(name)  # (the evaluator inlines this for the common literal-name case)
-
-
-@opcode("std.set", P("name", "string", kind="name"), P("value"), label="Set", validate=False, lazy=True,
-        layout="infix")
-def set_(ev, args, scope):
-    """Assign the nearest existing binding and return the value."""
-    name = ev.eval(args[0], scope) if args else None
-    value = ev.eval(args[1], scope) if len(args) > 1 else None
-    if not (type(name) is str and scope.assign(name, value)):
-        raise ScriptError(f"Cannot set undefined variable '{to_text(name)}'",
-                          hint="declare it first with std.let")
-    return value
-
-
-# --- control flow --------------------------------------------------------------------------------
-
-@opcode("std.seq", P("exprs", "block", kind="block", variadic=True), label="Sequence", lazy=True)
-def seq(ev, args, scope):
-    """Evaluate expressions in order in a new scope; return the last value (null when empty)."""
-    inner = Scope(scope)
-    result = None
-    e = ev.eval
-    for node in args:
-        result = e(node, inner)
-    return result
-
-
-@opcode("std.if", P("condition"), P("then", "block", kind="block"), P("else", "block", None, kind="block"),
-        label="If", lazy=True)
-def if_(ev, args, scope):
-    """Evaluate `then` when the condition is truthy, else `else`; null when that branch is missing."""
-    n = len(args)
-    cond = ev.eval(args[0], scope) if n else None
-    if truthy(cond):
-        return ev.eval(args[1], _block_scope(ev, args[1], scope)) if n > 1 else None
-    return ev.eval(args[2], _block_scope(ev, args[2], scope)) if n > 2 else None
-
-
-def _block_scope(ev, node, scope: Scope) -> Scope:
-    """The scope a branch or loop body runs in: a new one. Only a lazy opcode is handed a scope it could
-    declare into (eager ones get values), and the builtin lazy ones below never declare into it, so
-    bodies headed by anything else (arithmetic, calls, std.seq, ...) skip the allocation."""
-    spec = ev.specs.get(node.op) if node.__class__ is Array else None
-    if spec is None or not spec.lazy or spec.fn in _NEVER_DECLARE:
-        return scope
-    return Scope(scope)
-
-
-@opcode("std.while", P("condition", "block", kind="block"), P("body", "block", kind="block"), label="While",
-        lazy=True)
-def while_(ev, args, scope):
-    """Repeat the body while the condition is truthy; returns null."""
-    if not args:
-        return None
-    cond, body = args[0], (args[1] if len(args) > 1 else None)
-    e = ev.eval
-    # A loop of literals evaluates no opcode: charge it per iteration so it still runs out of gas.
-    free = cond.__class__ is not Array and body.__class__ is not Array
-    body_scope = _block_scope
-    ev.loops += 1
-    try:
-        while truthy(e(cond, scope)):
-            if free:
-                ev.charge()
-            if body is None:
-                continue
-            try:
-                e(body, body_scope(ev, body, scope))  # each iteration's body runs in a new scope, as in the original
-            except BreakSignal:
-                break
-            except ContinueSignal:
-                continue
-    finally:
-        ev.loops -= 1
-    return None
-
-
-@opcode("std.for", P("name", "string", kind="name"), P("list", "array"), P("body", "block", kind="block"),
-        label="For each", lazy=True)
-def for_(ev, args, scope):
-    """Run the body once per item of the list, the item bound to `name` in a fresh scope each time."""
-    name = ev.eval(args[0], scope) if args else None
-    items = ev.eval(args[1], scope) if len(args) > 1 else None
-    body = args[2] if len(args) > 2 else None
-    if type(items) is not list or body is None:
-        return None
-    e = ev.eval
-    ev.loops += 1
-    try:
-        i = 0
-        while i < len(items):  # the live list: items appended during the loop are visited
-            try:
-                e(body, Scope(scope, {name: items[i]}))
-            except BreakSignal:
-                break
-            except ContinueSignal:
-                pass
-            i += 1
-    finally:
-        ev.loops -= 1
-    return None
-
-
-@opcode("std.break", label="Break", validate=False)
-def break_(ev):
-    """Leave the innermost loop."""
-    if ev.loops <= 0:
-        raise _outside_loop("std.break")
-    raise BreakSignal()
-
-
-@opcode("std.continue", label="Continue", validate=False)
-def continue_(ev):
-    """Skip to the next iteration of the innermost loop."""
-    if ev.loops <= 0:
-        raise _outside_loop("std.continue")
-    raise ContinueSignal()
-
-
-def _outside_loop(op: str) -> ScriptError:
-    # Break and continue pass through std.try, so this error cannot be caught either.
-    err = ScriptError(f"{op}: not inside a loop", hint=f"{op} only works inside std.while or std.for")
-    err.catchable = False
-    return err
-
-
-@opcode("std.return", P("value", default=None), label="Return", validate=False)
-def return_(ev, value=None):
-    """Return from the innermost lambda call (at the top level: end the script with this value)."""
-    raise ReturnSignal(value)
-
-
-@opcode("std.try", P("body", "block", kind="block"), P("errName", "string", kind="name"),
-        P("catch", "block", kind="block"), label="Try", lazy=True)
-def try_(ev, args, scope):
-    """Evaluate the body; on an error bind its message text to `errName` and evaluate `catch`."""
-    if not args:
-        return None
-    try:
-        return ev.eval(args[0], Scope(scope))
-    except ViwoError as e:
-        if not e.catchable or len(args) < 3:  # no catch body: the error goes on, as in the original
-            raise
-        name = ev.eval(args[1], scope) if len(args) > 1 else None
-        inner = Scope(scope)
-        if type(name) is str:
-            inner.vars[name] = e.message
-        return ev.eval(args[2], inner)
 
 
 @opcode("std.throw", P("message", "string"), label="Throw", validate=False)
@@ -199,35 +31,7 @@ def throw(ev, message=None):
     raise ScriptError(message)
 
 
-# --- functions -----------------------------------------------------------------------------------
-
-@opcode("std.lambda", P("params", "array", kind="names"), P("body", "block", kind="block"), label="Lambda",
-        returns="lambda", lazy=True)
-def lambda_(ev, args, scope):
-    """Make a closure over the current scope. `params` is a raw list of names."""
-    params_node = args[0] if args else None
-    if isinstance(params_node, Array):
-        params = tuple(to_text(to_data(p)) if not (isinstance(p, Atom) and type(p.value) is str) else p.value
-                       for p in params_node.items)
-    elif params_node is None:
-        params = ()
-    else:
-        raise ArgumentError("std.lambda: expected array for params",
-                            hint="write the parameter names as a list: (std.lambda (x y) body)")
-    body = args[1] if len(args) > 1 else Atom(None)
-    return Lambda(params, body, scope, span=ev.current_span)
-
-
-@opcode("std.apply", P("func", "lambda"), P("args", variadic=True), label="Apply", validate=False)
-def apply(ev, func=None, *args):
-    """Call a lambda with arguments (missing ones are null, extra ones ignored)."""
-    return ev.call(func, args)
-
-
-@opcode("std.quote", P("value", kind="raw"), label="Quote", lazy=True)
-def quote(ev, args, scope):
-    """Return the argument unevaluated, as data."""
-    return to_data(args[0]) if args else None
+OPCODES.extend(functions.OPCODES)
 
 
 # --- script arguments and host -------------------------------------------------------------------
@@ -450,8 +254,3 @@ def import_(ev, module):
     from ..modules import load_module
 
     return load_module(ev, module)
-
-
-#: Builtin lazy opcodes that never declare into the scope they are given (they make their own or
-#: declare nothing); see _block_scope.
-_NEVER_DECLARE = frozenset({var, set_, seq, if_, while_, for_, try_, lambda_, quote})
