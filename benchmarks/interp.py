@@ -39,8 +39,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from viwoscript import Limits, syntax  # noqa: E402
-from viwoscript.evaluator import Evaluator, Scope  # noqa: E402
 from viwoscript.runtime import Runtime  # noqa: E402
+from viwoscript.scope import Scope  # noqa: E402
 
 GOAL = 20.0
 
@@ -291,13 +291,13 @@ def best_of(fn, repeats: int) -> tuple[float, Any]:
 def count_gas(rt: Runtime, tree, source: str) -> int:
     """Opcode evaluations of one run, counted with a large finite budget (the run is not timed)."""
     budget = 10**15
-    ev = Evaluator(rt, Limits(gas=budget), [], None, source)
+    ev = rt.evaluator(Limits(gas=budget), [], source=source)
     rt._run_evaluator(ev, tree, Scope(rt.globals))
     return int(ev.gas_used())
 
 
 def measure(prog: Program, repeats: int, walker: bool = True) -> dict:
-    from viwoscript.compiler import compile_program
+    from viwoscript.runners.compiled import compile_program
 
     rt = Runtime()
     limits = Limits(gas=None)
@@ -334,7 +334,7 @@ def measure(prog: Program, repeats: int, walker: bool = True) -> dict:
 def profile(prog: Program, top: int, runner: str = "compiled") -> str:
     rt = Runtime(runner=runner)
     tree = rt.parse(prog.source)
-    ev = Evaluator(rt, Limits(gas=None), [], None, prog.source)
+    ev = rt.evaluator(Limits(gas=None), [], source=prog.source)
     scope = Scope(rt.globals)
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 20_000))

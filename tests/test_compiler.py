@@ -15,10 +15,10 @@ from click.testing import CliRunner
 
 from viwoscript import Limits, Runtime, ViwoError
 from viwoscript.cli import cli
-from viwoscript.compiler import compile_program
 from viwoscript.errors import GasExhaustedError, InterruptedError_, TimeoutLimitError
-from viwoscript.evaluator import Evaluator, Scope
 from viwoscript.opcodes import P, opcode
+from viwoscript.runners.compiled import compile_program
+from viwoscript.scope import Scope
 from viwoscript.values import Lambda
 
 
@@ -116,7 +116,7 @@ def test_programs_without_loops_or_lambdas_are_walked():
 
 
 def test_huge_programs_are_walked_not_compiled():
-    from viwoscript.runtime import COMPILE_MAX_NODES
+    from viwoscript.runners.compiled import COMPILE_MAX_NODES
 
     src = "(std.let f (std.lambda (x) x)) " + " ".join(["(+ 1 2)"] * (COMPILE_MAX_NODES // 3 + 1)) + " 7"
     rt = Runtime()
@@ -163,7 +163,7 @@ def test_gas_is_charged_exactly_at_every_budget(program):
         results = []
         for runner in ("compiled", "tree"):
             rt = Runtime(runner=runner)
-            ev = Evaluator(rt, Limits(gas=gas))
+            ev = rt.evaluator(Limits(gas=gas))
             try:
                 value = ev.run_program(rt.parse(program), Scope(rt.globals))
                 results.append(("value", value, ev.gas_used()))
@@ -302,7 +302,7 @@ def _shipped_programs():
 
 @pytest.mark.parametrize("path", list(_shipped_programs()))
 def test_shipped_programs_with_loops_or_lambdas_compile(path):
-    """compile_program falls back silently; make sure real programs do not take that path."""
+    """A fallback is reported (CompileFallbackWarning, an error in this suite); real programs never take it."""
     from viwoscript.nodes import HOT_OPS, contains_call
 
     rt = Runtime()
@@ -310,6 +310,52 @@ def test_shipped_programs_with_loops_or_lambdas_compile(path):
     if contains_call(tree, HOT_OPS):
         assert compile_program(rt.registry, tree) is not None
         assert compile_program(rt.registry, tree, charge_seq=False) is not None
+
+
+def test_no_golden_case_falls_back_to_walking():
+    """Every case of the golden suite (tests/lang) that the compiled runner compiles at all compiles
+    without falling back; a fallback warns (and pyproject.toml turns that warning into an error in every
+    test, so a golden case run under the compiled runner fails on it too)."""
+    import warnings
+
+    from conftest import LANG_DIR, split_golden
+
+    from viwoscript.errors import ViwoSyntaxError
+    from viwoscript.nodes import HOT_OPS, contains_call
+    from viwoscript.runners.compiled import CompileFallbackWarning
+
+    rt = Runtime()
+    compiled = 0
+    for path in sorted(LANG_DIR.glob("*.viwo")):
+        for line, code, _ in split_golden(path.read_text(encoding="utf-8")):
+            try:
+                tree = rt.parse(code, filename=f"{path.name}:{line}")
+            except ViwoSyntaxError:
+                continue  # (cases of syntax errors)
+            if not contains_call(tree, HOT_OPS):
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", CompileFallbackWarning)
+                for seq in (True, False):
+                    assert compile_program(rt.registry, tree, charge_seq=seq) is not None, f"{path.name}:{line}"
+            compiled += 1
+    assert compiled > 100
+
+
+def test_a_fallback_to_walking_is_reported_and_still_runs(monkeypatch):
+    from viwoscript.runners import compiled
+    from viwoscript.runners.compiled import CompileFallbackWarning
+
+    def inconsistent(self, node, *, charge_seq):
+        raise AssertionError("compiler: scope representation changed between passes")
+
+    monkeypatch.setattr(compiled.Compiler, "compile_program", inconsistent)
+    src = "(std.let f (std.lambda (n) (* n 2))) (std.apply f 21)"
+    rt = Runtime()
+    with pytest.warns(CompileFallbackWarning, match="could not compile .*AssertionError: compiler: scope"):
+        assert rt.compiled(rt.parse(src)) is None
+    with pytest.warns(CompileFallbackWarning):
+        assert Runtime().run(src) == 42  # walked, same answer
 
 
 def test_benchmark_programs_compile():

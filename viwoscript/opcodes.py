@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from .errors import UnknownOpcodeError
+from .values import Lambda
 
 
 class _Required:
@@ -247,3 +248,29 @@ def _head_text(head: Any) -> str:
 
 def with_params(spec: OpSpec, **changes) -> OpSpec:
     return replace(spec, **changes)
+
+
+def _is_num(v):
+    t = type(v)
+    return t is int or t is float
+
+
+def _is_host(name):
+    def check(v):
+        return getattr(v, "type_name", None) == name
+
+    return check
+
+
+#: The run-time test of each declared parameter type (``check`` and the runners use these).
+TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "number": _is_num,
+    "string": lambda v: type(v) is str,
+    "boolean": lambda v: type(v) is bool,
+    "null": lambda v: v is None,
+    "array": lambda v: type(v) is list,
+    "object": lambda v: type(v) is dict,
+    "lambda": lambda v: type(v) is Lambda,
+    "image": _is_host("image"),
+    "capability": _is_host("capability"),
+}

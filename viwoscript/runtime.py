@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Diagnostic, InternalError, ViwoError, ViwoSyntaxError
-from .evaluator import Evaluator, Scope
 from .limits import EMBED_DEFAULTS, Limits
-from .nodes import HOT_OPS, Node, contains_call, count_nodes
+from .nodes import Node
 from .opcodes import OpSpec, Registry
+from .runners import RUNNERS, Runner, make_runner  # noqa: F401 - RUNNERS is part of this module's API
+from .runners.tree import Evaluator
+from .scope import Scope
 
 #: Stack for the evaluation thread: deep scripts fail with a DepthLimitError, never a crash.
 EVAL_STACK_BYTES = 512 * 1024 * 1024
@@ -73,7 +75,6 @@ class Runtime:
                  on_event: EventCallback | None = None, plugins: bool = True,
                  principal: Any = None, caller: Any = None, store: Any = None, runner: str = "compiled"):
         self.runner = runner
-        self._compiled: OrderedDict = OrderedDict()  # id(tree) -> (tree, registry version, seq flag, code)
         self._parsed: OrderedDict = OrderedDict()  # (text, filename, syntax, registry version) -> tree
         if plugins:
             from .plugins import opcode_entry_points
@@ -193,7 +194,7 @@ class Runtime:
         if tree is None:
             tree = syn.parse(source, filename=filename, syntax=syntax, slots=self.registry.slot_kind)
             self._parsed[key] = tree
-            if len(self._parsed) > COMPILED_CACHE:
+            if len(self._parsed) > PARSED_CACHE:
                 self._parsed.popitem(last=False)
         else:
             self._parsed.move_to_end(key)
@@ -231,8 +232,15 @@ class Runtime:
             args = list(args.values())
         elif args is not None and not isinstance(args, list | tuple):
             raise TypeError(f"Runtime.run: args must be a list (or a dict, taken in order), not {type(args).__name__}")
-        ev = Evaluator(self, limits or self.limits, args, filename, text)
+        ev = self.evaluator(limits, args, filename=filename, source=text)
         return self._run_evaluator(ev, tree, scope if scope is not None else Scope(self.globals))
+
+    def evaluator(self, limits: Limits | None = None, args: list | None = None, *, filename: str | None = None,
+                  source: str | None = None) -> Evaluator:
+        """The state of one run under this Runtime's runner (gas, depth, limits): ``run_program(tree,
+        scope)`` runs a parsed tree in it on the calling thread. For hosts and tools that drive runs
+        themselves (``run`` does this on an evaluation thread with a big stack)."""
+        return self._runner_impl.start(self, limits or self.limits, args, filename, source)
 
     def _run_evaluator(self, ev: Evaluator, tree: Node, scope: Scope) -> Any:
         if threading.current_thread().name == _THREAD_NAME:
@@ -280,8 +288,7 @@ class Runtime:
 
     @runner.setter
     def runner(self, value: str) -> None:
-        if value not in RUNNERS:
-            raise ValueError(f"Runtime: runner must be one of {', '.join(RUNNERS)}, not {value!r}")
+        self._runner_impl: Runner = make_runner(value)  # (raises ValueError for an unknown name)
         self._runner = value
 
     def compiled(self, tree: Node, *, charge_seq: bool = True):
@@ -290,23 +297,12 @@ class Runtime:
         nested for CPython). Kept for the last COMPILED_CACHE trees. ``charge_seq`` is False for
         modules (std.import does not charge their top-level sequence). For tools and tests; running
         scripts never needs it."""
-        key = id(tree)
-        hit = self._compiled.get(key)
-        version = (id(self.registry._specs), self.registry.version)
-        if hit is not None and hit[0] is tree and hit[1] == version and hit[2] == charge_seq:
-            self._compiled.move_to_end(key)
-            return hit[3]
-        if contains_call(tree, HOT_OPS) and count_nodes(tree, COMPILE_MAX_NODES + 1) <= COMPILE_MAX_NODES:
-            from .compiler import compile_program
+        impl = self._runner_impl if self._runner == "compiled" else self.__dict__.get("_compiler")
+        if impl is None:
+            from .runners.compiled import CompiledRunner
 
-            code = compile_program(self.registry, tree, charge_seq=charge_seq)
-        else:  # no loop and no lambda: every node runs at most once, walking it is cheaper (and a huge
-            # script is walked rather than have its run wait for CPython to compile it)
-            code = None
-        self._compiled[key] = (tree, version, charge_seq, code)
-        if len(self._compiled) > COMPILED_CACHE:
-            self._compiled.popitem(last=False)
-        return code
+            impl = self._compiler = CompiledRunner()
+        return impl.compiled(self.registry, tree, charge_seq=charge_seq)
 
     def interrupt(self) -> None:
         """Ask the running script to stop (thread-safe); it raises at its next poll."""
@@ -316,10 +312,8 @@ class Runtime:
 
 
 _THREAD_NAME = "viwoscript-eval"
-RUNNERS = ("compiled", "tree")
-COMPILED_CACHE = 64  # compiled trees (and parsed texts) kept per Runtime
+PARSED_CACHE = 64  # parsed texts kept per Runtime
 PARSED_CACHE_MAX_CHARS = 100_000  # longer texts are parsed each time, not kept
-COMPILE_MAX_NODES = 20_000  # bigger trees are walked: compiling one would take CPython about half a second
 _stack_lock = threading.Lock()
 
 

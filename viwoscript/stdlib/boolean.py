@@ -5,6 +5,8 @@ from __future__ import annotations
 from ..errors import ArgumentError
 from ..opcodes import P
 from ..opcodes import opcode as _opcode
+from ..runners.emit import int_comparison
+from ..runners.forms import logic
 from ..values import strict_equal, truthy
 
 OPCODES: list = []
@@ -63,33 +65,11 @@ for _op, _test, _label in (("<", lambda a, b: a < b, "Less than"), (">", lambda 
                            ("<=", lambda a, b: a <= b, "At most"), (">=", lambda a, b: a >= b, "At least")):
     _impl = _ordered(_op, _test)
     _impl.__doc__ = f"{_label}, for two or more numbers compared pairwise."
+    _impl.emit = int_comparison  # the compiled runner's rule: Python's own comparison on two ints
     opcode(_op, *_NUM_SIG, label=_label, returns="boolean", validate=False, layout="infix")(_impl)
 
 
-@opcode("and", P("values", "block", kind="block", variadic=True), label="And", returns="boolean", lazy=True,
-        layout="infix")
-def and_(ev, args, scope):
-    """True when every operand is truthy; stops at the first falsy one."""
-    for node in args:
-        if not truthy(ev.eval(node, scope)):
-            return False
-    return True
-
-
-@opcode("or", P("values", "block", kind="block", variadic=True), label="Or", returns="boolean", lazy=True,
-        layout="infix")
-def or_(ev, args, scope):
-    """True when some operand is truthy; stops at the first truthy one."""
-    for node in args:
-        if truthy(ev.eval(node, scope)):
-            return True
-    return False
-
-
-@opcode("not", P("value"), label="Not", returns="boolean")
-def not_(ev, value=None):
-    """Negated truthiness."""
-    return not truthy(value)
+OPCODES.extend(logic.OPCODES)  # and, or, not: special forms (walk and emit rules in runners/forms/logic.py)
 
 
 @opcode("guard", P("values", "block", kind="block", variadic=True), label="Guard", lazy=True)

@@ -7,6 +7,7 @@ import math
 from ..errors import ArgumentError
 from ..opcodes import P
 from ..opcodes import opcode as _opcode
+from ..runners.emit import int_arithmetic
 from ..values import normalize_number
 
 OPCODES: list = []
@@ -109,6 +110,9 @@ def add(ev, *args):
     return _fold("+", args, _add)
 
 
+add.emit = int_arithmetic  # the compiled runner's rule: Python's own operator on safe ints
+
+
 @opcode("-", *_SIG, label="Subtract", returns="number", validate=False, layout="infix")
 def sub(ev, *args):
     """Difference, folded left."""
@@ -121,6 +125,9 @@ def sub(ev, *args):
     return _fold("-", args, _sub)
 
 
+sub.emit = int_arithmetic  # the compiled runner's rule: Python's own operator on safe ints
+
+
 @opcode("*", *_SIG, label="Multiply", returns="number", validate=False, layout="infix")
 def mul(ev, *args):
     """Product, folded left."""
@@ -131,6 +138,9 @@ def mul(ev, *args):
             if r and -9007199254740992 <= r <= 9007199254740992:  # 0 may need to be -0
                 return r
     return _fold("*", args, _mul)
+
+
+mul.emit = int_arithmetic  # the compiled runner's rule: Python's own operator on safe ints
 
 
 @opcode("/", *_SIG, label="Divide", returns="number", validate=False, layout="infix")
@@ -149,6 +159,9 @@ def remainder(ev, *args):
     if type(a) is int and type(b) is int and a >= 0 and b > 0:
         return a % b
     return normalize_number(mod(float(_num("%", args[0], "left")), float(_num("%", args[1], "right"))))
+
+
+remainder.emit = int_arithmetic  # the compiled runner's rule: Python's own operator on safe ints
 
 
 @opcode("^", *_SIG, label="Power", returns="number", validate=False, layout="infix")

@@ -7,6 +7,7 @@ from ...nodes import Array, Atom, to_data
 from ...opcodes import P
 from ...opcodes import opcode as _opcode
 from ...values import Lambda, to_text
+from ..emit import emits, is_literal
 
 OPCODES: list = []
 
@@ -38,10 +39,43 @@ def lambda_(ev, args, scope):
     return Lambda(params, body, scope, span=ev.current_span)
 
 
+@emits(lambda_)
+def emit_lambda(c, u, node, cs, spec):
+    rest = node.rest
+    if not rest or rest[0].__class__ is not Array:
+        return None
+    params = param_names(rest[0])
+    body = rest[1] if len(rest) > 1 else Atom(None)
+    c.mark_real(u, cs)  # the closure captures these scopes
+    u.pending.append(node)
+    name = c.compile_unit(body, params, cs, key=id(node))
+    k = c.const((params, body))
+    t = u.temp()
+    u.emit(f"{t} = Lambda({k}[0], {k}[1], {c.scope_obj(u, cs)}, None, None, {name})")
+    return t
+
+
 @opcode("std.apply", P("func", "lambda"), P("args", variadic=True), label="Apply", validate=False)
 def apply(ev, func=None, *args):
     """Call a lambda with arguments (missing ones are null, extra ones ignored)."""
     return ev.call(func, args)
+
+
+@emits(apply)
+def emit_apply(c, u, node, cs, spec):
+    vals = c.args(u, node, cs, spec)
+    c.flush(u)
+    n = c.index(node, spec)
+    t = u.temp()
+    u.emit(f"_n = {n}")
+    f = vals[0] if vals else "None"
+    args = f"({''.join(v + ', ' for v in vals[1:])})"
+    if is_literal(f):
+        u.emit(f"{t} = _call(ev, {f}, {args})")
+    else:  # a compiled lambda is called directly (its body does the bookkeeping of Evaluator.call)
+        u.emit(f"if {f}.__class__ is Lambda and {f}.code is not None: {t} = {f}.code(ev, {f}.scope, {args})")
+        u.emit(f"else: {t} = _call(ev, {f}, {args})")
+    return t
 
 
 @opcode("std.quote", P("value", kind="raw"), label="Quote", lazy=True)
