@@ -40,6 +40,9 @@ def test_runtimes_share_the_standard_registry_until_one_registers():
     assert b.registry.get("test.only_a") is None and Runtime(plugins=False).registry.get("test.only_a") is None
     assert builtin_registry().get("test.only_a") is None
     assert a.run("(test.only_a 5)") == 5
+    b.registry.unregister("canvas.layers")  # taking one away is this Runtime's business too
+    assert b.registry.get("canvas.layers") is None and a.registry.get("canvas.layers") is not None
+    assert Runtime(plugins=False).registry.get("canvas.layers") is not None
 
 
 def test_a_runtime_never_changes_the_process_recursion_limit():

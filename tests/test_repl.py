@@ -367,7 +367,7 @@ def test_canvas_layer_table():
 
 def test_canvas_command_without_canvas_opcodes():
     s, _, err = session()
-    s.runtime.registry._specs.pop("canvas.layers")
+    s.runtime.registry.unregister("canvas.layers")
     assert not s.handle(":canvas")
     assert "not installed" in err.getvalue()
 

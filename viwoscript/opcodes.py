@@ -191,6 +191,17 @@ class Registry:
         self.version += 1  # compiled programs bound to the old set are stale
         return spec
 
+    def unregister(self, name: str) -> OpSpec | None:
+        """Remove an opcode from this registry only (a host taking an opcode away from its scripts);
+        the removed declaration, or None when there was none."""
+        if name not in self._specs:
+            return None
+        if self._shared:
+            self._specs = dict(self._specs)
+            self._shared = False
+        self.version += 1
+        return self._specs.pop(name)
+
     def register_module(self, module: Any, **kw) -> None:
         for spec in getattr(module, "OPCODES", ()):
             self.register(spec, **kw)

@@ -1,8 +1,10 @@
-"""The Runtime: everything one interpreter instance owns.
+"""The composition root: the Runtime, and the one place that builds it from its parts.
 
-Registry of opcodes, limits, allowed file roots, capability grants, canvas, model manager and the
-host's callbacks all live here; several Runtimes in one process share nothing unless the host passes
-the same object to both.
+A Runtime owns its opcode registry (the standard library assembled here, plus plugins and the host's),
+its runner (``runners/``), limits, allowed file roots, capability grants, canvas, store, model manager and
+the host's callbacks; the ``make_*`` functions below build the parts, each on first use. Several Runtimes
+in one process share only what cannot change (the standard registry, copy-on-write) unless the host
+passes the same object to both.
 """
 
 from __future__ import annotations
@@ -108,9 +110,7 @@ class Runtime:
     def canvas(self):
         """This Runtime's layer stack (``viwoscript.canvas.layers.LayerStack``)."""
         if self._canvas is None:
-            from .canvas.layers import LayerStack
-
-            self._canvas = LayerStack(*self.canvas_size)
+            self._canvas = make_canvas(self.canvas_size)
         return self._canvas
 
     @property
@@ -119,9 +119,7 @@ class Runtime:
         if self._store is None or self._store is False:
             return None
         if self._store is True or isinstance(self._store, str | os.PathLike):
-            from .store import Store
-
-            self._store = Store(None if self._store is True else self._store)
+            self._store = make_store(None if self._store is True else self._store, self)
         return self._store
 
     @store.setter
@@ -132,18 +130,14 @@ class Runtime:
     def caps(self):
         """This Runtime's capabilities and grants (``viwoscript.capabilities.manager.CapabilityManager``)."""
         if self._caps is None:
-            from .capabilities.manager import CapabilityManager
-
-            self._caps = CapabilityManager(self, *self._capability_args)
+            self._caps = make_capabilities(self, *self._capability_args)
         return self._caps
 
     @property
     def models(self):
         """This Runtime's model manager (``viwoscript.models.manager.ModelManager``); assign one to share it."""
         if getattr(self, "_models", None) is None:
-            from .models.manager import ModelManager
-
-            self._models = ModelManager()
+            self._models = make_models()
         return self._models
 
     @models.setter
@@ -309,6 +303,37 @@ class Runtime:
         ev = self._current
         if ev is not None:
             ev.interrupted = True
+
+
+# --- the parts: how each is built. This is the one place that knows their classes; the parts themselves
+# receive what they need (a size, a folder, the Runtime's grants) and never build a Runtime. -----------
+
+def make_canvas(size: tuple[int, int]):
+    """A Runtime's layer stack (``viwoscript.canvas.layers.LayerStack``)."""
+    from .canvas.layers import LayerStack
+
+    return LayerStack(*size)
+
+
+def make_store(folder, runtime: Runtime):
+    """A Runtime's entity store (``viwoscript.store.Store``) in ``folder`` (None: the user data folder)."""
+    from .store import Store
+
+    return Store(folder)
+
+
+def make_capabilities(runtime: Runtime, capabilities, grants):
+    """A Runtime's capability manager: its classes, grants and handles."""
+    from .capabilities.manager import CapabilityManager
+
+    return CapabilityManager(runtime, capabilities, grants)
+
+
+def make_models():
+    """A Runtime's model manager (weights), unless the host assigns a shared one to ``rt.models``."""
+    from .models.manager import ModelManager
+
+    return ModelManager()
 
 
 _THREAD_NAME = "viwoscript-eval"
