@@ -76,6 +76,8 @@ _SCHEMA = {
     "paths": ("roots", "out"),
     "grants": None,
     "models": None,
+    "server": None,  # `viwo serve`: validated by viwoscript.server.config
+    "executor": None,  # design §17: validated by viwoscript.server.config
 }
 
 
@@ -229,6 +231,9 @@ def apply_toml(cfg: Config, text: str, path: Path) -> None:
             continue
         if not isinstance(value, dict):
             raise where.error(table, None, f"config: [{table}] must be a table", f"write [{table}] on its own line")
+        if table in ("server", "executor"):  # read by `viwo serve` (viwoscript.server.config)
+            cfg.set(table, value, source)
+            continue
         if table == "models":
             _check_models(value, where)
             for key, v in value.items():

@@ -20,7 +20,7 @@ Exit codes: 0 success, 1 script error (or diagnostics found, or files that would
 from __future__ import annotations
 
 from .app import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, cli, main
-from .commands import caps, check, config, fmt, images, info, models, ops, repl, run, template  # noqa: F401
+from .commands import caps, check, config, fmt, images, info, models, ops, repl, run, serve, template  # noqa: F401
 from .options import CANVAS_MAX_PIXELS
 
 __all__ = ["CANVAS_MAX_PIXELS", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "cli", "main"]

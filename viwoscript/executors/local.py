@@ -1,0 +1,139 @@
+"""The ``local`` executor: work runs on this process's worker threads, one per slot (design §17).
+
+Each unit gets a fresh :class:`JobRuntime` built from its :class:`~viwoscript.executors.base.RunSettings`
+(the host's grants, limits and roots) plus what the host adds for the user (their entity store, model
+capabilities). Cancel interrupts the Runtime: a unit not started yet never starts, a running one stops at
+its next opcode or capability step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ..errors import InterruptedError_, ScriptError, ViwoError
+from ..runtime import Runtime
+from .base import BatchItemSpec, CallSpec, EventCallback, Executor, Host, JobSpec, Outcome, RunSettings
+
+BLOB_PREFIX = "blob:"
+
+
+class JobRuntime(Runtime):
+    """A Runtime for one unit of work: ``blob:{sha256}`` image sources resolve through the host (for this
+    user only), and a cancel that arrives before the script starts still stops it."""
+
+    def __init__(self, *, user: str | None = None, host: Host | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.user = user
+        self.host = host
+        self.cancel_requested = False
+
+    def resolve_path(self, path: str, op: str, *, must_exist: bool = True) -> Path:
+        if isinstance(path, str) and path.startswith(BLOB_PREFIX):
+            if not must_exist:
+                raise ScriptError(f"{op}: cannot write to an upload ({path[:80]})",
+                                  hint="write to a file name under the allowed folders instead")
+            if self.host is None or self.user is None:
+                raise ScriptError(f"{op}: blob: sources are only available in scripts run by `viwo serve`")
+            return self.host.resolve_blob(self.user, path[len(BLOB_PREFIX):], op)
+        return super().resolve_path(path, op, must_exist=must_exist)
+
+    def _run_evaluator(self, ev, tree, scope):
+        # Publish the evaluator before reading the flag: a cancel either sees it (and interrupts it) or
+        # set the flag before we read it.
+        self._current = ev
+        if self.cancel_requested:
+            ev.interrupted = True
+        return super()._run_evaluator(ev, tree, scope)
+
+    def interrupt(self) -> None:
+        self.cancel_requested = True
+        super().interrupt()
+
+
+class LocalExecutor(Executor):
+    """Runs units on ``slots`` worker threads of this process."""
+
+    name = "local"
+
+    def __init__(self, *, slots: int = 1, host: Host | None = None):
+        super().__init__(slots=slots, host=host)
+        self._pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="viwo-slot")
+        self._lock = threading.Lock()
+        self._running: dict[str, JobRuntime] = {}
+        self._cancelled: set[str] = set()
+
+    # --- Executor -------------------------------------------------------------------------------------
+    async def run_job(self, spec: JobSpec, on_event: EventCallback) -> Outcome:
+        return await self._submit(spec.id, spec.user, spec.settings, spec.script, spec.args, spec.filename, on_event)
+
+    async def run_call(self, spec: CallSpec, on_event: EventCallback) -> Outcome:
+        script = ["std.call_method", ["get_capability", spec.capability], spec.method, ["std.arg", 0]]
+        return await self._submit(spec.id, spec.user, spec.settings, script, [spec.params], None, on_event)
+
+    async def run_batch_item(self, spec: BatchItemSpec, on_event: EventCallback) -> Outcome:
+        script = ["std.apply", spec.fn, ["std.arg", 0]]
+        return await self._submit(spec.id, spec.user, spec.settings, script, [spec.item], None, on_event)
+
+    def cancel(self, work_id: str) -> bool:
+        with self._lock:
+            self._cancelled.add(work_id)
+            rt = self._running.get(work_id)
+        if rt is not None:
+            rt.interrupt()
+        return True
+
+    async def close(self) -> None:
+        with self._lock:
+            running = list(self._running.values())
+        for rt in running:
+            rt.interrupt()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # --- running --------------------------------------------------------------------------------------
+    async def _submit(self, work_id, user, settings, script, args, filename, on_event) -> Outcome:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self.run_sync, work_id, user, settings, script, args,
+                                          filename, on_event)
+
+    def make_runtime(self, user: str, settings: RunSettings, on_event: EventCallback | None) -> JobRuntime:
+        extra = self.host.runtime_kwargs(user) if self.host is not None else {}
+        return JobRuntime(user=user, host=self.host, limits=settings.limits, grants=settings.grants,
+                          roots=settings.roots, canvas_size=settings.canvas_size, runner=settings.runner,
+                          on_event=on_event, **extra)
+
+    def run_sync(self, work_id: str, user: str, settings: RunSettings, script: Any, args: list | None,
+                 filename: str | None, on_event: EventCallback | None) -> Outcome:
+        """Run one unit on the calling thread (a slot)."""
+        source = script if isinstance(script, str) else None
+        with self._lock:
+            if work_id in self._cancelled:
+                self._cancelled.discard(work_id)
+                return Outcome("cancelled", source=source)
+        rt = self.make_runtime(user, settings, on_event)
+        with self._lock:
+            self._running[work_id] = rt
+            if work_id in self._cancelled:
+                rt.cancel_requested = True
+        tree = None
+        try:
+            tree = rt.parse(script, filename=filename)
+            value = rt.run(script, args=args, filename=filename)
+            if rt.cancel_requested:
+                return Outcome("cancelled", source=source, tree=tree)
+            return Outcome("done", value=value, source=source, tree=tree)
+        except InterruptedError_ as e:
+            if rt.cancel_requested:
+                return Outcome("cancelled", error=e, source=source, tree=tree)
+            return Outcome("error", error=e, source=source, tree=tree)
+        except ViwoError as e:
+            return Outcome("error", error=e, source=source, tree=tree)
+        except Exception as e:  # noqa: BLE001 - a bug must fail this job, never the slot
+            return Outcome("error", error=e, source=source, tree=tree)
+        finally:
+            with self._lock:
+                self._running.pop(work_id, None)
+                self._cancelled.discard(work_id)

@@ -1,0 +1,305 @@
+"""The job queue: SQLite rows (``viwoscript.store.jobs``), one runner task per executor slot.
+
+Submitting writes a ``queued`` row and wakes a runner; a runner claims the oldest queued row (FIFO),
+runs it through the :class:`~viwoscript.executors.base.Executor`, turns its value into JSON (Images become
+files under ``/blobs``) and records the end. Events from the run become notifications for the job's owner.
+Cancel by id: a queued job is finished as ``cancelled`` in the same transaction that would have let it
+start, so it never starts; a running one is interrupted at its next opcode or step. On start-up, rows left
+``running`` by a previous process become ``interrupted`` and queued ones run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..executors.base import CallSpec, JobSpec, Outcome, RunSettings
+from ..store.jobs import FINISHED, Jobs, QueueFull
+from .rpc import QUEUE_FULL, UNKNOWN_JOB, RpcError
+
+log = logging.getLogger("viwoscript.server")
+
+
+class JobManager:
+    def __init__(self, config, store, executor, hub, blobs):
+        self.config = config
+        self.jobs = Jobs(store)
+        self.executor = executor
+        self.hub = hub
+        self.blobs = blobs
+        self._db_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="viwo-db")
+        self._wake = asyncio.Event()
+        self._runners: list[asyncio.Task] = []
+        self._waiters: dict[str, list[asyncio.Future]] = {}
+        #: job id -> (owner, client_id) of the jobs running now
+        self._running: dict[str, tuple[str, str | None]] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    # --- life cycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        interrupted = await self.db(self.jobs.recover)
+        if interrupted:
+            log.warning("%d job(s) were running when the server stopped: now interrupted", len(interrupted))
+        for i in range(self.executor.slots):
+            self._runners.append(self.loop.create_task(self._runner(), name=f"viwo-runner-{i}"))
+
+    async def stop(self) -> None:
+        for task in self._runners:
+            task.cancel()
+        await asyncio.gather(*self._runners, return_exceptions=True)
+        await self.executor.close()
+        self._db_pool.shutdown(wait=True)
+
+    async def db(self, fn, *args, **kwargs):
+        """Run a store call on the database thread (the event loop never waits for an fsync)."""
+        if kwargs:
+            return await self.loop.run_in_executor(self._db_pool, lambda: fn(*args, **kwargs))
+        return await self.loop.run_in_executor(self._db_pool, fn, *args)
+
+    # --- requests ---------------------------------------------------------------------------------
+    async def submit(self, user: str, client_id: str | None, request: dict, *,
+                     idempotency_key: str | None = None) -> dict:
+        try:
+            rec, created = await self.db(self.jobs.create, user, client_id, request,
+                                         idempotency_key=idempotency_key, max_queued=self.config.max_queued_jobs)
+        except QueueFull as e:
+            raise RpcError(QUEUE_FULL, f"queue full: {e}", {"max_queued_jobs": e.limit}) from None
+        if created:
+            self.hub.notify(user, client_id, "job.status", {"job": rec["job"], "status": "queued"})
+            if self.config.verbose:
+                log.info("job %s queued by %s", rec["job"], user)
+            self._wake.set()
+        return rec
+
+    async def get(self, user: str, job_id: Any) -> dict:
+        rec = await self.db(self.jobs.get, job_id, user) if isinstance(job_id, str) else None
+        if rec is None:
+            raise RpcError(UNKNOWN_JOB, f"unknown job {job_id!r}", {"job": job_id})
+        return rec
+
+    async def wait(self, user: str, job_id: str) -> dict:
+        """The record once the job has finished."""
+        fut = self.loop.create_future()
+        self._waiters.setdefault(job_id, []).append(fut)
+        try:
+            rec = await self.get(user, job_id)
+            if rec["status"] in FINISHED:
+                return rec
+            return await fut
+        finally:
+            waiters = self._waiters.get(job_id)
+            if waiters is not None:
+                if fut in waiters:
+                    waiters.remove(fut)
+                if not waiters:
+                    del self._waiters[job_id]
+
+    async def cancel(self, user: str, job_id: Any) -> dict:
+        if not isinstance(job_id, str):
+            raise RpcError(UNKNOWN_JOB, f"unknown job {job_id!r}", {"job": job_id})
+        rec, before = await self.db(self.jobs.cancel, job_id, user)
+        if rec is None:
+            raise RpcError(UNKNOWN_JOB, f"unknown job {job_id!r}", {"job": job_id})
+        if before == "queued":
+            full = await self.db(self.jobs.get, job_id, full=True)
+            self._finished(full["owner"], full["client_id"], rec)
+        elif before == "running" and job_id in self._running:
+            self.executor.cancel(job_id)
+        return rec
+
+    # --- running ----------------------------------------------------------------------------------
+    async def _runner(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                rec = await self.db(self.jobs.claim_next)
+            except Exception:  # noqa: BLE001 - a store hiccup must not kill the runner
+                log.exception("could not read the job queue")
+                await asyncio.sleep(1)
+                continue
+            if rec is None:
+                await self._wake.wait()
+                continue
+            self._wake.set()  # there may be more: let another idle runner look
+            try:
+                await self._run(rec)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - one job's failure never stops the queue
+                log.exception("job %s failed inside the server", rec["job"])
+                done = await self.db(self.jobs.finish, rec["job"], "error",
+                                     error=error_record(RuntimeError("internal server error"), None))
+                self._finished(rec["owner"], rec["client_id"], done)
+
+    def settings_for(self, request: dict) -> RunSettings:
+        sc = self.config
+        gas = request.get("gas")
+        max_gas = sc.limits.gas
+        if gas is not None and max_gas is not None:
+            gas = min(gas, max_gas)  # clamped, never refused
+        limits = sc.limits.with_(gas=gas) if gas is not None else sc.limits
+        return RunSettings(limits=limits, grants=sc.grants, roots=tuple(str(r) for r in sc.roots),
+                           canvas_size=sc.canvas_size, runner=sc.runner)
+
+    async def _run(self, rec: dict) -> None:
+        job_id, owner, client_id = rec["job"], rec["owner"], rec["client_id"]
+        request = rec["request"]
+        self._running[job_id] = (owner, client_id)
+        started = time.monotonic()
+        self.hub.notify(owner, client_id, "job.status", {"job": job_id, "status": "running"})
+        images: list[dict] = []
+        script = request.get("script")
+        events = _EventSink(self, job_id, owner, client_id, images, script, request.get("args"))
+        settings = self.settings_for(request)
+        try:
+            if request.get("kind") == "call":
+                spec = CallSpec(job_id, owner, request["capability"], request["method"], request["params"], settings)
+                outcome = await self.executor.run_call(spec, events)
+            else:
+                spec = JobSpec(job_id, owner, script_text(script), settings, args=request.get("args"))
+                outcome = await self.executor.run_job(spec, events)
+            status, result, error = await self.loop.run_in_executor(
+                None, self._conclude, outcome, owner, script, request.get("args"), images)
+        finally:
+            self._running.pop(job_id, None)
+        done = await self.db(self.jobs.finish, job_id, status, result=result, error=error, images=images)
+        if self.config.verbose:
+            log.info("job %s %s in %.3f s", job_id, status, time.monotonic() - started)
+        self._finished(owner, client_id, done)
+
+    def _conclude(self, outcome: Outcome, owner: str, script: Any, args: Any, images: list) -> tuple:
+        """(status, result JSON, error record) of an outcome; Images in the value become files."""
+        if outcome.status == "done":
+            try:
+                value = self.to_json(outcome.value, owner, script, args, images)
+            except ValueError as e:
+                return "error", None, error_record(e, None)
+            return "done", value, None
+        if outcome.status == "cancelled":
+            return "cancelled", None, None
+        return "error", None, error_record(outcome.error, outcome.tree)
+
+    def to_json(self, value: Any, owner: str, script: Any, args: Any, images: list) -> Any:
+        from ..values import Image, to_json_value
+
+        seen: dict[int, dict] = {}
+
+        def walk(v: Any, depth: int = 0) -> Any:
+            if depth > 200:
+                raise ValueError("the result is nested too deeply to send")
+            if isinstance(v, Image):
+                if id(v) not in seen:
+                    info = self.blobs.put_image(owner, v, script=script, args=args)
+                    images.append(info)
+                    seen[id(v)] = {"type": "image", **info}
+                return seen[id(v)]
+            if type(v) is list:
+                return [walk(i, depth + 1) for i in v]
+            if type(v) is dict:
+                return {k: walk(i, depth + 1) for k, i in v.items()}
+            return to_json_value(v)
+
+        return walk(value)
+
+    def _finished(self, owner: str, client_id: str | None, rec: dict | None) -> None:
+        if rec is None:
+            return
+        self.hub.notify(owner, client_id, "job.status", {"job": rec["job"], "status": rec["status"]})
+        for fut in self._waiters.pop(rec["job"], []):
+            if not fut.done():
+                fut.set_result(rec)
+
+
+class _EventSink:
+    """Runtime events (on a worker thread) → notifications for the job's owner (on the event loop)."""
+
+    def __init__(self, manager: JobManager, job_id: str, owner: str, client_id: str | None, images: list,
+                 script: Any, args: Any):
+        self.m = manager
+        self.job = job_id
+        self.owner = owner
+        self.client_id = client_id
+        self.images = images
+        self.script = script
+        self.args = args
+
+    def _notify(self, method: str, params: dict) -> None:
+        self.m.loop.call_soon_threadsafe(self.m.hub.notify, self.owner, self.client_id, method, params)
+
+    def __call__(self, event: dict) -> None:
+        kind = event.get("type")
+        if kind == "progress":
+            self._notify("job.progress", {"job": self.job, "task": event.get("task"), "step": event.get("step"),
+                                          "total": event.get("total")})
+        elif kind in ("log", "warn"):
+            self._notify("job.log", {"job": self.job, "level": "warning" if kind == "warn" else "info",
+                                     "message": str(event.get("message", ""))})
+        elif kind == "send":
+            from ..values import to_json_value
+
+            self._notify("job.log", {"job": self.job, "level": "event", "message": str(event.get("event")),
+                                     "payload": to_json_value(event.get("payload"))})
+        elif kind == "image":
+            image = event.get("image")
+            if image is not None and hasattr(image, "pixels"):
+                info = self.m.blobs.put_image(self.owner, image, script=self.script, args=self.args)
+                self.images.append(info)
+                params = {"job": self.job, **info}
+                if event.get("name"):
+                    params["name"] = str(event["name"])
+                self._notify("job.image", params)
+        elif kind == "preview":
+            image = event.get("image")
+            if image is not None and hasattr(image, "to_png_bytes"):
+                data = image.to_png_bytes()
+                header = {"kind": "preview", "job": self.job, "mime": "image/png", "width": image.width,
+                          "height": image.height}
+                if "step" in event:
+                    header["step"] = event["step"]
+                self.m.loop.call_soon_threadsafe(self.m.hub.send_binary, self.owner, self.client_id, header, data)
+
+
+def script_text(script: Any) -> Any:
+    """The text a job runs: text form as given; the JSON form as JSON text (so errors get positions)."""
+    if isinstance(script, str):
+        return script
+    import json
+
+    return json.dumps(script, ensure_ascii=False)
+
+
+def error_record(e: BaseException | None, tree: Any) -> dict:
+    """``{type, message, line, col, hint, path}`` (design §15)."""
+    from ..errors import ViwoError
+
+    if isinstance(e, ViwoError):
+        span = e.span
+        return {"type": e.kind, "message": e.message, "line": span.line if span else None,
+                "col": span.col if span else None, "hint": e.hint,
+                "path": node_path(tree, span) if (tree is not None and span) else None}
+    return {"type": "InternalError", "message": f"internal error: {type(e).__name__}: {e}", "line": None,
+            "col": None, "hint": "this is a bug in viwoscript; the server log has details", "path": None}
+
+
+def node_path(tree: Any, span: Any) -> list | None:
+    """Index path (array indices, object keys) of the node at ``span`` in the JSON form (the outermost one,
+    when a call and its head start at the same place)."""
+    from ..nodes import Array, Object
+
+    best: list | None = None
+    stack: list[tuple[Any, list]] = [(tree, [])]
+    while stack:
+        node, path = stack.pop()
+        s = getattr(node, "span", None)
+        if s is not None and s and (s.line, s.col, s.end_line, s.end_col) == \
+                (span.line, span.col, span.end_line, span.end_col) and (best is None or len(path) < len(best)):
+            best = path
+        if isinstance(node, Array):
+            stack.extend((item, [*path, i]) for i, item in enumerate(node.items))
+        elif isinstance(node, Object):
+            stack.extend((v, [*path, k]) for k, v in node.entries)
+    return best

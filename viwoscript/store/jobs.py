@@ -1,0 +1,213 @@
+"""Jobs as rows of the store's SQLite database (design §15: "the job record is the truth").
+
+A job is one script run on behalf of a user (``owner``), queued in FIFO order (``seq``), claimed by one
+runner at a time (``queued`` → ``running`` is a single UPDATE guarded by the old status, so a job is never
+run twice and a cancelled queued job never starts), and finished exactly once. After a crash,
+:meth:`Jobs.recover` turns the rows that were ``running`` into ``interrupted``; ``queued`` rows stay queued
+and run again. Uploaded and produced files (``files``) are recorded with their owner, so one user never
+reads another's.
+
+>>> jobs = Jobs(store)                                         # doctest: +SKIP
+>>> rec = jobs.create("alice", "tab-1", {"script": "(+ 1 2)"})  # doctest: +SKIP
+>>> jobs.claim_next()["job"] == rec["job"]                     # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from typing import Any
+
+STATUSES = ("queued", "running", "done", "error", "cancelled", "interrupted")
+FINISHED = ("done", "error", "cancelled", "interrupted")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    owner TEXT NOT NULL,
+    client_id TEXT,
+    status TEXT NOT NULL CHECK (status IN ('queued','running','done','error','cancelled','interrupted')),
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    request TEXT NOT NULL CHECK (json_valid(request)),
+    result TEXT CHECK (result IS NULL OR json_valid(result)),
+    error TEXT CHECK (error IS NULL OR json_valid(error)),
+    images TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(images)),
+    idempotency_key TEXT,
+    UNIQUE (owner, idempotency_key)
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, seq);
+CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner, seq);
+CREATE TABLE IF NOT EXISTS files (
+    hash TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    ext TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    width INTEGER,
+    height INTEGER,
+    created REAL NOT NULL,
+    PRIMARY KEY (hash, owner)
+);
+"""
+
+
+class Jobs:
+    """The job table of one :class:`viwoscript.store.Store` (shares its connection and lock)."""
+
+    def __init__(self, store):
+        self.store = store
+        with store._lock:
+            store.db.executescript(SCHEMA)
+
+    # --- writing ------------------------------------------------------------------------------------
+    def create(self, owner: str, client_id: str | None, request: dict, *, idempotency_key: str | None = None,
+               max_queued: int | None = None) -> tuple[dict, bool]:
+        """A new queued job (or the existing one with the same idempotency key); ``(record, created)``.
+
+        Raises :class:`QueueFull` when the client already has ``max_queued`` queued jobs.
+        """
+        with self.store._tx() as db:
+            if idempotency_key is not None:
+                row = db.execute("SELECT * FROM jobs WHERE owner = ? AND idempotency_key = ?",
+                                 (owner, idempotency_key)).fetchone()
+                if row is not None:
+                    return record(row), False
+            if max_queued is not None:
+                n = db.execute("SELECT COUNT(*) FROM jobs WHERE owner = ? AND client_id IS ? AND status = 'queued'",
+                               (owner, client_id)).fetchone()[0]
+                if n >= max_queued:
+                    raise QueueFull(max_queued)
+            jid = uuid.uuid4().hex
+            db.execute("INSERT INTO jobs(id, owner, client_id, status, created, request, idempotency_key) "
+                       "VALUES (?,?,?,?,?,?,?)", (jid, owner, client_id, "queued", time.time(),
+                                                  json.dumps(request), idempotency_key))
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (jid,)).fetchone()
+        return record(row), True
+
+    def claim_next(self) -> dict | None:
+        """The oldest queued job, now ``running`` (None when the queue is empty)."""
+        with self.store._tx() as db:
+            row = db.execute("SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1").fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE jobs SET status = 'running', started = ? WHERE seq = ? AND status = 'queued'",
+                       (time.time(), row["seq"]))
+            row = db.execute("SELECT * FROM jobs WHERE seq = ?", (row["seq"],)).fetchone()
+        return record(row, full=True)
+
+    def finish(self, job_id: str, status: str, *, result: Any = None, error: dict | None = None,
+               images: list | None = None) -> dict | None:
+        """Record how a running job ended; a job already finished (e.g. cancelled) is left as it is."""
+        if status not in FINISHED:
+            raise ValueError(f"Jobs.finish: status must be one of {FINISHED}, not {status!r}")
+        with self.store._tx() as db:
+            db.execute("UPDATE jobs SET status = ?, finished = ?, result = ?, error = ?, images = ? "
+                       "WHERE id = ? AND status IN ('queued', 'running')",
+                       (status, time.time(), json.dumps(result), json.dumps(error) if error else None,
+                        json.dumps(images or []), job_id))
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return record(row) if row else None
+
+    def cancel(self, job_id: str, owner: str) -> tuple[dict | None, str | None]:
+        """Cancel a job of ``owner``: ``(record, previous status)``; a queued one is finished at once
+        (it never starts), a running one keeps ``running`` until its runner stops it. ``(None, None)`` when
+        the owner has no such job."""
+        with self.store._tx() as db:
+            row = db.execute("SELECT status FROM jobs WHERE id = ? AND owner = ?", (job_id, owner)).fetchone()
+            if row is None:
+                return None, None
+            before = row["status"]
+            if before == "queued":
+                db.execute("UPDATE jobs SET status = 'cancelled', finished = ? WHERE id = ? AND status = 'queued'",
+                           (time.time(), job_id))
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return record(row), before
+
+    def recover(self) -> list[dict]:
+        """After a restart: jobs left ``running`` become ``interrupted``; returns them."""
+        with self.store._tx() as db:
+            rows = db.execute("SELECT id FROM jobs WHERE status = 'running'").fetchall()
+            db.execute("UPDATE jobs SET status = 'interrupted', finished = ?, error = ? WHERE status = 'running'",
+                       (time.time(), json.dumps({"type": "Interrupted", "message": "the server stopped while "
+                                                 "this job was running", "line": None, "col": None,
+                                                 "hint": "submit it again", "path": None})))
+        return [self.get(r["id"]) for r in rows]
+
+    # --- reading ------------------------------------------------------------------------------------
+    def get(self, job_id: str, owner: str | None = None, *, full: bool = False) -> dict | None:
+        """The record of a job (only if it belongs to ``owner``, when given)."""
+        with self.store._lock:
+            if owner is None:
+                row = self.store.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            else:
+                row = self.store.db.execute("SELECT * FROM jobs WHERE id = ? AND owner = ?",
+                                            (job_id, owner)).fetchone()
+        return record(row, full=full) if row else None
+
+    def list(self, owner: str, *, client_id: str | None = None, status: str | None = None,
+             limit: int = 100) -> list[dict]:
+        """A user's jobs, newest first."""
+        sql, params = "SELECT * FROM jobs WHERE owner = ?", [owner]
+        if client_id is not None:
+            sql += " AND client_id = ?"
+            params.append(client_id)
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        params.append(int(limit))
+        with self.store._lock:
+            return [record(r) for r in self.store.db.execute(sql, params).fetchall()]
+
+    def unfinished(self, owner: str, client_id: str) -> list[dict]:
+        """A client's queued and running jobs, oldest first (resent when it reconnects)."""
+        with self.store._lock:
+            rows = self.store.db.execute(
+                "SELECT * FROM jobs WHERE owner = ? AND client_id = ? AND status IN ('queued', 'running') "
+                "ORDER BY seq", (owner, client_id)).fetchall()
+        return [record(r) for r in rows]
+
+    def queued_count(self) -> int:
+        with self.store._lock:
+            return self.store.db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0]
+
+    # --- files ----------------------------------------------------------------------------------------
+    def add_file(self, digest: str, owner: str, ext: str, size: int, width: int | None, height: int | None) -> None:
+        with self.store._tx() as db:
+            db.execute("INSERT OR IGNORE INTO files(hash, owner, ext, size, width, height, created) "
+                       "VALUES (?,?,?,?,?,?,?)", (digest, owner, ext, size, width, height, time.time()))
+
+    def file(self, digest: str, owner: str) -> dict | None:
+        with self.store._lock:
+            row = self.store.db.execute("SELECT * FROM files WHERE hash = ? AND owner = ?", (digest, owner)).fetchone()
+        return dict(row) if row else None
+
+
+class QueueFull(Exception):
+    def __init__(self, limit: int):
+        super().__init__(f"this client already has {limit} queued jobs")
+        self.limit = limit
+
+
+def record(row: sqlite3.Row, *, full: bool = False) -> dict:
+    """The job record of design §15 (``full`` adds the private fields a runner needs)."""
+    rec: dict[str, Any] = {"job": row["id"], "status": row["status"], "created": row["created"]}
+    if row["started"] is not None:
+        rec["started"] = row["started"]
+    if row["finished"] is not None:
+        rec["finished"] = row["finished"]
+    if row["status"] == "done":
+        rec["result"] = json.loads(row["result"]) if row["result"] is not None else None
+    if row["error"] is not None:
+        rec["error"] = json.loads(row["error"])
+    rec["images"] = json.loads(row["images"])
+    if full:
+        rec["owner"] = row["owner"]
+        rec["client_id"] = row["client_id"]
+        rec["request"] = json.loads(row["request"])
+    return rec
