@@ -302,4 +302,10 @@ def node_path(tree: Any, span: Any) -> list | None:
             stack.extend((item, [*path, i]) for i, item in enumerate(node.items))
         elif isinstance(node, Object):
             stack.extend((v, [*path, k]) for k, v in node.entries)
+    if best and best[-1] == 0:  # the opcode name of a call: the block is the call itself
+        parent = tree
+        for key in best[:-1]:
+            parent = parent.items[key] if isinstance(parent, Array) else dict(parent.entries)[key]
+        if isinstance(parent, Array) and parent.op is not None:
+            best = best[:-1]
     return best
