@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .notify import Connection
 from .rpc import CANCELLED, INVALID_PARAMS, SCRIPT_ERROR, MethodRegistry, Param, RpcError
-
-if TYPE_CHECKING:
-    from .app import Server
-    from .notify import Connection
 
 methods = MethodRegistry()
 
@@ -21,7 +18,7 @@ MAX_JOBS_LISTED = 1000
 class Call:
     """Who is calling: the server, the authenticated user, their client id and socket."""
 
-    server: Server
+    server: Any  # viwoscript.server.app.Server (app imports this module, not the other way round)
     user: str
     client_id: str
     conn: Connection | None = None
