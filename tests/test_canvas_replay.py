@@ -8,10 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from viwoscript.canvas import state
-from viwoscript.canvas.decompile import decompile, decompile_text
 from viwoscript.canvas.layers import LayerStack
-from viwoscript.canvas.replay import replay
 from viwoscript.errors import ScriptError
+from viwoscript.replay import decompile, decompile_text, replay
 from viwoscript.runtime import Runtime
 from viwoscript.values import Image
 
@@ -52,9 +51,9 @@ def test_property_decompile_round_trip(strokes, opacities, locked, with_image):
     s.update(f"l{locked}", {"locked": True})
     s.set_active("l0")
     script = decompile(s)
-    same_stack(s, replay(script, canvas_size=(5, 5)))
-    same_stack(s, replay(decompile_text(s)))
-    same_stack(s, replay(decompile(s, snapshot=True)))
+    same_stack(s, replay(script, Runtime(canvas_size=(5, 5))))
+    same_stack(s, replay(decompile_text(s), Runtime()))
+    same_stack(s, replay(decompile(s, snapshot=True), Runtime()))
 
 
 def test_replay_execute_keeps_ids_and_runs_everything():
@@ -64,10 +63,10 @@ def test_replay_execute_keeps_ids_and_runs_everything():
     (std.for p [[4 4] [20 8]] (canvas.draw_stroke "sky" [p [(+ (list.get p 0) 5) 12]] "#88f" 3))
     (canvas.layer.create "ink")
     """
-    s = replay(script)
+    s = replay(script, Runtime())
     assert s.ids() == ["sky", "ink"] and s.size == (32, 32)
     assert s.get("sky").pixels[:, :, 3].any()
-    again = replay(script)
+    again = replay(script, Runtime())
     same_stack(s, again)
 
 
@@ -82,7 +81,7 @@ def test_replay_only_mode_makes_placeholders():
               ["canvas.layer.create", "two"]]
     warnings = []
     rt = Runtime(canvas_size=(16, 16), on_event=lambda e: warnings.append(e))
-    s = replay(script, mode="canvas", runtime=rt)
+    s = replay(script, rt, mode="canvas")
     assert s.ids() == ["sketch", "op1", "op3", "op4", "two"]
     ph = s.get("op1")
     assert ph.locked and ph.op == ["std.let", "gen", ["get_capability", "diffusers.generate"]]
@@ -93,12 +92,12 @@ def test_replay_only_mode_makes_placeholders():
     out = decompile(s)
     assert ["std.let", "gen", ["get_capability", "diffusers.generate"]] in out
     assert ["std.log", "hello"] in out
-    assert replay(script, mode="canvas", runtime=Runtime(canvas_size=(16, 16))).ids() == s.ids()  # stable ids
+    assert replay(script, Runtime(canvas_size=(16, 16)), mode="canvas").ids() == s.ids()  # stable ids
 
 
 def test_replay_rejects_unknown_mode():
     with pytest.raises(ValueError):
-        replay("(canvas.layers)", mode="dry")
+        replay("(canvas.layers)", Runtime(), mode="dry")
 
 
 def test_state_round_trip(tmp_path):
@@ -115,7 +114,7 @@ def test_state_round_trip(tmp_path):
     back = state.load(path)
     assert back.get("empty").is_blank  # no pixels stored for a layer never drawn on
     same_stack(s, back)
-    same_stack(s, replay(decompile(back)))  # history survives: strokes decompile as strokes
+    same_stack(s, replay(decompile(back), Runtime()))  # history survives: strokes decompile as strokes
     assert [op[0] for op in decompile(back)].count("canvas.draw_stroke") == 2
 
 
