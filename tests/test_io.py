@@ -24,6 +24,7 @@ from viwoscript.io import (
     script_from_image,
     write_image,
 )
+from viwoscript.syntax import parse
 from viwoscript.values import Image
 
 # Tests give Pillow colours as tuples: Pillow caches named colours it resolved as tuples in
@@ -46,7 +47,7 @@ def sample(channels=4, h=16, w=24, seed=0, meta=META) -> Image:
 @pytest.mark.parametrize("channels", [1, 3, 4])
 def test_png_round_trip_is_pixel_exact_with_metadata(tmp_path, channels):
     img = sample(channels)
-    path = write_image(img, tmp_path / "a.png", script="(+ 1 2)", args=["x", 2], extra={"seeds": [1234]})
+    path = write_image(img, tmp_path / "a.png", script=parse("(+ 1 2)"), args=["x", 2], extra={"seeds": [1234]})
     back = read_image(path)
     assert back.mode == img.mode
     assert np.array_equal(back.pixels, img.pixels)
@@ -76,7 +77,7 @@ def test_webp_lossless_round_trip_exact_and_lossy_close(tmp_path):
 
 def test_jpeg_round_trip_metadata_in_exif_ifd_and_xmp(tmp_path):
     smooth = Image(np.tile(np.arange(64, dtype=np.uint8)[None, :, None] * 4, (32, 1, 3)), META)
-    p = write_image(smooth, tmp_path / "a.jpg", script="(std.seq 1)", args=[5])
+    p = write_image(smooth, tmp_path / "a.jpg", script=parse("(std.seq 1)"), args=[5])
     back = read_image(p)
     assert back.mode == "RGB" and back.metadata == META
     assert np.abs(back.pixels.astype(int) - smooth.pixels).max() <= 6
@@ -102,6 +103,12 @@ def test_unicode_metadata_survives_every_format(tmp_path):
         info = read_metadata(p)
         assert info["prompt"] == meta["prompt"], ext
         assert info["a1111"]["Seed"] == "3", ext  # the parameters text (UNICODE UserComment on JPEG/WebP)
+
+
+def test_metadata_stores_text_as_text_and_never_parses(tmp_path):
+    # io/ knows no script (design §14): a node tree is stored in its JSON form, text as the text it is
+    p = write_image(sample(3), tmp_path / "t.png", script="(+ 1 2)", args=[])
+    assert script_from_image(p) == ("(+ 1 2)", [])
 
 
 def test_huge_script_in_jpeg_is_dropped_not_an_error(tmp_path):

@@ -13,8 +13,6 @@ and InvokeAI metadata and returns one normalised dict plus the raw fields.
 from __future__ import annotations
 
 from .codec import (
-    DEFAULT_MAX_PIXELS,
-    INPUT_FORMATS,
     OUTPUT_FORMATS,
     decode_bytes,
     encode_image,
@@ -22,6 +20,7 @@ from .codec import (
     read_image,
     write_image,
 )
+from .formats import DEFAULT_MAX_PIXELS, INPUT_FORMATS
 from .metadata import a1111_parameters, build_payload, parse_a1111, read_metadata, script_from_image
 
 __all__ = [

@@ -21,28 +21,17 @@ import numpy as np
 from ..errors import ArgumentError, ScriptError, SizeLimitError
 from ..values import Image
 from .files import atomic_write
+from .formats import DEFAULT_MAX_PIXELS
+from .formats import input_formats as _input_formats
 
-#: Largest image (width × height) decoded by default: 64 megapixels, like the canvas limit.
-DEFAULT_MAX_PIXELS = 64 * 1024 * 1024
 #: Largest encoded file read.
 MAX_FILE_BYTES = 256 * 1024 * 1024
-#: Raster formats accepted as input (those this Pillow build can open). EPS (Ghostscript), vector and
-#: scientific formats are left out on purpose.
-INPUT_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "DIB", "TIFF", "TGA", "PPM", "ICO", "CUR", "PCX", "SGI",
-                 "QOI", "DDS", "PSD", "AVIF", "JPEG2000", "MPO", "BLP", "IM", "MSP", "SUN", "XBM", "XPM")
 #: Formats written, by file suffix.
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 #: Largest XMP packet a JPEG APP1 segment holds.
 JPEG_XMP_MAX = 65_000
 
 _BOMB_HINT = "use a smaller image (decompression bombs are refused)"
-
-
-def _input_formats() -> tuple[str, ...]:
-    from PIL import Image as PILImage
-
-    PILImage.init()
-    return tuple(f for f in INPUT_FORMATS if f in PILImage.OPEN)
 
 
 def format_for_path(path: str | os.PathLike, op: str = "write_image", fmt: str | None = None) -> str:

@@ -43,20 +43,14 @@ def _version() -> str:
 # --- writing ---------------------------------------------------------------------------------------
 
 def script_data(script: Any) -> Any:
-    """A script as JSON data: node trees and text are converted, JSON data is kept."""
+    """A script as stored in metadata: a node tree in its JSON form, JSON data as it is. Text is kept as
+    text (this module reads no script: a caller that wants the JSON form parses first)."""
     from ..nodes import Array, Atom, Object, to_data
 
     if script is None:
         return None
     if isinstance(script, Array | Atom | Object):
         return to_data(script)
-    if isinstance(script, str):
-        from ..syntax import parse
-
-        try:
-            return to_data(parse(script))
-        except Exception:  # noqa: BLE001 - keep text that does not parse as it is
-            return script
     return to_json_value(script)
 
 
@@ -551,7 +545,7 @@ def read_metadata(path: str | Path, *, max_pixels: int | None = None) -> dict:
     from PIL import Image as PILImage
     from PIL import UnidentifiedImageError
 
-    from .codec import DEFAULT_MAX_PIXELS, _input_formats
+    from .formats import DEFAULT_MAX_PIXELS, input_formats
 
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     p = Path(path)
@@ -559,7 +553,7 @@ def read_metadata(path: str | Path, *, max_pixels: int | None = None) -> dict:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            with PILImage.open(p, formats=_input_formats()) as im:
+            with PILImage.open(p, formats=input_formats()) as im:
                 w, h = im.size
                 if w * h <= limit:
                     try:
@@ -589,7 +583,8 @@ def read_metadata(path: str | Path, *, max_pixels: int | None = None) -> dict:
 
 
 def script_from_image(path: str | Path) -> tuple[Any, list]:
-    """``(script as JSON data, args)`` embedded in an image viwoscript wrote (for ``viwo run image.png``)."""
+    """``(script, args)`` embedded in an image viwoscript wrote (for ``viwo run image.png``): the script in
+    its JSON form, or text when it was stored as text."""
     info = read_metadata(path)
     script = info.get("script")
     if script is None:
