@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import stat
 import struct
 import zlib
 
@@ -24,6 +26,7 @@ from viwoscript.io import (
     script_from_image,
     write_image,
 )
+from viwoscript.runtime import Runtime
 from viwoscript.syntax import parse
 from viwoscript.values import Image
 
@@ -347,3 +350,34 @@ def test_lossless_round_trip_property(tmp_path, h, w, c, seed, meta, fmt):
     want = px if not (fmt == "webp" and c == 1) else np.repeat(px, 3, axis=2)
     assert np.array_equal(np.asarray(back.pixels).reshape(want.shape), want)
     assert back.metadata == meta
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_every_written_file_honours_the_umask(tmp_path, umask, mode):
+    # issue 13 item 6: mkstemp made every image 0600; files are made like any other tool's
+    from viwoscript.canvas import state
+    from viwoscript.canvas.layers import LayerStack
+    from viwoscript.io.files import atomic_write
+    from viwoscript.store import Store
+    from viwoscript.templates import export_template, template_from_script
+
+    old = os.umask(umask)
+    try:
+        written = [write_image(sample(3), tmp_path / "a.png"), write_image(sample(3), tmp_path / "a.jpg"),
+                   atomic_write(tmp_path / "sub" / "x.bin", b"x"),
+                   export_template(template_from_script("t", "(+ 1 2)"), tmp_path),
+                   state.save(LayerStack(4, 4), tmp_path / "c.viwo-canvas"),
+                   state.save_png(LayerStack(4, 4), tmp_path / "c.png")]
+        with Store(tmp_path / "store") as s:
+            rec = s.save_image(sample(3), "x")
+            written.append(s.blob_path(rec["blob"]))
+            db = s.path
+        rt = Runtime(roots=[tmp_path])
+        rt.run('(image.save (image.new 2 2 "red") "saved.webp")')
+        written.append(tmp_path / "saved.webp")
+    finally:
+        os.umask(old)
+    for path in written:
+        assert stat.S_IMODE(os.stat(path).st_mode) == mode, path
+    assert stat.S_IMODE(os.stat(db).st_mode) == mode & 0o644  # SQLite asks for 0644, then the umask
+    assert not list(tmp_path.glob("**/.*.tmp"))  # no temporary file left behind

@@ -55,11 +55,9 @@ def _dump_item(item: Stroke | Placed) -> dict:
 
 def save(stack: LayerStack, path: str | os.PathLike) -> Path:
     """Write the canvas state (atomically: a temporary file renamed into place)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(dumps(stack))
-    os.replace(tmp, path)
-    return path
+    from ..io.files import atomic_write
+
+    return atomic_write(path, dumps(stack))
 
 
 def load(path: str | os.PathLike, **kw) -> LayerStack:
@@ -192,7 +190,7 @@ def _bool(v: Any, key: str) -> bool:
 def save_png(stack: LayerStack, path: str | os.PathLike, layer: str | None = None, *,
              background: Any = None) -> Path:
     """Write one layer (``layer=id``) or the composite as a PNG file."""
+    from ..io.files import atomic_write
+
     image = stack.layer_image(layer) if layer is not None else stack.composite(background)
-    path = Path(path)
-    path.write_bytes(image.to_png_bytes())
-    return path
+    return atomic_write(path, image.to_png_bytes(), fsync=False)
