@@ -12,10 +12,10 @@ import time
 import numpy as np
 import pytest
 
-from viwoscript.errors import CapabilityError, ScriptError
+from viwoscript.errors import ArgumentError, CapabilityError, ScriptError
 from viwoscript.runtime import Runtime
 from viwoscript.store import Store
-from viwoscript.templates import template_from_script
+from viwoscript.templates import TemplateError, parse_template, stored_template, template_from_script
 from viwoscript.values import Image
 
 
@@ -74,15 +74,23 @@ def test_entity_handle_verbs_and_ownership(tmp_path):
 
 def test_templates_in_the_store(tmp_path):
     with Store(tmp_path / "s") as s:
-        t = template_from_script("comet", "(+ 1 (std.arg 0))", parameters=[{"name": "n", "type": "number", "default": 1}])
+        t = template_from_script("comet", "(+ 1 (std.arg 0))", parameters=[{"name": "n", "type": "number", "default": 1}],
+                                 runtime=Runtime())
         s.save_template(t)
         with pytest.raises(ScriptError, match="already exists"):
             s.save_template(t)
-        back = s.load_template("comet")
+        back = stored_template(s, "comet")
         assert back.to_json() == t.to_json()
+        assert s.template_data("comet") == t.to_json()  # the store keeps JSON data, knows no Template
         assert Runtime().run(back.script, args=back.bind({"n": 4})) == 5
         assert [d["name"] for d in s.list_templates()] == ["comet"]
         assert s.delete_template("comet") and s.list_templates() == []
+        with pytest.raises(ScriptError, match="no template named 'comet'"):
+            stored_template(s, "comet")
+        refused = {"name": "bad", "script": ["no.such_op"]}
+        with pytest.raises(TemplateError, match="Unknown opcode: no.such_op"):  # the caller's check callable
+            s.save_template(refused, check=lambda data: parse_template(data, check=Runtime().check))
+        assert s.list_templates() == []
 
 
 WRITER = textwrap.dedent("""
@@ -175,3 +183,141 @@ def test_cli_workflow_commands(tmp_path):
     (tmp_path / "bad.viwo-template.json").write_text('{"name": "b", "script": ["nope.op"]}')
     res = runner.invoke(template, ["import", "--store", store, str(tmp_path / "bad.viwo-template.json")])
     assert res.exit_code == 1 and "Unknown opcode: nope.op" in res.output
+
+
+# --- damaged and missing stores (issue 13 item 5) --------------------------------------------------------
+
+def _damaged_stores(tmp_path):
+    """A store of random bytes, a truncated one, and a store path that is a file."""
+    rnd = tmp_path / "random"
+    rnd.mkdir()
+    (rnd / "store.sqlite3").write_bytes(np.random.default_rng(1).integers(0, 256, 20_000, np.uint8).tobytes())
+    good = tmp_path / "good"
+    with Store(good) as s:
+        for i in range(200):
+            s.save_image(img((i, 0, 0, 255), meta={"pad": "x" * 400}), f"n{i}")
+        t = template_from_script("t", "(+ 1 2)", check=False)
+        s.save_template(t)
+    data = (good / "store.sqlite3").read_bytes()
+    trunc = tmp_path / "truncated"
+    trunc.mkdir()
+    (trunc / "store.sqlite3").write_bytes(data[: len(data) // 3])
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    return {"random": rnd, "truncated": trunc, "file": afile}
+
+
+def test_damaged_store_errors_name_the_file_in_the_api_and_the_opcodes(tmp_path):
+    for kind, root in _damaged_stores(tmp_path).items():
+        where = str(root) if kind == "file" else str(root / "store.sqlite3")
+        what = "is a file, not a store folder" if kind == "file" else "is damaged or not a viwoscript store"
+        with pytest.raises(ScriptError) as info:
+            with Store(root) as s:
+                s.list()
+                s.template_data("t")
+        assert where in info.value.message and what in info.value.message and info.value.hint, kind
+        for script in ('(entity.list)', '(entity.get "abcd1234")', '(entity.save (image.new 2 2 "red") "x")',
+                       '(entity.delete "abcd")'):
+            rt = Runtime(store=root)
+            with pytest.raises(ScriptError) as info:  # a located ViwoError, never an InternalError
+                rt.run(script)
+            assert type(info.value).__name__ == "StoreError" and info.value.span is not None, (kind, script)
+            assert where in info.value.message, (kind, script)
+
+
+def test_damaged_store_errors_in_the_cli(tmp_path):
+    from click.testing import CliRunner
+
+    from viwoscript.cli import cli
+
+    runner = CliRunner()
+    for kind, root in _damaged_stores(tmp_path).items():
+        for args in (["images", "list"], ["images", "show", "abcd"], ["template", "list"],
+                     ["template", "export", "t"], ["images", "rm", "abcd"]):
+            res = runner.invoke(cli, [*args, "--store", str(root)])
+            assert res.exit_code in (1, 2) and res.exception is None or isinstance(res.exception, SystemExit), res.output
+            assert "Traceback" not in res.output and str(root) in res.output, (kind, args, res.output)
+            if kind != "file":
+                assert "is damaged or not a viwoscript store" in res.output and "hint:" in res.output
+
+
+def test_run_template_with_a_damaged_default_store(tmp_path):
+    (tmp_path / "viwoscript" / "store").mkdir(parents=True)
+    (tmp_path / "viwoscript" / "store" / "store.sqlite3").write_bytes(b"\x00garbage" * 1000)
+    (tmp_path / "e.viwo").write_text('(entity.get "abcd")')
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path), "PYTHONPATH": os.getcwd()}
+    for target in ("template:sweep", str(tmp_path / "e.viwo")):
+        res = subprocess.run([sys.executable, "-m", "viwoscript", "run", target], capture_output=True, text=True,
+                             env=env, cwd=tmp_path)
+        assert res.returncode == 1, res.stderr
+        assert "store.sqlite3 is damaged" in res.stderr and "Traceback" not in res.stderr
+        assert "InternalError" not in res.stderr and "internal error" not in res.stderr
+
+
+def test_a_missing_store_is_created_only_when_written_to(tmp_path):
+    from click.testing import CliRunner
+
+    from viwoscript.cli import cli
+
+    runner = CliRunner()
+    missing = tmp_path / "no" / "such" / "store"
+    for args in (["images", "list"], ["template", "list"], ["images", "show", "abcd"]):
+        res = runner.invoke(cli, [*args, "--store", str(missing)])
+        assert res.exit_code == 1 and f"store: {missing} does not exist" in res.output and "hint:" in res.output
+    (tmp_path / "t.viwo").write_text("(+ 1 2)")
+    res = runner.invoke(cli, ["template", "save", "--store", str(missing), "t", str(tmp_path / "t.viwo")])
+    assert res.exit_code == 1 and "its parent folder" in res.output and "mkdir -p" in res.output
+    assert not (tmp_path / "no").exists()  # nothing created, not even the parents
+    new = tmp_path / "new"
+    res = runner.invoke(cli, ["template", "save", "--store", str(new), "t", str(tmp_path / "t.viwo")])
+    assert res.exit_code == 0 and f"created a new store in {new}" in res.output
+    assert (new / "store.sqlite3").exists()
+    # reading a store that does not exist yet creates nothing; a Runtime says when its first write creates one
+    events = []
+    rt = Runtime(store=tmp_path / "lazy", on_event=events.append)
+    assert rt.run("(entity.list)") == [] and rt.run('(entity.get "abcd")') is None
+    assert not (tmp_path / "lazy").exists()
+    rt.run('(entity.save (image.new 2 2 "red") "x")')
+    assert (tmp_path / "lazy" / "store.sqlite3").exists()
+    assert any("created a new store" in e.get("message", "") for e in events)
+
+
+# --- entity ids: unique prefixes, like git (issue 13 item 11) ----------------------------------------------
+
+def test_entity_ids_accept_unique_prefixes_everywhere(tmp_path):
+    from click.testing import CliRunner
+
+    from viwoscript.cli import cli
+
+    root = tmp_path / "s"
+    with Store(root) as s:
+        a = s.save_image(img((255, 0, 0, 255)), "red square", id="45d79708-aaaa-4000-8000-000000000001")
+        s.save_image(img((0, 255, 0, 255)), "green", id="45d7f000-bbbb-4000-8000-000000000002")
+        s.save_image(img((0, 0, 255, 255)), "blue", id="45d7f001-cccc-4000-8000-000000000003")
+        assert s.resolve("45d79708", "t") == a["id"] and s.find(a["id"], "t")["name"] == "red square"
+        assert s.resolve("45d", "t") is None  # shorter than MIN_PREFIX: whole ids only
+        assert s.resolve("ffff", "t") is None
+        with pytest.raises(ArgumentError) as info:
+            s.resolve("45d7f", "entity.get")
+        assert "ambiguous" in info.value.message and "45d7f000-bbbb" in info.value.hint and "(blue)" in info.value.hint
+    rt = Runtime(store=root)
+    shown = repr(rt.run('(entity.get "45d79708")'))
+    assert shown == "<entity red square 45d79708>"  # how the REPL and `viwo run` show a handle
+    short = shown.split()[-1].rstrip(">")
+    assert rt.run(f'(std.call_method (entity.get "{short}") "name")') == "red square"
+    with pytest.raises(ArgumentError, match="ambiguous"):
+        rt.run('(entity.get "45d7f")')
+    runner = CliRunner()
+    res = runner.invoke(cli, ["images", "show", "--store", str(root), short])
+    assert res.exit_code == 0 and '"name": "red square"' in res.output, res.output
+    res = runner.invoke(cli, ["images", "show", "--store", str(root), "45d7f"])
+    assert res.exit_code == 1 and "ambiguous" in res.output and "45d7f001-cccc" in res.output
+    res = runner.invoke(cli, ["images", "show", "--store", str(root), "0000dead"])
+    assert res.exit_code == 1 and "no entity with id 0000dead\n" in res.output  # quoted once, not '"…"'
+    assert "viwo images list" in res.output
+    res = runner.invoke(cli, ["images", "export", "--store", str(root), "45d7f000", str(tmp_path)])
+    assert res.exit_code == 0 and (tmp_path / "green.png").exists()
+    res = runner.invoke(cli, ["images", "rm", "--store", str(root), "45d7f001"])
+    assert res.exit_code == 0 and "deleted 45d7f001-cccc-4000-8000-000000000003" in res.output
+    assert rt.run('(entity.delete "45d7f")') is True  # unique again now
+    assert [r["name"] for r in rt.run("(entity.list)")] == ["red square"]

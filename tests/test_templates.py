@@ -26,18 +26,18 @@ ORIGINAL = {  # what the original front end exported (no parameters)
 
 
 def test_original_format_imports_and_round_trips(tmp_path):
-    t = parse_template(ORIGINAL)
+    t = parse_template(ORIGINAL, runtime=Runtime())
     assert (t.id, t.name, t.created, t.metadata["tags"], t.parameters) == (ORIGINAL["id"], "comet", 1718000000000,
                                                                           ["night"], [])
     p = export_template(t, tmp_path)
     assert p.name == "comet.viwo-template.json"
-    back = load_template_file(p)
+    back = load_template_file(p, check=Runtime().check)
     assert back.to_json() == t.to_json()
     assert Runtime().run(back.script) == 3
 
 
 def test_parameters_bind_by_position_and_name():
-    t = template_from_script("greet", '(str.concat (std.arg 0) " x" (std.string (std.arg 1)))',
+    t = template_from_script("greet", '(str.concat (std.arg 0) " x" (std.string (std.arg 1)))', runtime=Runtime(),
                              parameters=[{"name": "prompt", "type": "string", "default": "a cat"},
                                          {"name": "n", "type": "integer", "default": 2}])
     assert t.script[0] == "str.concat"  # stored in JSON form
@@ -49,7 +49,7 @@ def test_parameters_bind_by_position_and_name():
         t.bind({"size": 3})
     with pytest.raises(ArgumentError, match="parameter 'n' expects a integer"):
         t.bind({"n": "many"})
-    req = template_from_script("r", "(std.arg 0)", parameters=[{"name": "p", "type": "string"}])
+    req = template_from_script("r", "(std.arg 0)", parameters=[{"name": "p", "type": "string"}], check=False)
     with pytest.raises(ArgumentError, match="missing required parameter 'p'"):
         req.bind({})
 
@@ -76,7 +76,7 @@ def test_malformed_templates_get_precise_errors(tmp_path, data, where):
     path = tmp_path / "bad.viwo-template.json"
     path.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
     with pytest.raises(TemplateError) as info:
-        load_template_file(path)
+        load_template_file(path, runtime=Runtime())
     assert info.value.message.startswith("template import: bad.viwo-template.json: ")
     assert where in info.value.message
 
@@ -143,3 +143,13 @@ def test_batch_interrupt_stops_the_whole_batch(tmp_path):
         rt.run('(batch.run (get_capability "diffusers.generate") "textToImage" '
                '{"prompt" "x" "width" 64 "height" 64 "steps" 1} (batch.seeds 1 6))')
     assert max(e["step"] for e in events if e.get("task") == "batch.run") == 2
+
+
+def test_templates_build_no_runtime_the_caller_passes_the_check():
+    # design §14: templates.py is on the script floor; the static check comes from the caller
+    with pytest.raises(TypeError, match="check=runtime.check"):
+        parse_template(ORIGINAL)
+    seen = []
+    t = parse_template(ORIGINAL, check=lambda script: seen.append(script) or [])
+    assert seen == [ORIGINAL["script"]] and t.name == "comet"
+    assert parse_template({"name": "x", "script": ["no.such_op"]}, check=False).script == ["no.such_op"]

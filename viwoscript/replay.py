@@ -38,7 +38,7 @@ def replay(source: Any, runtime: Any, *, mode: str = "execute", filename: str | 
     ``runtime`` is the caller's Runtime (anything with ``parse``, ``run``, ``registry``, ``globals``,
     ``canvas`` and ``emit``); its canvas is drawn on and returned.
     """
-    from .evaluator import Scope
+    from .scope import Scope
 
     if mode not in MODES:
         raise ValueError(f"replay mode must be one of {MODES}, got {mode!r}")

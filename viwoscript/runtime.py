@@ -316,10 +316,11 @@ def make_canvas(size: tuple[int, int]):
 
 
 def make_store(folder, runtime: Runtime):
-    """A Runtime's entity store (``viwoscript.store.Store``) in ``folder`` (None: the user data folder)."""
+    """A Runtime's entity store (``viwoscript.store.Store``) in ``folder`` (None: the user data folder);
+    created on its first write, which the Runtime reports as a ``log`` event."""
     from .store import Store
 
-    return Store(folder)
+    return Store(folder, on_create=lambda p: runtime.emit({"type": "log", "message": f"created a new store in {p}"}))
 
 
 def make_capabilities(runtime: Runtime, capabilities, grants):

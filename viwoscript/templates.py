@@ -11,7 +11,9 @@ A template file is a JSON object::
 
 Parameter *i* is the script's argument *i* (``std.arg i``). :func:`parse_template` validates the JSON
 against this schema with precise errors (``template.parameters[1].type: expected one of …``) and checks
-the script with :meth:`Runtime.check` before accepting it.
+the script statically before accepting it with the caller's ``check`` callable (``runtime.check``, so the
+opcodes of the Runtime that will run it count). This module builds no Runtime (design §14: the composition
+root is above it); the store below it keeps template data only.
 """
 
 from __future__ import annotations
@@ -20,11 +22,15 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import ArgumentError, ScriptError
+
+#: A static check: script (text, JSON data or nodes) -> diagnostics, e.g. ``runtime.check``.
+Check = Callable[[Any], list]
 
 SUFFIX = ".viwo-template.json"
 PARAM_TYPES = ("string", "number", "integer", "boolean", "array", "object", "any")
@@ -103,12 +109,18 @@ def _type_ok(value: Any, kind: str) -> bool:
     return isinstance(value, dict)
 
 
-def parse_template(data: Any, *, runtime: Any = None, source: str | None = None, check: bool = True) -> Template:
+def parse_template(data: Any, *, runtime: Any = None, source: str | None = None,
+                   check: bool | Check = True) -> Template:
     """Validate template data (a dict, or JSON text) and return a :class:`Template`.
 
-    Every field is checked against the schema; the script must parse and pass :meth:`Runtime.check`
-    (with ``runtime``'s opcodes, else a plain Runtime's). Raises :class:`TemplateError` naming the field.
+    Every field is checked against the schema; the script must parse and pass the static check: ``check``
+    when it is a callable (``runtime.check``), else ``runtime.check`` of the ``runtime`` given (one of the
+    two is required); ``check=False`` skips it (data the store already accepted). Raises
+    :class:`TemplateError` naming the field.
     """
+    if check is True and runtime is None:
+        raise TypeError("templates: pass check=runtime.check (the static check of the Runtime that will run "
+                        "the template), runtime=runtime, or check=False to skip the check")
     if isinstance(data, bytes | str):
         text = data.decode("utf-8") if isinstance(data, bytes) else data
         try:
@@ -151,8 +163,8 @@ def parse_template(data: Any, *, runtime: Any = None, source: str | None = None,
             isinstance(meta["thumbnail"], str) and meta["thumbnail"].startswith("data:image/")):
         raise _fail("template.metadata.thumbnail", "expected a data:image/... URL", source)
     script = data["script"]
-    if check:
-        check_script(script, runtime=runtime, source=source)
+    if check is not False:
+        check_script(script, check=check if callable(check) else None, runtime=runtime, source=source)
     return Template(name=name, script=script, id=data.get("id") or str(uuid.uuid4()),
                     description=data.get("description", ""), author=data.get("author", ""), created=int(created),
                     parameters=params, metadata={"version": "1.0", "tags": [], **meta})
@@ -192,14 +204,18 @@ def _parse_parameters(raw: Any, source: str | None) -> list[Parameter]:
     return out
 
 
-def check_script(script: Any, *, runtime: Any = None, source: str | None = None) -> None:
-    """Parse and statically check a template's script; raise TemplateError with every error found."""
-    from .runtime import Runtime
+def check_script(script: Any, *, check: Check | None = None, runtime: Any = None, source: str | None = None) -> None:
+    """Parse and statically check a template's script; raise TemplateError with every error found.
 
-    rt = runtime or Runtime(plugins=False)
+    ``check`` (else ``runtime.check``) returns the diagnostics: this module builds no Runtime and knows no
+    registry, so the caller says which opcodes a template may use."""
+    check = check or (runtime.check if runtime is not None else None)
+    if check is None:
+        raise TypeError("templates: pass check=runtime.check (the static check of the Runtime that will run "
+                        "the template), runtime=runtime, or check=False to skip the check")
     text = script if isinstance(script, str) else None
     try:
-        diagnostics = rt.check(script)
+        diagnostics = check(script)
     except (TypeError, ValueError) as e:
         raise _fail("template.script", f"not a script ({e})", source) from None
     errors = [d for d in diagnostics if d.severity == "error"]
@@ -245,7 +261,7 @@ def bind_args(template: Template, args: list | dict | None) -> list:
     return out
 
 
-def load_template_file(path: str | Path, *, runtime: Any = None) -> Template:
+def load_template_file(path: str | Path, *, runtime: Any = None, check: bool | Check = True) -> Template:
     """Read and validate a ``.viwo-template.json`` file (import)."""
     p = Path(path)
     try:
@@ -258,24 +274,39 @@ def load_template_file(path: str | Path, *, runtime: Any = None) -> Template:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise _fail("template", f"not UTF-8 text (byte {e.start})", p.name) from None
-    return parse_template(text, runtime=runtime, source=p.name)
+    return parse_template(text, runtime=runtime, source=p.name, check=check)
+
+
+def stored_template(store: Any, name: str) -> Template:
+    """The template called ``name`` (or with that id) in ``store`` (checked when it was saved)."""
+    return parse_template(store.template_data(name), source=f"store template '{name}'", check=False)
 
 
 def export_template(template: Template, path: str | Path) -> Path:
-    """Write a template file (``NAME.viwo-template.json`` when ``path`` is a folder)."""
+    """Write a template file (``NAME.viwo-template.json`` when ``path`` is a folder), atomically."""
+    from .io.files import atomic_write
+
     p = Path(path)
     if p.is_dir():
         p = p / f"{template.name}{SUFFIX}"
-    p.write_text(template.dumps(), encoding="utf-8")
-    return p
+    return atomic_write(p, template.dumps().encode("utf-8"), fsync=False)
 
 
 def template_from_script(name: str, script: Any, *, description: str = "", author: str = "",
                          parameters: list[dict] | None = None, tags: list[str] | None = None,
-                         runtime: Any = None) -> Template:
+                         runtime: Any = None, check: bool | Check = True) -> Template:
     """A new template from a script (text or JSON data; stored in JSON form), validated like an import."""
-    from .io.metadata import script_data
+    from .errors import ViwoSyntaxError
+    from .nodes import Array, Atom, Object, to_data
+    from .syntax import parse
 
-    data = {"name": name, "script": script_data(script), "description": description, "author": author,
+    if isinstance(script, str):
+        try:
+            script = runtime.parse(script) if runtime is not None else parse(script)
+        except ViwoSyntaxError:
+            pass  # kept as text: the check below reports where it fails
+    if isinstance(script, Array | Atom | Object):
+        script = to_data(script)
+    data = {"name": name, "script": script, "description": description, "author": author,
             "parameters": parameters or [], "metadata": {"version": "1.0", "tags": list(tags or [])}}
-    return parse_template(data, runtime=runtime)
+    return parse_template(data, runtime=runtime, check=check)

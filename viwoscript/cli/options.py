@@ -188,10 +188,18 @@ store_option = click.option("--store", "store_dir", type=click.Path(file_okay=Fa
                             help="Store folder (default: the user data folder).")
 
 
-def open_store(store_dir):
-    from ..store import Store
+def open_store(store_dir, *, write: bool = False):
+    """The store of ``--store DIR`` (default: the user data folder). Nothing is created until a command
+    writes to it (then a note says so); reading a folder given explicitly that holds no store is an error."""
+    from ..store import Store, StoreError
 
-    return Store(store_dir)
+    store = Store(store_dir, on_create=lambda p: click.echo(f"note: created a new store in {p}", err=True))
+    if not write and store_dir is not None and not store.exists():
+        raise StoreError(f"store: no store in {store_dir}" if Path(store_dir).is_dir() else
+                         f"store: {store_dir} does not exist",
+                         hint="check the --store path; a store is created when something is first saved in it "
+                              "(viwo template save/import, entity.save)")
+    return store
 
 
 def fail(e: BaseException, command: str | None = None) -> None:

@@ -168,11 +168,13 @@ def save(ev, image=None, name=None, metadata=None, *_):
     return ImageEntity(ev.runtime, rec)
 
 
-@opcode("entity.get", P("id", "string"), returns="object", label="Get Entity")
+@opcode("entity.get", P("id", "string", description="an entity id, or a unique prefix of one (at least 4 characters)"),
+        returns="object", label="Get Entity")
 def get(ev, id=None, *_):
-    """The entity with this id as a handle, or null. An error when it exists but the script's
-    entity.control grants do not cover it."""
-    rec = _store(ev.runtime, "entity.get").get(id)
+    """The entity with this id (or unique id prefix, like git's) as a handle, or null. An error when the
+    prefix matches several entities, or when it exists but the script's entity.control grants do not
+    cover it."""
+    rec = _store(ev.runtime, "entity.get").find(id, "entity.get")
     if rec is None:
         return None
     _check(ev.runtime, rec, "read", "entity.get")
@@ -202,13 +204,14 @@ def list_(ev, options=None, *_):
     return recs
 
 
-@opcode("entity.delete", P("id", "string"), returns="boolean", label="Delete Entity")
+@opcode("entity.delete", P("id", "string", description="an entity id, or a unique prefix of one"),
+        returns="boolean", label="Delete Entity")
 def delete(ev, id=None, *_):
-    """Delete an entity (one the script may change); true when it existed."""
+    """Delete an entity (one the script may change) by id or unique id prefix; true when it existed."""
     op = "entity.delete"
     store = _store(ev.runtime, op)
-    rec = store.get(id)
+    rec = store.find(id, op)
     if rec is None:
         return False
     ImageEntity(ev.runtime, rec)._writable(op)
-    return store.delete(id)
+    return store.delete(rec["id"])

@@ -97,6 +97,8 @@ def load_script(source: str, parse, *, template_args: list | dict | None = None,
                                "or images viwo saved") from None
     if is_image_source(source) or _looks_like_image(data_bytes):
         data, args = image_script(path, data_bytes)
+        if isinstance(data, str):  # a script kept as text (viwoscript.io reads no script): parse it here
+            return Script(parse(data, filename=source), source, data, args, "image")
         return Script(from_python(data), source, None, args, "image")
     try:
         text = data_bytes.decode("utf-8-sig")
@@ -165,8 +167,9 @@ def _is_text(data: bytes) -> bool:
 def template_script(spec: str, store_dir: Any = None, args: list | dict | None = None) -> tuple[Any, list]:
     """``(script JSON data, bound args)`` of a stored template (``template:NAME``)."""
     from ..store import Store
+    from ..templates import stored_template
 
     name = spec.removeprefix("template:")
     with Store(store_dir) as s:
-        t = s.load_template(name)
+        t = stored_template(s, name)
     return t.script, t.bind(args)

@@ -22,8 +22,11 @@ def images():
 @click.option("--json", "as_json", is_flag=True)
 def images_list(store_dir, search, as_json):
     """List stored image entities."""
-    with open_store(store_dir) as s:
-        recs = s.list(kind="image", search=search)
+    try:
+        with open_store(store_dir) as s:
+            recs = s.list(kind="image", search=search)
+    except Exception as e:  # noqa: BLE001
+        fail(e)
     if as_json:
         click.echo(json.dumps(recs, ensure_ascii=False, indent=2))
         return
@@ -33,14 +36,17 @@ def images_list(store_dir, search, as_json):
                    + (f"  owner={r['owner']}" if r["owner"] else ""))
 
 
+_LIST_HINT = "`viwo images list` shows the stored entities"
+
+
 @images.command("show")
 @store_option
 @click.argument("entity_id")
 def images_show(store_dir, entity_id):
-    """Show one entity's record and metadata."""
+    """Show one entity's record and metadata (ENTITY_ID: an id, or a unique prefix of one)."""
     try:
         with open_store(store_dir) as s:
-            rec = s.require(entity_id, "images show")
+            rec = s.require(entity_id, "images show", hint=_LIST_HINT)
             img = s.read_blob(rec["blob"])
     except Exception as e:  # noqa: BLE001
         fail(e)
@@ -53,13 +59,14 @@ def images_show(store_dir, entity_id):
 @click.argument("entity_id")
 @click.argument("dest", type=click.Path(dir_okay=True))
 def images_export(store_dir, entity_id, dest):
-    """Write an entity's image to DEST (.png/.jpg/.webp, or a folder) with its metadata embedded."""
+    """Write an entity's image to DEST (.png/.jpg/.webp, or a folder) with its metadata embedded
+    (ENTITY_ID: an id, or a unique prefix of one)."""
     from ...io import write_image
     from ...values import Image
 
     try:
         with open_store(store_dir) as s:
-            rec = s.require(entity_id, "images export")
+            rec = s.require(entity_id, "images export", hint=_LIST_HINT)
             img = Image(s.read_blob(rec["blob"]).pixels, rec["metadata"])
         target = Path(dest)
         if target.is_dir():
@@ -73,14 +80,25 @@ def images_export(store_dir, entity_id, dest):
 @store_option
 @click.argument("entity_ids", nargs=-1, required=True)
 def images_rm(store_dir, entity_ids):
-    """Delete entities (their image files go when no entity uses them)."""
+    """Delete entities (their image files go when no entity uses them). Ids may be unique prefixes."""
+    from ...errors import ViwoError
+
     status = 0
-    with open_store(store_dir) as s:
-        for eid in entity_ids:
-            if s.delete(eid):
-                click.echo(f"deleted {eid}")
-            else:
-                click.echo(f"error: no entity with id {eid}", err=True)
-                status = 1
-        s.gc()
+    try:
+        with open_store(store_dir) as s:
+            for ref in entity_ids:
+                try:
+                    eid = s.resolve(ref, "images rm")
+                except ViwoError as e:  # an ambiguous prefix: say so, go on with the others
+                    click.echo(f"error: {e.message}" + (f"\n  hint: {e.hint}" if e.hint else ""), err=True)
+                    status = 1
+                    continue
+                if eid is not None and s.delete(eid):
+                    click.echo(f"deleted {eid}")
+                else:
+                    click.echo(f"error: images rm: no entity with id {ref}\n  hint: {_LIST_HINT}", err=True)
+                    status = 1
+            s.gc()
+    except Exception as e:  # noqa: BLE001
+        fail(e)
     raise SystemExit(status)

@@ -26,6 +26,7 @@ def template():
 @click.option("--replace", is_flag=True, help="Replace a template of the same name.")
 def template_save(store_dir, name, file, description, params, replace):
     """Save a script file as a template."""
+    from ...runtime import Runtime
     from ...templates import template_from_script
 
     declared = []
@@ -41,8 +42,8 @@ def template_save(store_dir, name, file, description, params, replace):
         declared.append(d)
     try:
         t = template_from_script(name, Path(file).read_text(encoding="utf-8"), description=description,
-                                 parameters=declared)
-        with open_store(store_dir) as s:
+                                 parameters=declared, runtime=Runtime())  # plugins' opcodes count, as in run
+        with open_store(store_dir, write=True) as s:
             s.save_template(t, replace=replace)
     except Exception as e:  # noqa: BLE001
         fail(e)
@@ -53,10 +54,14 @@ def template_save(store_dir, name, file, description, params, replace):
 @store_option
 def template_list(store_dir):
     """List templates."""
-    with open_store(store_dir) as s:
-        for d in s.list_templates():
-            params = " ".join(p["name"] for p in d.get("parameters", []))
-            click.echo(f"{d['name']}  {d.get('description', '')}" + (f"  ({params})" if params else ""))
+    try:
+        with open_store(store_dir) as s:
+            found = s.list_templates()
+    except Exception as e:  # noqa: BLE001
+        fail(e)
+    for d in found:
+        params = " ".join(p["name"] for p in d.get("parameters", []))
+        click.echo(f"{d['name']}  {d.get('description', '')}" + (f"  ({params})" if params else ""))
 
 
 @template.command("export")
@@ -65,11 +70,11 @@ def template_list(store_dir):
 @click.option("-o", "--output", type=click.Path(), help="File or folder (default: stdout).")
 def template_export(store_dir, name, output):
     """Print or write a template as .viwo-template.json."""
-    from ...templates import export_template
+    from ...templates import export_template, stored_template
 
     try:
         with open_store(store_dir) as s:
-            t = s.load_template(name)
+            t = stored_template(s, name)
     except Exception as e:  # noqa: BLE001
         fail(e)
     if output:
@@ -84,11 +89,12 @@ def template_export(store_dir, name, output):
 @click.option("--replace", is_flag=True)
 def template_import(store_dir, file, replace):
     """Import a .viwo-template.json after checking its schema and script."""
+    from ...runtime import Runtime
     from ...templates import load_template_file
 
     try:
-        t = load_template_file(file)
-        with open_store(store_dir) as s:
+        t = load_template_file(file, runtime=Runtime())
+        with open_store(store_dir, write=True) as s:
             s.save_template(t, replace=replace)
     except Exception as e:  # noqa: BLE001
         fail(e)
@@ -100,8 +106,12 @@ def template_import(store_dir, file, replace):
 @click.argument("name")
 def template_rm(store_dir, name):
     """Delete a template."""
-    with open_store(store_dir) as s:
-        if not s.delete_template(name):
-            click.echo(f"error: no template named '{name}'", err=True)
-            raise SystemExit(1)
+    try:
+        with open_store(store_dir) as s:
+            deleted = s.delete_template(name)
+    except Exception as e:  # noqa: BLE001
+        fail(e)
+    if not deleted:
+        click.echo(f"error: template rm: no template named '{name}'\n  hint: `viwo template list` shows them", err=True)
+        raise SystemExit(1)
     click.echo(f"deleted template {name}")
