@@ -159,6 +159,7 @@ def test_covers_method_and_overlay_entities_need_read_access(store, adas):
     ada_id, shared_id = adas
     bob = rt_for(store, "bob", control(owners=["self", None]))
     assert bob.run(f'(std.call_method (get_capability "entity.control") "covers" "{shared_id}" "write")') is True
+    assert bob.run(f'(std.call_method (get_capability "entity.control") "covers" "{shared_id[:8]}" "write")') is True  # a prefix
     assert bob.run(f'(std.call_method (get_capability "entity.control") "covers" "{ada_id}")') is False
     assert bob.run('(std.call_method (get_capability "entity.control") "covers" "nope")') is False
     # a handle the host passes in (as an argument) is checked like one the script got itself

@@ -45,14 +45,14 @@ class EntityControl(Capability):
         Limit("readonly", "boolean", False, "Read only: no saving, changing or deleting", kind="flag"),
     )
 
-    @method("covers", ParamSpec("id", "string", description="An entity id"),
+    @method("covers", ParamSpec("id", "string", description="An entity id, or a unique prefix of one"),
             ParamSpec("access", "string", "read", "read or write", choices=("read", "write")),
             returns="boolean", label="Covers")
     def covers(self, ctx, id, access):  # noqa: A002 - the declared parameter name scripts use
         """Whether this grant lets the script read (or write) the entity with this id; false when there is
         no such entity."""
         store = getattr(ctx.runtime, "store", None)
-        rec = store.get(id) if store is not None else None
+        rec = store.find(id, "entity.control covers") if store is not None else None
         if rec is None:
             return False
         return grant_covers(ctx.params, rec["owner"], rec["kind"], principal(ctx.runtime), access)
