@@ -193,7 +193,8 @@ def open_store(store_dir, *, write: bool = False):
     writes to it (then a note says so); reading a folder given explicitly that holds no store is an error."""
     from ..store import Store, StoreError
 
-    store = Store(store_dir, on_create=lambda p: click.echo(f"note: created a new store in {p}", err=True))
+    store = Store(store_dir, parents=store_dir is None,  # --store: the parent must exist (a typo is not made)
+                  on_create=lambda p: click.echo(f"note: created a new store in {p}", err=True))
     if not write and store_dir is not None and not store.exists():
         raise StoreError(f"store: no store in {store_dir}" if Path(store_dir).is_dir() else
                          f"store: {store_dir} does not exist",

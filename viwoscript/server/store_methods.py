@@ -94,7 +94,7 @@ async def get_template(call: Call, name: str) -> dict:
 
     def get(store):
         try:
-            return store.load_template(name).to_json()
+            return store.template_data(name)
         except ViwoError as e:
             raise RpcError(NOT_FOUND, e.message, {"name": name}) from None
 

@@ -81,15 +81,15 @@ class Store:
     """One store folder. Thread-safe; several processes may open the same store (SQLite WAL locking).
 
     Opening creates nothing: reading a store that does not exist yet sees it empty, and the first write
-    creates the folder and its database (``on_create(path)`` is called then, so a host can say so). The
-    default folder is created with its parents; a folder given explicitly only when its parent exists.
-    ``create=True`` creates the store at once. A damaged database, or a store path that is a file, raises
+    creates the folder and its database (``on_create(path)`` is called then, so a host can say so), with
+    its missing parent folders unless ``parents=False`` (the command line's ``--store``: a mistyped path is
+    refused, not made). ``create=True`` creates the store at once. A damaged database, or a store path that is a file, raises
     :class:`StoreError` naming the file and what to do.
     """
 
-    def __init__(self, root: str | os.PathLike | None = None, *, create: bool = False,
+    def __init__(self, root: str | os.PathLike | None = None, *, create: bool = False, parents: bool = True,
                  on_create: Callable[[Path], None] | None = None):
-        self.explicit = root is not None
+        self.parents = parents
         self.root = Path(root) if root is not None else default_store_dir()
         self.blob_dir = self.root / "blobs"
         self.path = self.root / "store.sqlite3"
@@ -138,11 +138,11 @@ class Store:
     def _create_folder(self) -> None:
         if self.root.is_dir():
             return
-        if self.explicit and not self.root.parent.is_dir():
+        if not self.parents and not self.root.parent.is_dir():
             raise StoreError(f"store: cannot create {self.root}: its parent folder {self.root.parent} does not exist",
                              hint=f"create it first (mkdir -p {self.root.parent}) or pass another --store")
         try:
-            self.root.mkdir(parents=not self.explicit, exist_ok=True)
+            self.root.mkdir(parents=self.parents, exist_ok=True)
         except OSError as e:
             raise StoreError(f"store: cannot create {self.root}: {e.strerror or e}",
                              hint="check the path and its permissions, or pass another --store") from None
