@@ -206,3 +206,15 @@ def test_interrupt_stops_between_tiles(config, manager):
     with pytest.raises(ViwoError, match="nterrupt"):
         rt.run(UP, args=[picture(48, 40), {**FAST, "seed": 2, "tile": 64, "tile_overlap": 16}])
     assert seen == [1]
+
+
+def test_a_long_prompt_is_noted_once_and_the_sampler_named(config, manager):
+    events = []
+    rt = make_rt(config, manager, events=events)
+    long = '(std.call_method (get_capability "diffusers.upscale") "upscaleImg2Img" (std.arg 0) (std.arg 1) (std.arg 2))'
+    prompt = "a castle on a hill above the sea at dawn, towers and banners"  # tiny reads 30 characters
+    r = rt.run(long, args=[picture(), prompt, {**FAST, "seed": 1, "scheduler": "euler"}])
+    (note,) = r["notes"]
+    assert note.startswith("prompt truncated") and r["tiles"] == 2  # once, not once per tile
+    assert [e["message"] for e in events if e["type"] == "warn"] == [f"diffusers.upscale.upscaleImg2Img: {note}"]
+    assert (r["scheduler"], r["sampler"], r["image"].metadata["sampler"]) == ("euler", "Euler", "Euler")

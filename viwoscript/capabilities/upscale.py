@@ -5,7 +5,7 @@ traditional resizing on pyvips.
   :mod:`viwoscript.capabilities.upscale_traditional` for the methods and how they match Pillow.
 - ``upscale(image, model, factor, options)`` and ``faceRestore(image, strength, options)`` load the
   official ``.pth`` files with spandrel (the ``diffusion`` extra), from a models directory the host
-  configures (:class:`~viwoscript.capabilities.upscale_models.UpscaleConfig`), never downloading.
+  configures (:class:`~viwoscript.models.upscalers.UpscaleConfig`), never downloading.
 - ``upscaleImg2Img(image, prompt, params)`` upscales (traditionally or with a network), then refines
   the result tile by tile with img2img through the *shared* pipelines of the Runtime's
   ``diffusers.generate`` (its model configuration, ``runtime.models``): no second copy of the weights.
@@ -115,7 +115,7 @@ class Upscale(Capability):
 
     def __init__(self, models_dir=None, models: dict | None = None, device: str = "auto",
                  face_detector: Any = None, tile: int = DEFAULT_TILE):
-        from .upscale_models import UpscaleConfig
+        from ..models.upscalers import UpscaleConfig
 
         self.config = UpscaleConfig(models_dir, dict(models or {}), device)
         #: A path to a YuNet ONNX file, or a function rgb -> [{"box", "landmarks", "score"}].
@@ -188,9 +188,9 @@ class Upscale(Capability):
         height, format, faces}."""
         import numpy as np
 
+        from ..models.upscalers import load_net, require_torch
         from ..values import Image
         from .upscale_faces import gfpgan_restorer, restore_faces, yunet_detector
-        from .upscale_models import load_net, require_torch
         from .upscale_traditional import resize_pixels
 
         where = f"{self.type}.faceRestore"
@@ -259,7 +259,7 @@ class Upscale(Capability):
 
         from ..models.manager import quiet
         from ..values import Image
-        from .diffusers_base import sampler_metadata
+        from .diffusers_base import sampler_metadata, truncated_prompts
         from .upscale_models import blend_tiles, pad_to_multiple
         from .upscale_traditional import resize_pixels
 
@@ -280,6 +280,7 @@ class Upscale(Capability):
         tile, overlap, tiles = img2img_tiles(big.shape[1], big.shape[0], tile, tile_overlap)
         index = iter(range(len(tiles)))
         used: dict = {}
+        notes: list[str] = []
 
         def on_step(p, i, t, kw):
             ctx.check_interrupt()
@@ -296,7 +297,9 @@ class Upscale(Capability):
                 # the shared pipeline and a fresh scheduler, only inside the manager's serialized call
                 pipe = mgr.pipeline(m, "img2img", gen.model_config)
                 pipe.scheduler = mgr.scheduler(pipe, scheduler, mgr.base_scheduler_config(m, gen.model_config))
-                used.update(sampler_metadata(scheduler, pipe.scheduler))
+                if not used:  # first tile: the sampler's names, and whether the prompt fits the encoder
+                    used.update(sampler_metadata(scheduler, pipe.scheduler))
+                    notes.extend(truncated_prompts(pipe, {"prompt": prompt, "negative_prompt": negative_prompt}))
                 with quiet():
                     return pipe(prompt=prompt, image=PILImage.fromarray(np.ascontiguousarray(padded)),
                                 strength=strength, negative_prompt=negative_prompt or None,
@@ -317,9 +320,16 @@ class Upscale(Capability):
                 "upscale": {"factor": factor, "method": upscale_model or method, "tile": tile,
                             "tile_overlap": overlap, "tiles": len(tiles)}}
         out = Image(out_px, meta)
-        return {"image": out, "width": out.width, "height": out.height, "format": "png", "seed": seed,
-                "model_id": m.name, "family": m.family, "steps": steps, "strength": strength, "scheduler": sched,
-                "tiles": len(tiles), "tile": tile}
+        for note in notes:
+            ctx.warn(f"{where}: {note}")
+        result = {"image": out, "width": out.width, "height": out.height, "format": "png", "seed": seed,
+                  "model_id": m.name, "family": m.family, "steps": steps, "strength": strength, "scheduler": sched,
+                  "tiles": len(tiles), "tile": tile}
+        if used.get("sampler"):
+            result["sampler"] = used["sampler"]
+        if notes:
+            result["notes"] = notes
+        return result
 
     def check_inputs(self, ctx, spec, args):
         if spec.name == "upscaleImg2Img":
@@ -387,7 +397,8 @@ class Upscale(Capability):
 
     def _model_upscale(self, ctx, where, px, model, factor, tile, overlap, task):
         """Run the named network tiled; alpha is resized separately (lanczos); returns (pixels, tile)."""
-        from .upscale_models import load_net, require_torch, tiled
+        from ..models.upscalers import load_net, require_torch
+        from .upscale_models import tiled
         from .upscale_traditional import resize_pixels
 
         require_torch(where)
