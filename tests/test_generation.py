@@ -65,6 +65,18 @@ def test_a_named_model_folder_runs_the_real_model_when_no_default_is_configured(
     assert [e for e in events if e["type"] == "warn" and "fake" in e["message"]]
 
 
+def test_capabilities_without_a_fake_serve_a_named_model_folder_too(tiny):
+    # no [models]: inpaint has no default model (so "default" grants leave it out; the host grants it)
+    rt = Runtime(roots=[tiny], grants=["diffusers.inpaint"])
+    img = Image(np.zeros((32, 32, 3), np.uint8))
+    mask = np.zeros((32, 32), np.uint8)
+    mask[8:16, 8:16] = 255
+    r = rt.run(INPAINT, args=[img, Image(mask), {"model": "inp", "steps": 1, "seed": 1}])
+    assert r["model_id"] == "inp"
+    with pytest.raises(CapabilityError, match="diffusers.inpaint.inpaint: not available here: no model configured"):
+        rt.run(INPAINT, args=[img, Image(mask), {"steps": 1, "seed": 1}])
+
+
 def test_an_unknown_model_name_is_an_error_never_the_fake(tiny):
     rt = Runtime(roots=[tiny], grants="default")
     with pytest.raises(ScriptError, match="model 'no/such-model' not found"):

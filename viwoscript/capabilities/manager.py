@@ -23,6 +23,11 @@ from .registry import CapabilityRegistry, Entry
 SELF = "self"
 
 
+def _serves_some_calls(cls: type[Capability]) -> bool:
+    """Whether an unavailable implementation may still serve some calls (it overrides ``available_for``)."""
+    return cls.available_for.__func__ is not Capability.available_for.__func__
+
+
 class Record:
     """One granted capability: type, parameters (a private deep copy), holder, pinned implementation."""
 
@@ -289,13 +294,17 @@ class CapabilityManager:
             callable_ = ", ".join(cls.methods) or "none"
             raise ArgumentError(f"std.call_method: {rec.type} has no method {to_display(name)}",
                                 hint=f"callable: {callable_}")
-        if entry.reason is not None:
+        per_call = entry.reason is not None and _serves_some_calls(cls)
+        if entry.reason is not None and not per_call:
             raise CapabilityError(f"{rec.type}.{name}: not available here: {entry.reason}",
                                   hint="run `viwo caps` to see what is installed")
         instance = entry.get_instance()
         ctx = CallContext(self.runtime, ev, instance, name, plain_copy(rec.params, "params"), rec.handle, self)
         where = f"{rec.type}.{name}"
         bound = bind_arguments(where, spec, args, ctx)
+        if per_call and cls.available_for(bound) is not None:  # e.g. no default model, and none named
+            raise CapabilityError(f"{where}: not available here: {entry.reason}",
+                                  hint="run `viwo caps` to see what is installed")
         real = self.registry.real.get(rec.type)
         if cls.fake and rec.provider is None and real is not None and real is not entry \
                 and real.cls.available_for(bound) is None:

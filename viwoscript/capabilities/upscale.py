@@ -264,7 +264,7 @@ class Upscale(Capability):
         from .upscale_traditional import resize_pixels
 
         where = f"{self.type}.upscaleImg2Img"
-        gen = self._diffusion(ctx, where)
+        gen = self._diffusion(ctx, where, model)
         m = gen.model(ctx, model, where)
         mgr = gen.manager(ctx)
         rgb, alpha = _split(image.pixels)
@@ -340,7 +340,7 @@ class Upscale(Capability):
             if args.get("upscale_model") and args["factor"] not in (2, 4):
                 raise ArgumentError(f"{where}: factor must be 2 or 4 with upscale_model (got {args['factor']:g})",
                                     hint="drop upscale_model to use a filter, which takes any factor 1–8")
-            gen = self._diffusion(ctx, where)
+            gen = self._diffusion(ctx, where, args.get("model"))
             if args.get("model") is not None:  # a disallowed name is refused before anything looks it up
                 gen.check_model_allowed(ctx, args["model"], where)
             m = gen.model(ctx, args.get("model"), where)  # reads JSON configs only, loads no weights
@@ -354,8 +354,9 @@ class Upscale(Capability):
                 self.config.weight_file(args["upscale_model"], where, int(args["factor"]))
         super().check_inputs(ctx, spec, args)
 
-    def _diffusion(self, ctx, where: str):
-        """The Runtime's configured ``diffusers.generate`` instance: its model configuration and manager."""
+    def _diffusion(self, ctx, where: str, model: str | None = None):
+        """The Runtime's configured ``diffusers.generate`` instance: its model configuration and manager
+        (one that has no default model serves a call that names its model)."""
         from .diffusers_base import DiffusersCapability
 
         registry = getattr(ctx.manager, "registry", None)
@@ -363,7 +364,7 @@ class Upscale(Capability):
         if entry is None or not issubclass(entry.cls, DiffusersCapability):
             raise CapabilityError(f"{where}: needs the diffusers.generate capability (diffusers)",
                                   hint=NO_DIFFUSION)
-        if entry.reason is not None:
+        if entry.reason is not None and entry.cls.available_for({"model": model}) is not None:
             raise CapabilityError(f"{where}: needs a configured diffusion model: diffusers.generate is "
                                   f"unavailable ({entry.reason})", hint=NO_DIFFUSION)
         return entry.get_instance()
