@@ -28,13 +28,15 @@ class ModelConfig:
     unset, the alias ``default`` or else the first alias). ``inpaint`` is the default model of
     ``diffusers.inpaint`` (else ``default``). ``controlnets`` maps a control type (``canny``,
     ``scribble``, ...) to one ControlNet id or a list (one per base family, SD1.5 and SDXL).
-    ``annotators`` is a local copy of the ``lllyasviel/Annotators`` weights (depth, openpose, hed and
-    lineart preprocessors; canny and scribble need none).
+    ``annotators`` is a local copy of the ``lllyasviel/Annotators`` weights (scribble, hed, depth,
+    openpose and lineart preprocessors; canny and invert need none); a value that is not a local folder
+    is a Hugging Face id, fetched only with ``download``.
     ``device``/``dtype`` ``"auto"``: CUDA with float16 when available, else CPU with float32.
-    ``cache_bytes`` bounds the weights kept loaded (``None``: 16 GiB). ``download``: fetch missing
-    Hugging Face ids (never when ``HF_HUB_OFFLINE`` is set). ``upscale_dir`` is the folder of
-    ``diffusers.upscale``'s weight files (``RealESRGAN_x4plus.pth``, ...) and ``face_detector`` its YuNet
-    ONNX file (else looked for in ``upscale_dir``); see ``docs/upscale.md``.
+    ``cache_bytes`` bounds every weight kept loaded (``None``: 16 GiB). ``download``: fetch missing
+    Hugging Face ids, only the files diffusers loads (never when ``HF_HUB_OFFLINE`` is set).
+    ``upscale_dir`` is the folder of ``diffusers.upscale``'s weight files (``RealESRGAN_x4plus.pth``,
+    ...) and ``face_detector`` its YuNet ONNX file (else looked for in ``upscale_dir``); see
+    ``docs/upscale.md``.
     """
 
     aliases: Mapping[str, str] = field(default_factory=dict)
