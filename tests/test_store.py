@@ -254,6 +254,26 @@ def test_run_template_with_a_damaged_default_store(tmp_path):
         assert "InternalError" not in res.stderr and "internal error" not in res.stderr
 
 
+def test_a_lost_or_damaged_image_file_is_a_store_error_naming_it(tmp_path):
+    from click.testing import CliRunner
+
+    from viwoscript.cli import cli
+
+    with Store(tmp_path / "s") as s:
+        a = s.save_image(img((1, 2, 3, 255)), "lost")
+        b = s.save_image(img((4, 5, 6, 255)), "damaged")
+        s.blob_path(a["blob"]).unlink()
+        s.blob_path(b["blob"]).write_bytes(b"not a png")
+        pa, pb = s.blob_path(a["blob"]), s.blob_path(b["blob"])
+    rt = Runtime(store=tmp_path / "s")
+    for rec, path, what in ((a, pa, "is missing"), (b, pb, "cannot be read as an image")):
+        with pytest.raises(ScriptError) as info:
+            rt.run(f'(std.call_method (entity.get "{rec["id"]}") "image")')
+        assert f"{path} {what}" in info.value.message and "verify" in info.value.hint and info.value.span
+        res = CliRunner().invoke(cli, ["images", "show", "--store", str(tmp_path / "s"), rec["id"][:8]])
+        assert res.exit_code == 1 and f"{path} {what}" in res.output and "Traceback" not in res.output
+
+
 def test_a_missing_store_is_created_only_when_written_to(tmp_path):
     from click.testing import CliRunner
 

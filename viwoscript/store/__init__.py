@@ -202,9 +202,18 @@ class Store:
         return digest
 
     def read_blob(self, digest: str):
+        """The image of a blob; a StoreError naming the file when it is missing or damaged."""
+        from ..errors import ViwoError
         from ..io import read_image
 
-        return read_image(self.blob_path(digest), op="entity")
+        path = self.blob_path(digest)
+        try:
+            return read_image(path, op="entity")
+        except ViwoError as e:
+            what = "is missing" if not path.exists() else "cannot be read as an image"
+            raise StoreError(f"store: the image file {path} {what} ({e.message.removeprefix('entity: ')})",
+                             hint=f"restore {self.blob_dir} from a backup, or delete the entities that use it "
+                                  "(Store.verify() lists every damaged file)") from None
 
     # --- entities ------------------------------------------------------------------------------------
     def save_image(self, image, name: str, *, owner: str | None = None, kind: str = "image",
