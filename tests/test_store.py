@@ -341,3 +341,7 @@ def test_entity_ids_accept_unique_prefixes_everywhere(tmp_path):
     assert res.exit_code == 0 and "deleted 45d7f001-cccc-4000-8000-000000000003" in res.output
     assert rt.run('(entity.delete "45d7f")') is True  # unique again now
     assert [r["name"] for r in rt.run("(entity.list)")] == ["red square"]
+    assert [r["name"] for r in rt.run('(entity.list {"search" "45d797"})')] == ["red square"]  # id prefix
+    assert rt.run('(entity.list {"search" "aaaa-4000"})') == []  # ids match by their beginning only
+    res = runner.invoke(cli, ["images", "list", "--store", str(root), "--search", "45d79"])
+    assert res.exit_code == 0 and "red square" in res.output

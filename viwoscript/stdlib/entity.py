@@ -181,7 +181,7 @@ def get(ev, id=None, *_):
     return ImageEntity(ev.runtime, rec)
 
 
-@opcode("entity.list", P("options", "object", None, "{kind, search (name or metadata text), mine, limit}"),
+@opcode("entity.list", P("options", "object", None, "{kind, search (text in the name or metadata, or an id prefix), mine, limit}"),
         returns="array", label="List Entities")
 def list_(ev, options=None, *_):
     """Stored entities the script may read, as objects {id, name, kind, owner, created, updated, metadata},

@@ -281,9 +281,9 @@ class Store:
             sql += " AND owner = ?"
             params.append(owner)
         if search:
-            like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            sql += " AND (name LIKE ? ESCAPE '\\' OR metadata LIKE ? ESCAPE '\\' OR id = ?)"
-            params += [like, like, search]
+            text = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            sql += " AND (name LIKE ? ESCAPE '\\' OR metadata LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\')"
+            params += [f"%{text}%", f"%{text}%", f"{text}%"]  # an id matches by its beginning, like git
         sql += " ORDER BY created, id LIMIT ?"
         params.append(int(limit))
         return [self._record(r) for r in self._read(sql, params)]

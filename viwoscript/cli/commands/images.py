@@ -18,7 +18,7 @@ def images():
 
 @images.command("list")
 @store_option
-@click.option("--search", help="Only entities whose name or metadata contains this text.")
+@click.option("--search", help="Only entities whose name or metadata contains this text, or whose id starts with it.")
 @click.option("--json", "as_json", is_flag=True)
 def images_list(store_dir, search, as_json):
     """List stored image entities."""
