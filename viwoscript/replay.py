@@ -50,7 +50,7 @@ def replay(source: Any, runtime: Any, *, mode: str = "execute", filename: str | 
     scope = Scope(rt.globals)
     statements = tree.items[1:] if isinstance(tree, Array) and tree.head == "std.seq" else (tree,)
     for i, stmt in enumerate(statements):
-        if _replayable(stmt, rt.registry):
+        if replayable(stmt, rt.registry):
             try:
                 rt.run(stmt, filename=filename, scope=scope)
                 continue
@@ -78,8 +78,9 @@ def placeholder(stack: LayerStack, index: int, stmt: Node):
     return layer
 
 
-def _replayable(node: Node, registry) -> bool:
-    """Only canvas opcodes and pure opcodes, all known (raw data positions are not calls)."""
+def replayable(node: Node, registry) -> bool:
+    """Whether replay-only mode runs a statement: it calls only canvas opcodes and pure opcodes, all known
+    to ``registry`` (raw data positions are not calls). A live canvas session decides the same way."""
     stack = [node]
     while stack:
         n = stack.pop()
