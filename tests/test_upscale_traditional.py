@@ -1,4 +1,4 @@
-"""upscaleTraditional: pyvips resizing compared with Pillow, exact sizes, alpha, L/P images, limits."""
+"""upscaleTraditional (the pixels floor's one resize) compared with Pillow, exact sizes, alpha, L/P images, limits."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from PIL import Image as PILImage
 from viwoscript.capabilities import upscale_traditional as ut
 from viwoscript.capabilities.upscale import Upscale
 from viwoscript.errors import ArgumentError, CapabilityError
+from viwoscript.pixels import resize as pixels_resize
 from viwoscript.runtime import Runtime
 from viwoscript.values import Image
 
@@ -146,7 +147,7 @@ def test_grey_and_palette_images():
 def test_strips_give_the_same_result(monkeypatch):
     a = smooth(30, 40)
     whole = ut.resize_pixels(a, 4, "lanczos")
-    monkeypatch.setattr(ut, "STRIP_BYTES", 40 * 4 * 3 * 7)  # 7 output rows per strip
+    monkeypatch.setattr(pixels_resize, "STRIP_BYTES", 40 * 4 * 3 * 7)  # 7 output rows per strip
     seen = []
     assert np.array_equal(ut.resize_pixels(a, 4, "lanczos", lambda i, n: seen.append((i, n))), whole)
     assert seen[-1][0] == seen[-1][1] > 10
@@ -156,7 +157,7 @@ def test_strips_give_the_same_result(monkeypatch):
 def test_polyphase_strips_need_not_align_with_phases(method):
     a = smooth(30, 40)
     whole = ut.resize_pixels(a, 3, method)
-    build = ut._strip_builder(np.ascontiguousarray(a), 3, method, 120, 90)
+    build, _ = pixels_resize._strip_builder(np.ascontiguousarray(a), 120, 90, pixels_resize.kernel_name(method))
     out = np.zeros_like(whole)
     for y0, y1 in ((0, 7), (7, 8), (8, 44), (44, 89), (89, 90)):  # strips starting and ending mid-phase
         build(y0, y1, out[y0:y1])

@@ -21,8 +21,6 @@ Runtime — the caller passes the one to run in (``Runtime(canvas_size=...)``, t
 
 from __future__ import annotations
 
-import base64
-import io
 from typing import Any
 
 from .canvas.layers import Layer, LayerStack, Placed, Stroke
@@ -107,12 +105,9 @@ def replayable(node: Node, registry) -> bool:
 
 def png_data_url(rgba) -> str:
     """A ``data:image/png;base64,...`` URL of an H×W×4 uint8 array."""
-    import numpy as np
-    from PIL import Image as PILImage
+    from .pixels.encode import to_data_url
 
-    buf = io.BytesIO()
-    PILImage.fromarray(np.ascontiguousarray(rgba), "RGBA").save(buf, format="PNG", compress_level=6)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return to_data_url(rgba)
 
 
 def decompile(stack: LayerStack, *, snapshot: bool = False) -> list:

@@ -305,32 +305,28 @@ class Image(HostValue):
         return np.array(arr) if copy else arr
 
     def to_pil(self):
-        from PIL import Image as PILImage
+        from .pixels.encode import to_pil
 
-        return PILImage.fromarray(self.__array__(), self.mode)
+        return to_pil(self.pixels)
 
     @classmethod
     def from_pil(cls, img, metadata: dict | None = None) -> Image:
-        import numpy as np
+        from .pixels.decode import from_pil
 
-        if img.mode not in ("L", "RGB", "RGBA"):
-            img = img.convert("RGBA" if "A" in img.getbands() or img.mode == "P" else "RGB")
-        return cls(np.asarray(img), metadata)
+        return cls(from_pil(img), metadata)
 
     def with_metadata(self, **changes) -> Image:
         return Image(self.pixels, {**self.metadata, **changes})
 
     def to_png_bytes(self) -> bytes:
-        import io
+        from .pixels.encode import encode
 
-        buf = io.BytesIO()
-        self.to_pil().save(buf, format="PNG")
-        return buf.getvalue()
+        return encode(self.pixels, "PNG")
 
     def to_data_url(self) -> str:
-        import base64
+        from .pixels.encode import to_data_url
 
-        return "data:image/png;base64," + base64.b64encode(self.to_png_bytes()).decode("ascii")
+        return to_data_url(self.pixels)
 
     def to_json(self):
         return {"type": "image", "width": self.width, "height": self.height, "mode": self.mode,

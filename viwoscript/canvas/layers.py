@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentError, ScriptError, SizeLimitError
+from ..pixels.colors import parse_color
 from . import composite as comp
 from . import raster
-from .colors import parse_color
 
 LAYER_TYPES = ("raster", "control", "mask")
 TOOLS = ("brush", "eraser")
@@ -363,8 +363,8 @@ class LayerStack:
     def put_image(self, layer_id: Any, image: Any, x: Any = 0, y: Any = 0, *, op: str = "canvas.layer.put_image",
                   record: bool = True) -> None:
         """Source-over an image (Image value or array) onto a layer with its top-left corner at (x, y)."""
+        from ..pixels.channels import to_rgba
         from ..values import Image
-        from .sources import to_rgba
 
         layer = self._editable(layer_id, op)
         xi, yi = _offset(x, op, "x"), _offset(y, op, "y")

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ScriptError
-from .colors import parse_color
+from ..pixels.colors import parse_color
 from .layers import LAYER_TYPES, TOOLS, Layer, LayerStack, Placed, Stroke, parse_points
 
 FORMAT = "viwo-canvas"

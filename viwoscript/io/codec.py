@@ -10,28 +10,24 @@ temporary file renamed into place: a crash never leaves a half-written image und
 
 from __future__ import annotations
 
-import io
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ..errors import ArgumentError, ScriptError, SizeLimitError
+from ..errors import ArgumentError
+from ..pixels.colors import parse_color
+from ..pixels.decode import DEFAULT_MAX_PIXELS, INPUT_FORMATS, MAX_FILE_BYTES, decode, read_file
+from ..pixels.encode import encode
 from ..values import Image
 from .files import atomic_write
-from .formats import DEFAULT_MAX_PIXELS
-from .formats import input_formats as _input_formats
 
-#: Largest encoded file read.
-MAX_FILE_BYTES = 256 * 1024 * 1024
+__all__ = ["DEFAULT_MAX_PIXELS", "INPUT_FORMATS", "MAX_FILE_BYTES", "OUTPUT_FORMATS", "decode_bytes", "encode_image",
+           "format_for_path", "read_image", "user_comment", "write_image"]
+
 #: Formats written, by file suffix.
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 #: Largest XMP packet a JPEG APP1 segment holds.
 JPEG_XMP_MAX = 65_000
-
-_BOMB_HINT = "use a smaller image (decompression bombs are refused)"
 
 
 def format_for_path(path: str | os.PathLike, op: str = "write_image", fmt: str | None = None) -> str:
@@ -50,113 +46,26 @@ def format_for_path(path: str | os.PathLike, op: str = "write_image", fmt: str |
 
 # --- decoding --------------------------------------------------------------------------------------
 
-def _pixels(pil) -> np.ndarray:
-    """Any Pillow mode → H×W×{1,3,4} uint8."""
-    mode = pil.mode
-    if mode in ("L", "RGB", "RGBA"):
-        return np.asarray(pil)
-    if mode == "1":
-        return np.asarray(pil.convert("L"))
-    if mode.startswith("I;16") or mode == "I":
-        arr = np.asarray(pil).astype(np.int64)
-        if arr.size and int(arr.max()) > 255:
-            arr = np.clip(arr, 0, 65535) >> 8
-        return np.clip(arr, 0, 255).astype(np.uint8)
-    if mode == "F":
-        arr = np.nan_to_num(np.asarray(pil, dtype=np.float64))
-        if arr.size and float(arr.max()) <= 1.0:
-            arr = arr * 255.0
-        return np.clip(arr + 0.5, 0, 255).astype(np.uint8)
-    if mode in ("LA", "La", "PA", "RGBa", "RGBX") or (mode == "P" and "transparency" in pil.info):
-        rgba = pil.convert("RGBA")
-        return np.asarray(rgba if mode != "RGBX" else rgba.convert("RGB"))
-    return np.asarray(pil.convert("RGB"))
-
-
-def _decode(fp, op: str, max_pixels: int, name: str) -> Image:
-    from PIL import Image as PILImage
-    from PIL import ImageOps, UnidentifiedImageError
-
-    from .metadata import extract_raw, image_metadata
-
-    formats = _input_formats()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
-            warnings.simplefilter("ignore", UserWarning)  # damaged EXIF: reported by read_metadata
-            with PILImage.open(fp, formats=formats) as im:
-                w, h = im.size
-                if w * h > max_pixels:
-                    raise SizeLimitError(f"{op}: image of {w}×{h} pixels exceeds the limit of {max_pixels} pixels",
-                                         hint=_BOMB_HINT)
-                im.seek(0)
-                im.load()
-                raw = extract_raw(im)
-                fmt = im.format
-                oriented = ImageOps.exif_transpose(im) if _orientation(im) not in (None, 1) else im
-                pixels = _pixels(oriented)
-    except (ScriptError, SizeLimitError):
-        raise
-    except PILImage.DecompressionBombError:
-        raise SizeLimitError(f"{op}: image exceeds the limit of {max_pixels} pixels", hint=_BOMB_HINT) from None
-    except UnidentifiedImageError:
-        raise ScriptError(f"{op}: {name} is not an image in a supported format",
-                          hint="supported: " + ", ".join(formats)) from None
-    except (OSError, ValueError, SyntaxError, EOFError, MemoryError, TypeError, IndexError, KeyError) as e:
-        raise ScriptError(f"{op}: could not decode {name} ({type(e).__name__}: {e})",
-                          hint="is the file complete? supported: " + ", ".join(formats)) from None
-    return Image(pixels, image_metadata(raw, fmt))
-
-
-def _orientation(im) -> int | None:
-    try:
-        return im.getexif().get(0x0112)
-    except Exception:  # noqa: BLE001 - damaged EXIF: keep the pixels as stored
-        return None
-
-
 def decode_bytes(data: bytes, *, op: str = "image.load", max_pixels: int = DEFAULT_MAX_PIXELS,
                  name: str = "the image") -> Image:
     """Encoded bytes → :class:`~viwoscript.values.Image` (metadata: what the file says made it)."""
-    if len(data) > MAX_FILE_BYTES:
-        raise SizeLimitError(f"{op}: {name} is larger than {MAX_FILE_BYTES} bytes")
-    return _decode(io.BytesIO(data), op, max_pixels, name)
+    from .metadata import extract_raw, image_metadata
+
+    d = decode(data, op=op, max_pixels=max_pixels, name=name, inspect=extract_raw)
+    return Image(d.pixels, image_metadata(d.inspected, d.format))
 
 
 def read_image(path: str | os.PathLike, *, op: str = "image.load", max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
     """Read an image file. ``image.metadata`` holds the metadata of the image viwoscript wrote (seed,
     prompt, ...) or, for other tools' files, the normalised fields (see :func:`read_metadata`)."""
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-    except OSError as e:
-        raise ScriptError(f"{op}: cannot read {p}: {e.strerror or e}") from None
-    if size > MAX_FILE_BYTES:
-        raise SizeLimitError(f"{op}: {p.name} is larger than {MAX_FILE_BYTES} bytes")
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise ScriptError(f"{op}: cannot read {p}: {e.strerror or e}") from None
-    return _decode(io.BytesIO(data), op, max_pixels, p.name)
+    return decode_bytes(read_file(path, op), op=op, max_pixels=max_pixels, name=Path(path).name)
 
 
 # --- encoding --------------------------------------------------------------------------------------
 
 def _background(color: Any, op: str) -> tuple[int, int, int]:
-    from ..canvas.colors import parse_color
-
     r, g, b, _a = parse_color(color, op)
     return int(r), int(g), int(b)
-
-
-def flatten(pixels: np.ndarray, background: Any = "white", op: str = "image.convert") -> np.ndarray:
-    """RGBA → RGB over a background colour (other modes are returned as they are)."""
-    if pixels.shape[2] != 4:
-        return pixels
-    bg = np.asarray(_background(background, op), np.float32)
-    a = pixels[:, :, 3:4].astype(np.float32) / 255.0
-    out = pixels[:, :, :3].astype(np.float32) * a + bg * (1.0 - a) + 0.5
-    return out.astype(np.uint8)
 
 
 def encode_image(image: Image, fmt: str = "PNG", *, script: Any = None, args: Any = None,
@@ -172,14 +81,9 @@ def encode_image(image: Image, fmt: str = "PNG", *, script: Any = None, args: An
         raise ArgumentError(f"{op}: unknown output format '{fmt}'", hint="use png, jpeg or webp")
     if quality is not None and (type(quality) not in (int, float) or not 1 <= quality <= 100):
         raise ArgumentError(f"{op}: quality must be a number from 1 to 100, got {quality!r}")
-    pixels = image.pixels
-    if fmt == "JPEG":
-        pixels = flatten(pixels, background, op)
-    arr = pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
-    pil = PILImage.fromarray(np.ascontiguousarray(arr), {1: "L", 3: "RGB", 4: "RGBA"}[pixels.shape[2]])
     payload = build_payload(image, script=script, args=args, extra=extra) if metadata else None
     params = a1111_parameters(payload["metadata"], (image.width, image.height)) if payload else None
-    buf = io.BytesIO()
+    kw: dict[str, Any] = {}
     if fmt == "PNG":
         from PIL.PngImagePlugin import PngInfo
 
@@ -188,10 +92,8 @@ def encode_image(image: Image, fmt: str = "PNG", *, script: Any = None, args: An
             info.add_itxt("viwo", payload_json(payload))
         if params:
             info.add_text("parameters", params)
-        pil.save(buf, format="PNG", pnginfo=info, compress_level=6)
-        return buf.getvalue()
-    kw: dict[str, Any] = {"quality": int(quality if quality is not None else 95)}
-    if payload is not None:
+        kw["pnginfo"] = info
+    elif payload is not None:
         exif = PILImage.Exif()
         if params:
             exif.get_ifd(0x8769)[0x9286] = user_comment(params)
@@ -206,14 +108,8 @@ def encode_image(image: Image, fmt: str = "PNG", *, script: Any = None, args: An
                 xmp = xmp_packet({"viwo": payload["viwo"], "viwoscript": payload["viwoscript"],
                                   "omitted": "metadata too large for a JPEG metadata segment"}, None)
         kw["xmp"] = xmp
-    if fmt == "JPEG":
-        kw["subsampling"] = 0 if kw["quality"] >= 90 else 2
-        pil.save(buf, format="JPEG", **kw)
-    else:
-        kw["lossless"] = bool(lossless)
-        kw["exact"] = bool(lossless)
-        pil.save(buf, format="WEBP", **kw)
-    return buf.getvalue()
+    bg = _background(background, op) if fmt == "JPEG" else (255, 255, 255)
+    return encode(image.pixels, fmt, quality=quality, lossless=lossless, background=bg, **kw)
 
 
 def user_comment(text: str) -> bytes:

@@ -1,7 +1,8 @@
 """Image normalisation shared by the model-running capabilities (numpy/Pillow only, no torch).
 
-RGBA → RGB over a defined background; masks → L (painted alpha = repaint, else luminance for opaque
-images); sizes rounded down to multiples of 8; feathering; paste-back.
+Masks → L (painted alpha = repaint, else luminance for opaque images); sizes rounded down to multiples of
+8; feathering; paste-back. Channel conversions (``to_rgb``: RGBA over white) and ``resize`` are the
+pixels floor's (:mod:`viwoscript.pixels`), re-exported here for the capabilities.
 """
 
 from __future__ import annotations
@@ -10,21 +11,10 @@ from typing import Any
 
 import numpy as np
 
-WHITE = (255, 255, 255)
+from ..pixels.channels import to_rgb
+from ..pixels.resize import resize as _resize
 
-
-def to_rgb(image: Any, background: tuple[int, int, int] = WHITE) -> np.ndarray:
-    """H×W×3 uint8: L is replicated, RGBA is composited over ``background``."""
-    px = np.asarray(image.pixels if hasattr(image, "pixels") else image)
-    if px.ndim == 2:
-        px = px[:, :, None]
-    if px.shape[2] == 1:
-        return np.repeat(px, 3, axis=2)
-    if px.shape[2] == 3:
-        return px
-    a = px[:, :, 3:4].astype(np.float32) / 255.0
-    bg = np.asarray(background, np.float32)
-    return (px[:, :, :3].astype(np.float32) * a + bg * (1.0 - a) + 0.5).astype(np.uint8)
+__all__ = ["blur_mask", "mask_bbox", "paste_back", "resize", "round8", "to_mask", "to_rgb", "to_uint8"]
 
 
 def to_mask(image: Any) -> np.ndarray:
@@ -51,14 +41,8 @@ def round8(width: int, height: int) -> tuple[int, int]:
 
 
 def resize(px: np.ndarray, width: int, height: int, *, resample: str = "lanczos") -> np.ndarray:
-    from PIL import Image as PILImage
-
-    if px.shape[1] == width and px.shape[0] == height:
-        return px
-    mode = "L" if px.ndim == 2 else "RGB"
-    filt = {"lanczos": PILImage.Resampling.LANCZOS, "bilinear": PILImage.Resampling.BILINEAR,
-            "nearest": PILImage.Resampling.NEAREST}[resample]
-    return np.asarray(PILImage.fromarray(px, mode).resize((width, height), filt))
+    """:func:`viwoscript.pixels.resize.resize` (``resample`` is a kernel name: lanczos, bilinear, nearest, ...)."""
+    return _resize(px, width, height, resample)
 
 
 def blur_mask(mask: np.ndarray, radius: float) -> np.ndarray:

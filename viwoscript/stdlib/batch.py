@@ -254,6 +254,16 @@ def _save(ev, image: Image, path: str, index: int | None, params: dict | None, o
     return path
 
 
+def _thumbnail(pixels, cell: int):
+    """RGB (over white) shrunk to fit a cell × cell square, keeping its aspect ratio (never enlarged)."""
+    from ..pixels.channels import to_rgb
+    from ..pixels.resize import resize
+
+    h, w = pixels.shape[:2]
+    f = min(1.0, cell / max(w, h))
+    return resize(to_rgb(pixels), max(1, round(w * f)), max(1, round(h * f)), "cubic")
+
+
 def contact_sheet(results: list[dict], columns: int | None = None, labels: bool = True, cell: int = 256,
                   op: str = "batch.run") -> Image | None:
     """A grid of the batch's images (failed items as grey cells marked with an ×), each labelled with its
@@ -263,6 +273,8 @@ def contact_sheet(results: list[dict], columns: int | None = None, labels: bool 
     import numpy as np
     from PIL import Image as PILImage
     from PIL import ImageDraw
+
+    from ..pixels.encode import to_pil
 
     if not results:
         return None
@@ -279,8 +291,7 @@ def contact_sheet(results: list[dict], columns: int | None = None, labels: bool 
         y = pad + (i // cols) * (cell + label_h + pad)
         img = r.get("image")
         if isinstance(img, Image):
-            thumb = img.to_pil().convert("RGB")
-            thumb.thumbnail((cell, cell))
+            thumb = to_pil(_thumbnail(img.pixels, cell))
             sheet.paste(thumb, (x + (cell - thumb.width) // 2, y + (cell - thumb.height) // 2))
         else:
             draw.rectangle([x, y, x + cell - 1, y + cell - 1], fill=(90, 90, 90))

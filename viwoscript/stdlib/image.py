@@ -1,9 +1,10 @@
 """``image.*``: load, save, inspect and edit Image values (docs/images.md).
 
 Files are read and written only under the Runtime's allowed roots (``runtime.resolve_path``). Every image
-saved embeds the script that is running and its arguments (see :mod:`viwoscript.io`). Resampling,
-rotation and blurs go through pyvips (imported on first use); per-pixel maths is numpy. Images are
-immutable: every opcode returns a new one.
+saved embeds the script that is running and its arguments (see :mod:`viwoscript.io`). Decoding, colours,
+channel conversions and resizing are the pixels floor's (:mod:`viwoscript.pixels`); rotation and blurs go
+through pyvips (imported on first use); per-pixel maths is numpy. Images are immutable: every opcode
+returns a new one.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ OPCODES: list = []
 #: Largest image an opcode makes (width × height), like the canvas limit.
 MAX_PIXELS = 64 * 1024 * 1024
 MAX_SIDE = 65_535
-KERNELS = ("nearest", "linear", "cubic", "mitchell", "lanczos2", "lanczos3")
+KERNELS = ("nearest", "linear", "cubic", "mitchell", "lanczos2", "lanczos3", "area")
 BLEND_MODES = ("normal", "multiply", "screen", "overlay", "darken", "lighten", "add", "difference")
 FILTERS = ("blur", "sharpen", "grayscale", "invert", "levels")
 CONVERSIONS = ("png", "jpeg", "jpg", "webp", "L", "RGB", "RGBA")
@@ -113,25 +114,10 @@ def _check_size(w: int, h: int, op: str) -> None:
 
 
 def _color(value: Any, op: str) -> tuple[int, int, int, int]:
-    from ..canvas.colors import parse_color
+    from ..pixels.colors import parse_color
 
     r, g, b, a = parse_color(value, op)
     return int(r), int(g), int(b), int(round(a * 255))
-
-
-def _with_alpha(pixels: np.ndarray) -> np.ndarray:
-    """Any image as RGBA."""
-    c = pixels.shape[2]
-    if c == 4:
-        return pixels
-    out = np.empty(pixels.shape[:2] + (4,), np.uint8)
-    out[:, :, :3] = pixels if c == 3 else np.repeat(pixels, 3, axis=2)
-    out[:, :, 3] = 255
-    return out
-
-
-def _as_rgb(pixels: np.ndarray) -> np.ndarray:
-    return np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels
 
 
 def _new(pixels: np.ndarray, src: Image, **changes) -> Image:
@@ -147,20 +133,11 @@ def load(ev, src=None, *_):
     metadata is what made it: the metadata viwoscript saved, or the prompt, seed, model of A1111, ComfyUI
     or InvokeAI. Images over 64 megapixels are refused."""
     from ..io import decode_bytes, read_image
+    from ..pixels.decode import data_url_bytes, is_data_url
 
     op = "image.load"
-    if src[:5].lower() == "data:":
-        import base64
-        import binascii
-
-        head, sep, payload = src.partition(",")
-        if not sep or ";base64" not in head.lower():
-            raise ArgumentError(f"{op}: data URL must be base64-encoded", hint="expected data:image/png;base64,...")
-        try:
-            data = base64.b64decode(payload, validate=True)
-        except (binascii.Error, ValueError):
-            raise ArgumentError(f"{op}: data URL has invalid base64") from None
-        return decode_bytes(data, op=op)
+    if is_data_url(src):
+        return decode_bytes(data_url_bytes(src, op), op=op, name="the data URL")
     if src[:10].lower().startswith(("http://", "https://", "ftp://", "file:")):
         raise ScriptError(f"{op}: remote URLs are not allowed ({src[:80]})",
                           hint="download the file into an allowed folder, or pass a data: URL")
@@ -238,11 +215,13 @@ def size(ev, image=None, *_):
 @opcode("image.pixel", P("image", "image"), P("x", "number"), P("y", "number"), returns="array", label="Pixel")
 def pixel(ev, image=None, x=None, y=None, *_):
     """The pixel at column x, row y as [r, g, b, a] (0–255); outside the image is an error."""
+    from ..pixels.channels import with_alpha
+
     op = "image.pixel"
     xi, yi = _int(x, op, "x"), _int(y, op, "y")
     if not (0 <= xi < image.width and 0 <= yi < image.height):
         raise ArgumentError(f"{op}: ({xi}, {yi}) is outside the {image.width}×{image.height} image")
-    return [int(v) for v in _with_alpha(image.pixels[yi:yi + 1, xi:xi + 1])[0, 0]]
+    return [int(v) for v in with_alpha(image.pixels[yi:yi + 1, xi:xi + 1])[0, 0]]
 
 
 @opcode("image.metadata", P("image", "image"), returns="object", label="Image Metadata")
@@ -276,7 +255,8 @@ def convert(ev, image=None, to=None, options=None, *_):
     """Convert to a mode (L, RGB, RGBA) or pass the image through a file format (png, jpeg, webp) to get
     exactly what that file would hold: JPEG drops alpha onto the background colour (white) and is lossy at
     the quality given (95). Metadata is kept; format conversions record the format."""
-    from ..io.codec import decode_bytes, encode_image, flatten
+    from ..io.codec import decode_bytes, encode_image
+    from ..pixels.channels import gray, to_rgb, with_alpha
 
     op = "image.convert"
     opts = _options(options, op, ("quality", "background", "lossless"))
@@ -285,11 +265,11 @@ def convert(ev, image=None, to=None, options=None, *_):
     background = opts.get("background", "white")
     px = image.pixels
     if to == "L":
-        return _new(_gray(px)[:, :, :1], image)
+        return _new(gray(px)[:, :, :1], image)
     if to == "RGB":
-        return _new(flatten(_as_rgb(px), background, op) if px.shape[2] == 4 else _as_rgb(px), image)
+        return _new(to_rgb(px, _color(background, op)[:3]), image)
     if to == "RGBA":
-        return _new(_with_alpha(px), image)
+        return _new(with_alpha(px), image)
     quality = opts.get("quality")
     if quality is not None:
         _int(quality, op, "quality", 1, 100)
@@ -310,7 +290,7 @@ def transform(ev, image=None, steps=None, *_):
     """Crop, resize, scale, rotate and flip, in the order the keys are written. rotate is clockwise in
     degrees, any angle: the image grows to hold the turned picture, corners filled with background
     (transparent; a colour). resize/scale resample with kernel (lanczos3; nearest, linear, cubic, mitchell,
-    lanczos2). A crop may reach outside the image; that part is background."""
+    lanczos2, area), enlarging and shrinking alike (docs/images.md). A crop may reach outside the image; that part is background."""
     op = "image.transform"
     _options(steps, op, _TRANSFORM_STEPS + _TRANSFORM_OPTIONS)
     kernel = steps.get("kernel", "lanczos3")
@@ -326,11 +306,11 @@ def transform(ev, image=None, steps=None, *_):
             if not isinstance(value, list) or len(value) != 2:
                 raise ArgumentError(f"{op}: resize must be [width, height], got {_show(value)}")
             w, h = _int(value[0], op, "resize width", 1, MAX_SIDE), _int(value[1], op, "resize height", 1, MAX_SIDE)
-            px = _resize(px, w, h, kernel, op)
+            px = _resize(px, w, h, kernel, op, ev)
         elif key == "scale":
             s = _number(value, op, "scale", 1e-4, 1e4)
             w, h = max(1, round(px.shape[1] * s)), max(1, round(px.shape[0] * s))
-            px = _resize(px, w, h, kernel, op)
+            px = _resize(px, w, h, kernel, op, ev)
         elif key == "rotate":
             px = _rotate(px, _number(value, op, "rotate", -1e6, 1e6), bg, op)
         elif key == "flip":
@@ -344,6 +324,8 @@ def transform(ev, image=None, steps=None, *_):
 
 
 def _crop(px: np.ndarray, box: Any, bg: tuple, op: str) -> np.ndarray:
+    from ..pixels.channels import with_alpha
+
     if not isinstance(box, list) or len(box) != 4:
         raise ArgumentError(f"{op}: crop must be [x, y, width, height], got {_show(box)}")
     x, y = _int(box[0], op, "crop x"), _int(box[1], op, "crop y")
@@ -352,7 +334,7 @@ def _crop(px: np.ndarray, box: Any, bg: tuple, op: str) -> np.ndarray:
     H, W = px.shape[:2]
     if x >= 0 and y >= 0 and x + w <= W and y + h <= H:
         return px[y:y + h, x:x + w]
-    src = px if bg[3] == 255 and px.shape[2] != 4 and px.shape[2] == 3 else _with_alpha(px)
+    src = px if bg[3] == 255 and px.shape[2] != 4 and px.shape[2] == 3 else with_alpha(px)
     if src.shape[2] == 3:
         fill = bg[:3]
     elif px.shape[2] == 1 and bg[3] == 255 and bg[0] == bg[1] == bg[2]:
@@ -367,26 +349,18 @@ def _crop(px: np.ndarray, box: Any, bg: tuple, op: str) -> np.ndarray:
     return out
 
 
-def _resize(px: np.ndarray, w: int, h: int, kernel: str, op: str) -> np.ndarray:
+def _resize(px: np.ndarray, w: int, h: int, kernel: str, op: str, ev) -> np.ndarray:
+    from ..pixels.resize import resize
+
     _check_size(w, h, op)
-    H, W = px.shape[:2]
-    if (w, h) == (W, H):
+    if (w, h) == (px.shape[1], px.shape[0]):
         return px
-    if kernel == "nearest":  # exact pixel picking by centres, no vips rounding questions
-        ys = np.minimum(((np.arange(h) + 0.5) * H / h).astype(np.int64), H - 1)
-        xs = np.minimum(((np.arange(w) + 0.5) * W / w).astype(np.int64), W - 1)
-        return px[ys][:, xs]
-
-    def fn(v):
-        out = v.resize(w / W, vscale=h / H, kernel=kernel)
-        if out.width != w or out.height != h:  # rounding: pad by copying the edge, or trim
-            out = out.embed(0, 0, max(w, out.width), max(h, out.height), extend="copy").crop(0, 0, w, h)
-        return out
-
-    return _via_vips(px, op, fn)
+    return resize(px, w, h, kernel, progress=lambda _i, _n: ev.check_interrupt())
 
 
 def _rotate(px: np.ndarray, degrees: float, bg: tuple, op: str) -> np.ndarray:
+    from ..pixels.channels import with_alpha
+
     turns = degrees / 90.0
     if turns == int(turns):
         return np.rot90(px, k=-int(turns) % 4)  # clockwise, exact
@@ -396,7 +370,7 @@ def _rotate(px: np.ndarray, degrees: float, bg: tuple, op: str) -> np.ndarray:
     nh = int(math.ceil(abs(W * math.sin(rad)) + abs(H * math.cos(rad)) - 1e-9))
     _check_size(nw, nh, op)
     opaque = bg[3] == 255
-    src = px if (px.shape[2] == 3 and opaque) else _with_alpha(px)
+    src = px if (px.shape[2] == 3 and opaque) else with_alpha(px)
     if px.shape[2] == 1 and opaque and bg[0] == bg[1] == bg[2]:
         src = px
         background = [bg[0]]
@@ -420,20 +394,6 @@ def _rotate(px: np.ndarray, degrees: float, bg: tuple, op: str) -> np.ndarray:
 
 # --- filters ----------------------------------------------------------------------------------------
 
-def _gray(px: np.ndarray) -> np.ndarray:
-    """ITU-R 601 luma (as Pillow's convert("L")), alpha kept: L, or RGBA with equal channels."""
-    if px.shape[2] == 1:
-        return px
-    rgb = px[:, :, :3].astype(np.uint32)
-    y = ((rgb[:, :, 0] * 19595 + rgb[:, :, 1] * 38470 + rgb[:, :, 2] * 7471 + 0x8000) >> 16).astype(np.uint8)
-    if px.shape[2] == 3:
-        return y[:, :, None]
-    out = np.empty_like(px)
-    out[:, :, 0] = out[:, :, 1] = out[:, :, 2] = y
-    out[:, :, 3] = px[:, :, 3]
-    return out
-
-
 @opcode("image.filter", P("image", "image"), P("filter", "string", description=", ".join(FILTERS), choices=FILTERS),
         P("options", "object", None, "blur: {sigma}; sharpen: {amount, sigma}; levels: {black, white, gamma}"),
         returns="image", label="Filter Image")
@@ -441,6 +401,8 @@ def filter_(ev, image=None, filter=None, options=None, *_):
     """blur (Gaussian, sigma in pixels, default 2), sharpen (unsharp mask: amount default 1, sigma 1),
     grayscale (ITU-R 601 luma; alpha kept), invert (colours, not alpha), levels (input black and white
     points 0–255 and gamma: out = ((v − black) / (white − black))^(1/gamma))."""
+    from ..pixels.channels import gray
+
     op = "image.filter"
     px = image.pixels
     if filter == "blur":
@@ -464,7 +426,7 @@ def filter_(ev, image=None, filter=None, options=None, *_):
             out = _via_vips(px, op, fn)
     elif filter == "grayscale":
         _options(options, op, ())
-        out = _gray(px)
+        out = gray(px)
     elif filter == "invert":
         _options(options, op, ())
         out = px.copy()
@@ -510,8 +472,10 @@ def _blend(mode: str, cb: np.ndarray, cs: np.ndarray) -> np.ndarray:
 def composite_pixels(base: np.ndarray, over: np.ndarray, x: int, y: int, opacity: float, mode: str) -> np.ndarray:
     """``over`` placed at (x, y) on ``base`` (W3C compositing: blend mode, then source-over with the
     overlay's alpha × opacity). The overlay is clipped to the base; the result has the base's size."""
+    from ..pixels.channels import as_rgb
+
     colour = base.shape[2] >= 3 or over.shape[2] >= 3
-    b = base if not colour else (_as_rgb(base) if base.shape[2] != 4 else base)
+    b = base if not colour else (as_rgb(base) if base.shape[2] != 4 else base)
     has_alpha = b.shape[2] == 4 or b.shape[2] == 2
     out = b.copy()
     H, W = b.shape[:2]
@@ -521,7 +485,7 @@ def composite_pixels(base: np.ndarray, over: np.ndarray, x: int, y: int, opacity
         return out
     o = over[y0 - y:y1 - y, x0 - x:x1 - x]
     n = 3 if colour else 1
-    cs = (_as_rgb(o) if colour else o)[:, :, :n].astype(np.float32) / 255
+    cs = (as_rgb(o) if colour else o)[:, :, :n].astype(np.float32) / 255
     a_s = (o[:, :, 3:4].astype(np.float32) / 255 if o.shape[2] == 4 else np.ones(o.shape[:2] + (1,), np.float32))
     a_s = a_s * np.float32(opacity)
     region = b[y0:y1, x0:x1]

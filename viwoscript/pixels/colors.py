@@ -8,6 +8,7 @@ guessed at. A list ``[r, g, b]`` or ``[r, g, b, a]`` (channels 0â€“255, alpha 0â
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -112,7 +113,31 @@ def to_css(color: Color) -> str:
 
 
 def _show(value) -> str:
-    from ..values import to_display
-
-    text = to_display(value)
+    """A short rendering of a rejected colour value in the language's spelling (pixels know no values)."""
+    if isinstance(value, str):
+        text = json.dumps(value if len(value) <= 60 else value[:60], ensure_ascii=False)
+    elif value is None or isinstance(value, bool):
+        text = json.dumps(value)
+    elif isinstance(value, int | float):
+        text = _number(value)
+    elif isinstance(value, list):
+        if len(value) <= 5 and all(type(v) in (int, float) for v in value):
+            text = "[" + ", ".join(_number(v) for v in value) + "]"
+        else:
+            text = f"a list of {len(value)} items"
+    elif isinstance(value, dict):
+        text = "an object"
+    else:
+        text = f"a value of type {getattr(value, 'type_name', type(value).__name__)}"
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _number(v: float) -> str:
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "NaN"
+        if math.isinf(v):
+            return "Infinity" if v > 0 else "-Infinity"
+        if v.is_integer() and abs(v) < 1e21:
+            return str(int(v))
+    return repr(v)
