@@ -148,18 +148,27 @@ def reference(a: np.ndarray, ow: int, oh: int, kernel: str) -> np.ndarray:
 
 
 NOISE = np.random.default_rng(7).integers(0, 256, (9, 11, 3), dtype=np.uint8)
+NOISE12 = np.random.default_rng(8).integers(0, 256, (8, 12, 3), dtype=np.uint8)
 KERNELS = ("linear", "cubic", "mitchell", "lanczos2", "lanczos3")
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
-@pytest.mark.parametrize("size", [(33, 27), (27, 23), (22, 9), (11, 30), (30, 5), (7, 6)])
-def test_every_kernel_matches_a_direct_implementation(kernel, size):
-    """Whole factors (polyphase), fractional enlarging, one side only, one side up and one down, shrinking."""
-    got = R.resize(NOISE, *size, kernel).astype(int)
-    ref = reference(NOISE, *size, kernel)
+@pytest.mark.parametrize("image,size", [
+    (NOISE, (33, 27)), (NOISE, (22, 9)), (NOISE, (11, 30)),  # whole factors, one side only (polyphase)
+    (NOISE12, (18, 12)), (NOISE12, (15, 10)), (NOISE12, (30, 20)), (NOISE12, (16, 8)),  # p/q: polyphase
+    (NOISE, (27, 23)), (NOISE12, (13, 21)), (NOISE, (30, 5)),  # other factors, one side up and one down
+    (NOISE, (7, 6)), (NOISE12, (5, 3))])  # shrinking (libvips reduce)
+def test_every_kernel_matches_a_direct_implementation(kernel, image, size):
+    got = R.resize(image, *size, kernel).astype(int)
+    ref = reference(image, *size, kernel)
     assert got.shape == ref.shape
-    tol = 1 if size[0] >= 11 and size[1] >= 9 else 4  # shrinking runs on libvips' reduce (its own rounding)
-    assert np.abs(got - ref).max() <= tol, np.abs(got - ref).max()
+    d = np.abs(got - ref)
+    if size[0] >= image.shape[1] and size[1] >= image.shape[0]:
+        # exact .5 ties are common with simple weights (linear at 3/2: 5/6 and 1/6); float32 and float64
+        # sums round them either way (a level per pass)
+        assert d.max() <= 2 and d.mean() < 0.1, (d.max(), d.mean())
+    else:
+        assert d.max() <= 4  # shrinking runs on libvips' reduce (its own rounding)
 
 
 @pytest.mark.parametrize("kernel,pil", [("linear", PILImage.BILINEAR), ("cubic", PILImage.BICUBIC),
@@ -211,16 +220,20 @@ def test_image_transform_and_upscale_use_the_one_resize():
 
 
 def test_paths_agree_and_strips_do_not_matter(monkeypatch):
-    a = np.random.default_rng(1).integers(0, 256, (21, 17, 4), dtype=np.uint8)
+    a = np.random.default_rng(1).integers(0, 256, (20, 16, 4), dtype=np.uint8)
+    rgb = np.ascontiguousarray(a[:, :, :3])
     for k in KERNELS:
-        poly = R.resize(a[:, :, :3], 51, 63, k)  # whole factors 3×3: polyphase
-        sep = np.empty_like(poly)
-        R._separable(np.ascontiguousarray(a[:, :, :3]), 51, 63, k)(0, 63, sep)
-        assert np.abs(poly.astype(int) - sep).max() <= 1, k
-    whole = {k: R.resize(a, 40, 50, k) for k in KERNELS + ("nearest", "area")}
-    monkeypatch.setattr(R, "STRIP_BYTES", 40 * 4 * 3)  # 3 output rows per strip
-    for k, ref in whole.items():
-        assert np.array_equal(R.resize(a, 40, 50, k), ref), k
+        for size in ((48, 60), (24, 25), (40, 50), (20, 20)):  # 3×3, 3/2 × 5/4, 5/2 × 5/2, 5/4 × 1
+            assert R._ratio(16, size[0]) and R._ratio(20, size[1])
+            poly = R.resize(rgb, *size, k)
+            sep = np.empty_like(poly)
+            R._separable(rgb, *size, k)(0, size[1], sep)
+            assert np.abs(poly.astype(int) - sep).max() <= 2, (k, size)
+    sizes = ((40, 50), (40, 55), (24, 60))
+    whole = {(k, s): R.resize(a, *s, k) for k in KERNELS + ("nearest", "area") for s in sizes}
+    monkeypatch.setattr(R, "STRIP_BYTES", 40 * 4 * 3)  # 3 output rows per strip: strips start mid-phase
+    for (k, s), ref in whole.items():
+        assert np.array_equal(R.resize(a, *s, k), ref), (k, s)
 
 
 def test_shapes_kernels_and_names():

@@ -22,11 +22,12 @@ uint8, then vertically, as Pillow's two passes do; agreement with Pillow is with
 How, fastest first (all compute the same function; tests hold them to each other and to a direct
 float implementation of the kernels):
 
-- enlarging both sides by whole factors: *polyphase* convolution — horizontally each output phase is a
-  float libvips ``conv`` of the source with that phase's normalised taps, band-joined (which *is* the
-  interleaved row), vertically one batched float32 ``matmul`` of phase weights × a sliding window of rows;
+- enlarging both sides by factors p/q with q ≤ 4 (2, 3, 1.5, 2.5, 1.25, 4/3, ...): *polyphase*
+  convolution — horizontally each of the p output phases is a float libvips ``conv`` of the source with
+  that phase's normalised taps, sampled every q pixels and band-joined (which *is* the interleaved row),
+  vertically one batched float32 ``matmul`` of phase weights × a window of rows;
 - shrinking both sides: libvips ``resize`` (a ``reduce`` with the kernel, no box pre-shrink);
-- anything else (fractional enlarging, one side up and one down): a separable gather in numpy;
+- anything else (other enlargements, one side up and one down): a separable gather in numpy;
 - nearest: libvips ``zoom`` for whole factors, else numpy picks by pixel centres;
 - area: replicate ``n`` times and box-average ``m × m`` blocks (factor ≈ ``n / m``, ``m`` ≤ 16).
 
@@ -123,14 +124,15 @@ def _strip_builder(arr: np.ndarray, ow: int, oh: int, kernel: str):
     h, w, _ = arr.shape
     fx, fy = ow / w, oh / h
     whole = ow % w == 0 and oh % h == 0
+    rx, ry = _ratio(w, ow), _ratio(h, oh)
     if kernel == "nearest":
         if whole:
             return _crop_rows(_from_numpy(arr).zoom(ow // w, oh // h), ow, oh), oh // h
         return _nearest(arr, ow, oh), 1
     if kernel == "area":
         return _crop_rows(_area(_from_numpy(arr), w, h, ow, oh), ow, oh), 1
-    if whole:
-        return _polyphase(arr, ow // w, oh // h, kernel), oh // h
+    if rx and ry:
+        return _polyphase(arr, rx, ry, kernel), ry[0]
     if fx <= 1 and fy <= 1:
         img = _from_numpy(arr).resize(fx, vscale=fy, kernel=kernel, gap=0.0)
         return _crop_rows(img, ow, oh), 1
@@ -282,70 +284,97 @@ def _round_into(acc: np.ndarray, dst: np.ndarray) -> None:
     np.copyto(dst, acc, casting="unsafe")
 
 
-# --- polyphase convolution (whole factors) -----------------------------------------------------------
+# --- polyphase convolution (rational enlargements) ---------------------------------------------------
 
-def _phase_weights(f: int, kernel: str) -> np.ndarray:
-    """``f × taps`` float64 weights: row k holds output phase k's normalised taps at source offsets
-    ``-support..support`` (f = 1: the identity, one tap)."""
-    if f == 1:
-        return np.ones((1, 1))
+#: Largest denominator q of an enlargement p/q run as a polyphase convolution (each output pixel then costs
+#: about q·(q + 2·support) taps); others go to the separable gather.
+MAX_PHASE_STEP = 4
+#: Largest numerator p (number of output phases).
+MAX_PHASES = 64
+
+
+def _ratio(n_in: int, n_out: int) -> tuple[int, int] | None:
+    """``(p, q)`` with n_out / n_in = p / q when it is an enlargement (or 1) a polyphase pass can run."""
+    r = Fraction(n_out, n_in)
+    p, q = r.numerator, r.denominator
+    return (p, q) if p >= q and q <= MAX_PHASE_STEP and p <= MAX_PHASES else None
+
+
+def _phase_weights(p: int, q: int, kernel: str) -> tuple[np.ndarray, int]:
+    """``(weights, lo)``: ``weights[k, i]`` is output phase k's normalised weight of the source pixel at
+    offset ``lo + i`` from ``m·q`` (output pixel ``m·p + k``). p = q = 1 is the identity."""
+    if p == q:
+        return np.ones((1, 1)), 0
     fn, support = FUNCTIONS[kernel]
-    n = np.arange(-support, support + 1)
-    rows = [fn(n - ((k + 0.5) / f - 0.5)) for k in range(f)]
-    return np.array([r / r.sum() for r in rows])
+    d = (np.arange(p) + 0.5) * q / p - 0.5  # where phase k samples, relative to source pixel m·q
+    lo, hi = int(math.floor(d.min() - support)), int(math.ceil(d.max() + support))
+    weights = fn(np.arange(lo, hi + 1)[None, :] - d[:, None])
+    return weights / weights.sum(axis=1, keepdims=True), lo
 
 
-def _phase_masks(weights: np.ndarray) -> list:
-    """One horizontal conv mask per phase, with an offset of 0.5 so that the float result cast to uchar
-    (which truncates and clips) is rounded."""
+def _phase_masks(weights: np.ndarray, lo: int) -> list:
+    """One horizontal conv mask per phase, odd-sized and centred on offset 0 (libvips anchors a mask at
+    its middle), with an offset of 0.5 so that the float result cast to uchar (which truncates and clips)
+    is rounded."""
     pyvips = _vips()
-    return [pyvips.Image.new_from_array([[float(v) for v in row]], scale=1.0, offset=0.5) for row in weights]
+    r = max(-lo, lo + weights.shape[1] - 1)
+    masks = []
+    for row in weights:
+        full = np.zeros(2 * r + 1)
+        full[r + lo:r + lo + len(row)] = row
+        masks.append(pyvips.Image.new_from_array([[float(v) for v in full]], scale=1.0, offset=0.5))
+    return masks
 
 
-def _polyphase(arr: np.ndarray, fx: int, fy: int, kernel: str):
-    """Strip builder for an enlargement by whole factors with a separable kernel.
+def _polyphase(arr: np.ndarray, rx: tuple[int, int], ry: tuple[int, int], kernel: str):
+    """Strip builder for an enlargement by rational factors px/qx, py/qy with a separable kernel.
 
-    Horizontal pass (libvips): one float ``conv`` per phase, rounded to uchar as Pillow's first pass is,
-    band-joined: a ``w × rows`` image of ``fx × c`` bands whose memory *is* the ``fx·w``-wide interleaved
-    intermediate. (libvips' integer ``conv`` quantises masks to 8 bits, off by up to 5 levels.) Vertical
-    pass (numpy/BLAS): for a chunk of source rows, the ``fy × taps`` phase weights times a sliding window
-    of intermediate rows is one batched float32 ``matmul`` whose result is already in output row order
-    (row ``s·fy + k``); rounded and clipped straight into the output.
+    Horizontal pass (libvips): one float ``conv`` per output phase, rounded to uchar as Pillow's first
+    pass is, sampled every ``qx`` columns and band-joined: a ``w/qx × rows`` image of ``px × c`` bands
+    whose memory *is* the ``ow``-wide interleaved intermediate. (libvips' integer ``conv`` quantises masks
+    to 8 bits, off by up to 5 levels.) Vertical pass (numpy/BLAS): for a chunk of ``m`` (output rows
+    ``m·py .. m·py + py - 1``), the ``py × taps`` phase weights times a window of intermediate rows
+    starting at ``m·qy + lo`` is one batched float32 ``matmul`` whose result is already in output row
+    order; rounded and clipped straight into the output. Beyond the borders the edge pixels repeat.
     """
     from numpy.lib.stride_tricks import sliding_window_view
 
     h, w, c = arr.shape
-    hmasks = _phase_masks(_phase_weights(fx, kernel)) if fx > 1 else None
-    weights = _phase_weights(fy, kernel).astype(np.float32)
+    (px, qx), (py, qy) = rx, ry
+    hmasks = _phase_masks(*_phase_weights(px, qx, kernel)) if px != qx else None
+    weights, lo = _phase_weights(py, qy, kernel)
+    weights = weights.astype(np.float32)
     taps = weights.shape[1]
-    support = taps // 2
-    width = w * fx * c
-    chunk = max(1, min(32, (1 << 20) // max(1, width * fy)))  # ≈ 4 MiB of float32 results per matmul
+    ow = w // qx * px
+    width = ow * c
+    chunk = max(1, min(32, (1 << 20) // max(1, width * py)))  # ≈ 4 MiB of float32 results per matmul
 
     def build(y0: int, y1: int, dst) -> None:
-        # source rows this strip needs, with `support` rows of context where the image has them
-        s0, s1 = y0 // fy, min(h, (y1 - 1) // fy + 1)
-        c0, c1 = max(0, s0 - support), min(h, s1 + support)
+        m0, m1 = y0 // py, (y1 - 1) // py + 1
+        # source rows this strip needs (the image's edge rows repeated beyond its borders)
+        c0, c1 = max(0, m0 * qy + lo), min(h, (m1 - 1) * qy + lo + taps)
         if hmasks is None:
             mid = arr[c0:c1].reshape(c1 - c0, width)
         else:
             src = _from_numpy(arr[c0:c1])
             phases = [src.conv(m, precision="float").cast("uchar") for m in hmasks]
+            if qx > 1:
+                phases = [ph.subsample(qx, 1) for ph in phases]
             joined = phases[0].bandjoin(phases[1:])
             mid = np.frombuffer(joined.write_to_memory(), dtype=np.uint8).reshape(c1 - c0, width)
         flat = dst.reshape(y1 - y0, width)
-        res = np.empty((chunk, fy, width), dtype=np.float32)
-        for a in range(s0, s1, chunk):
-            b = min(s1, a + chunk)
-            # rows a - support .. b + support, the image's edge rows repeated beyond its borders
-            rows = np.clip(np.arange(a - support, b + support), 0, h - 1) - c0
-            win = sliding_window_view(mid[rows].astype(np.float32), taps, axis=0).transpose(0, 2, 1)
+        res = np.empty((chunk, py, width), dtype=np.float32)
+        for a in range(m0, m1, chunk):
+            b = min(m1, a + chunk)
+            first = a * qy + lo
+            rows = np.clip(np.arange(first, (b - 1) * qy + lo + taps), 0, h - 1) - c0
+            win = sliding_window_view(mid[rows].astype(np.float32), taps, axis=0)[::qy].transpose(0, 2, 1)
             out = res[: b - a]
             np.matmul(weights, win, out=out)
             out += 0.5
             np.clip(out, 0, 255, out=out)
-            out = out.reshape((b - a) * fy, width)
-            lo, hi = max(y0, a * fy), min(y1, b * fy)  # output rows of this chunk inside the strip
-            np.copyto(flat[lo - y0:hi - y0], out[lo - a * fy:hi - a * fy], casting="unsafe")
+            out = out.reshape((b - a) * py, width)
+            lo_row, hi_row = max(y0, a * py), min(y1, b * py)  # output rows of this chunk inside the strip
+            np.copyto(flat[lo_row - y0:hi_row - y0], out[lo_row - a * py:hi_row - a * py], casting="unsafe")
 
     return build
