@@ -52,14 +52,13 @@ class BlobFiles:
         """Check that ``data`` is an image and keep it (its bytes unchanged: embedded metadata stays)."""
         from PIL import Image as PILImage
 
-        from ..canvas.sources import FORMATS
-
+        formats = tuple(FORMAT_EXT)  # those this server stores and serves under their own type
         try:
-            with PILImage.open(io.BytesIO(data), formats=FORMATS) as im:
+            with PILImage.open(io.BytesIO(data), formats=formats) as im:
                 fmt, (w, h) = im.format, im.size
         except Exception as e:  # noqa: BLE001 - any failure to identify means "not an image we take"
             raise UploadError(f"not an image this server accepts ({type(e).__name__}); "
-                              f"formats: {', '.join(FORMATS)}") from None
+                              f"formats: {', '.join(formats)}") from None
         if w * h > MAX_UPLOAD_PIXELS:
             raise UploadError(f"image of {w}×{h} pixels exceeds the limit of {MAX_UPLOAD_PIXELS} pixels")
         return self.put(owner, data, FORMAT_EXT.get(fmt, "png"), w, h)
