@@ -634,3 +634,50 @@ def test_an_image_that_cannot_be_saved_is_an_error_not_a_traceback(tmp_path):
     r = viwo("run", f, "--out", str(tmp_path / "afile" / "sub"))
     # refused before the run (a usage error), never a traceback after it
     assert r.exit_code == 2 and "--out" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_unusable_output_folder_stops_a_script_that_makes_images_before_it_runs(tmp_path):
+    # Issue 13 item 7: `[paths] out` somewhere unwritable — the script ran, then failed saving.
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    (tmp_path / "viwo.toml").write_text('[paths]\nout = "blocker/out"\n')
+    f = script(tmp_path / "pic.viwo", '(std.log "computing")\n(test.image 4 3)')
+    r = viwo("run", f)
+    assert r.exit_code == 2 and "computing" not in r.stderr
+    assert "[paths] out: images cannot be saved:" in r.stderr and "blocker is a file" in r.stderr
+    assert "nothing was run" in r.stderr
+    # a script that makes no image runs as before
+    assert viwo("run", script(tmp_path / "n.viwo", "(+ 1 2)")).stdout == "3\n"
+    # the REPL says so when it starts
+    r = viwo("repl", input="(+ 1 2)\n")
+    assert "warning: images made in this session cannot be saved" in r.stderr and r.stdout == "3\n"
+
+
+def test_eval_runs_the_static_check_and_takes_arguments():
+    # Issue 13 item 24: `viwo eval` showed no check warnings; docs/cli.md promised run's options.
+    r = viwo("eval", "(list.len [zz])")
+    assert "variable 'zz' is never declared" in r.stderr and r.stdout == "1\n"
+    r = viwo("eval", '(+ 1 "a")')
+    assert r.exit_code == 1 and "expected number" in r.stderr
+    assert viwo("eval", "(* (std.arg 0) 2)", "--arg", "n=21").stdout == "42\n"
+    assert viwo("eval", "(std.args)", "--args-json", "[1, 2]").stdout == "[1, 2]\n"
+    assert viwo("eval", "--no-check", "(list.len [zz])").stderr == ""
+
+
+def test_template_commands_label_their_errors_and_name_replace(tmp_path):
+    # Issue 13 item 25: `template import` said "template save: ...", the hint said "or replace it".
+    f = script(tmp_path / "t.viwo", "(+ (std.arg 0) 1)")
+    store = ["--store", str(tmp_path / "st")]
+    assert viwo("template", "save", *store, "inc", f).exit_code == 0
+    r = viwo("template", "save", *store, "inc", f)
+    assert r.exit_code == 1 and "error: template save: a template named 'inc' already exists" in r.stderr
+    assert "pass --replace" in r.stderr
+    assert viwo("template", "save", *store, "inc", f, "--replace").exit_code == 0
+    (tmp_path / "inc.json").write_text(viwo("template", "export", *store, "inc").stdout)
+    r = viwo("template", "import", *store, str(tmp_path / "inc.json"))
+    assert r.exit_code == 1 and "error: template import: a template named 'inc' already exists" in r.stderr
+    assert "pass --replace" in r.stderr and "template save" not in r.stderr
+    assert viwo("template", "import", *store, str(tmp_path / "inc.json"), "--replace").exit_code == 0
+    assert "error: template export: no template named 'zz'" in viwo("template", "export", *store, "zz").stderr
+    assert "error: template rm: no template named 'zz'" in viwo("template", "rm", *store, "zz").stderr
+    r = viwo("template", "save", *store, "x", f, "--param", "n:numbr")
+    assert r.exit_code == 2 and "--param" in r.stderr and "numbr" in r.stderr

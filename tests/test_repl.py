@@ -476,3 +476,33 @@ def test_out_dir_is_created_lazily(tmp_path):
     s, _, _ = session()
     s.handle("(+ 1 2)")
     assert not Path(tmp_path / "viwo-out").exists()
+
+
+def test_typed_indentation_replaces_the_automatic_one():
+    # Issue 13 item 25: auto-indent doubled indentation the user typed (or pasted without bracketed paste).
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    s, _, _ = session()
+    with create_pipe_input() as inp:
+        ps = build_prompt_session(s, None, input=inp, output=DummyOutput())
+        inp.send_text("(std.seq\r  (std.let x\r    [1 2])\r  (+ x 1) 2)\r")
+        text = ps.prompt()
+    assert text == "(std.seq\n  (std.let x\n    [1 2])\n  (+ x 1) 2)"
+    with create_pipe_input() as inp:  # without typed indentation the automatic one stays
+        ps = build_prompt_session(s, None, input=inp, output=DummyOutput())
+        inp.send_text("(std.seq\r(+ 1 2)\r)\r")
+        text = ps.prompt()
+    assert text == "(std.seq\n  (+ 1 2)\n  )"
+
+
+def test_history_in_a_missing_folder_warns_and_creates_nothing(tmp_path):
+    from prompt_toolkit.history import InMemoryHistory
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    s, _, err = session()
+    with create_pipe_input() as inp:
+        ps = build_prompt_session(s, str(tmp_path / "no" / "such" / "hist"), input=inp, output=DummyOutput())
+    assert isinstance(ps.history, InMemoryHistory) and not (tmp_path / "no").exists()
+    assert "warning: --history: the folder" in err.getvalue() and "does not exist" in err.getvalue()

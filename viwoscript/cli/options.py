@@ -204,11 +204,17 @@ def open_store(store_dir, *, write: bool = False):
 
 
 def fail(e: BaseException, command: str | None = None) -> None:
-    """Report a ViwoError as ``error: [COMMAND: ]MESSAGE`` (+ hint) and exit 1; re-raise anything else."""
+    """Report a ViwoError as ``error: COMMAND: MESSAGE`` (+ hint) and exit 1; re-raise anything else. The
+    label a lower layer put on the message (``template save: ...``) gives way to the
+    command's own."""
+    import re
+
     from ..errors import ViwoError
 
     if isinstance(e, ViwoError):
-        label = f"{command}: " if command and not e.message.startswith(command) else ""
-        click.echo(f"error: {label}{e.message}" + (f"\n  hint: {e.hint}" if e.hint else ""), err=True)
+        message = e.message
+        if command:
+            message = f"{command}: " + re.sub(r"\A(?:template|images?)(?: [a-z]+)?: ", "", message)
+        click.echo(f"error: {message}" + (f"\n  hint: {e.hint}" if e.hint else ""), err=True)
         raise SystemExit(1)
     raise e

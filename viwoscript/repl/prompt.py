@@ -40,26 +40,45 @@ def default_history_file() -> Path:
     return platformdirs.user_state_path("viwoscript") / "repl_history"
 
 
+def history_for(session: ReplSession, history: str | None):
+    """The prompt history: in memory (``None``), the default file (``""``, its folder made), or a file given with
+    ``--history`` — whose folder is never made silently: a missing one is warned about and the history is
+    kept in memory."""
+    from prompt_toolkit.history import FileHistory, InMemoryHistory
+
+    if history is None:
+        return InMemoryHistory()
+    if not history:
+        path = default_history_file()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            session.terminal.err(f"warning: cannot make {path.parent} ({e.strerror or e}); history is not kept",
+                                 style="yellow")
+            return InMemoryHistory()
+        return FileHistory(str(path))
+    path = Path(history).expanduser()
+    if not path.parent.is_dir():
+        session.terminal.err(f"warning: --history: the folder {path.parent} does not exist; this session's history "
+                             "is not saved", style="yellow")
+        return InMemoryHistory()
+    return FileHistory(str(path))
+
+
 def build_prompt_session(session: ReplSession, history: str | None = "", *, input=None, output=None):
     """The prompt_toolkit PromptSession (separate so tests can drive it with pipe input)."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
     from prompt_toolkit.filters import has_completions
-    from prompt_toolkit.history import FileHistory, InMemoryHistory
     from prompt_toolkit.key_binding import KeyBindings
     from prompt_toolkit.lexers import PygmentsLexer
     from prompt_toolkit.styles import Style
 
     from ..terminal.lexer import lexer_for
 
-    if history is None:
-        hist = InMemoryHistory()
-    else:
-        path = Path(history) if history else default_history_file()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        hist = FileHistory(str(path))
-
+    hist = history_for(session, history)
     kb = KeyBindings()
+    auto_indent: list = [None]  # (row, indent) of the line Enter just indented
 
     @kb.add("enter", filter=~has_completions)
     def _enter(event):
@@ -68,7 +87,20 @@ def build_prompt_session(session: ReplSession, history: str | None = "", *, inpu
         if doc.text_after_cursor.strip() == "" and is_complete(buf.text, session.runtime.registry):
             buf.validate_and_handle()
         else:  # still open, or editing inside the input: a new line, indented by the open brackets
-            buf.insert_text("\n" + "  " * open_depth(doc.text_before_cursor))
+            indent = "  " * open_depth(doc.text_before_cursor)
+            buf.insert_text("\n" + indent)
+            auto_indent[0] = (buf.document.cursor_position_row, indent) if indent else None
+
+    @kb.add(" ")
+    def _space(event):
+        # Indentation typed at the start of an auto-indented line replaces the automatic one (typing or
+        # pasting an indented input without bracketed paste must not double it).
+        buf = event.current_buffer
+        doc = buf.document
+        auto, auto_indent[0] = auto_indent[0], None
+        if auto is not None and auto[0] == doc.cursor_position_row and doc.current_line_before_cursor == auto[1]:
+            buf.delete_before_cursor(len(auto[1]))
+        buf.insert_text(" ")
 
     @kb.add("escape", "enter")
     def _newline(event):

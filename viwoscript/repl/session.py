@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import InterruptedError_, ViwoError
-from ..terminal.console import ImageSaver, Terminal, sigint_interrupts, use_color
+from ..terminal.console import ImageSaver, Terminal, out_dir_problem, sigint_interrupts, use_color
 from .commands import MetaCommands
 from .completion import all_vars
 from .transcript import session_tree
@@ -30,6 +30,9 @@ class ReplSession(MetaCommands):
         self.failures = 0
         self.done = False
         self.runtime = self._new_runtime()
+        problem = out_dir_problem(cfg.out_dir)
+        if problem is not None:  # said at the start, not after an input computed an image
+            self.terminal.err(f"warning: images made in this session cannot be saved: {problem}", style="yellow")
 
     def _new_runtime(self):
         from ..runtime import Runtime

@@ -123,12 +123,14 @@ def run(ev, capability=None, method=None, base=None, variations=None, options=No
     own_budget = opts.get("max_compute")
     if own_budget is not None and (type(own_budget) not in (int, float) or not own_budget >= 0):
         raise ArgumentError(f"{op}: max_compute must be a number of at least 0, got {own_budget!r}")
-    check_budget(ev, capability, method, base, items, own_budget, op)
     keep_going = opts.get("continue_on_error", True) is not False
     save = opts.get("save")
     fmt = str(opts.get("format", "png")).lower().lstrip(".")
     if save is not None and not isinstance(save, str):
         raise ArgumentError(f"{op}: save must be a path prefix like \"out/comet\"")
+    if save:  # where results go is checked before anything is computed
+        check_save_target(ev, f"{save}-001.{fmt}", op)
+    check_budget(ev, capability, method, base, items, own_budget, op)
     results: list[dict] = []
     total = len(items)
     caps = ev.runtime.caps
@@ -240,13 +242,38 @@ def progress(ev, task=None, step=None, total=None, *_):
     return None
 
 
+def check_save_target(ev, path: str, op: str):
+    """The resolved target of a file the batch will write, or a located error now: a format the file name
+    does not give, a path outside the allowed folders, a folder that does not exist or cannot be written."""
+    import os
+
+    from ..io.codec import format_for_path
+
+    format_for_path(path, op)
+    target = ev.runtime.resolve_path(path, op, must_exist=False)
+    folder = target.parent
+    if not folder.is_dir():
+        raise ScriptError(f"{op}: cannot save to {path}: the folder {_shown_folder(path)} does not exist",
+                          hint="create the folder first, or save into an existing one")
+    if target.is_dir():
+        raise ScriptError(f"{op}: cannot save to {path}: it is a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ScriptError(f"{op}: cannot save to {path}: the folder {_shown_folder(path)} is not writable",
+                          hint="save into a folder you can write to")
+    return target
+
+
+def _shown_folder(path: str) -> str:
+    from pathlib import PurePath
+
+    return str(PurePath(path).parent) if str(PurePath(path).parent) != "." else "."
+
+
 def _save(ev, image: Image, path: str, index: int | None, params: dict | None, op: str) -> str:
     from ..io.codec import encode_image, format_for_path
     from .image import _atomic_write, _running_script
 
-    target = ev.runtime.resolve_path(path, op, must_exist=False)
-    if not target.parent.is_dir():
-        raise ScriptError(f"{op}: folder of {path} does not exist", hint="save into an existing folder")
+    target = check_save_target(ev, path, op)
     extra = {"batch": {"index": index, "params": params}} if index is not None else {"batch": {"sheet": True}}
     data = encode_image(image, format_for_path(path, op), script=_running_script(ev), args=ev.args, extra=extra,
                         op=op)

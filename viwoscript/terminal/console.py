@@ -220,6 +220,31 @@ def save_png(image: Image, path: Path, script: Any = None, args: Any = None) -> 
     return write_image(image, path, script=script, args=args, format="PNG", op="save")
 
 
+def out_dir_problem(out_dir: Path) -> str | None:
+    """Why images cannot be saved into ``out_dir`` (made when the first image is saved), or None. Nothing is
+    created: the folder, or the nearest folder above it that exists, must be a writable folder."""
+    path = Path(out_dir)
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is not a folder" if probe == path else f"{probe} is a file, so {path} cannot be made"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable" if probe == path else f"{path} cannot be made: {probe} is not writable"
+    return None
+
+
+def may_make_images(tree: Any, registry: Any) -> bool:
+    """Whether a script can make images to save: it calls an opcode returning an image, a capability method,
+    a batch or an imported module (which may do either)."""
+    from ..nodes import contains_call
+
+    ops = {s.name for s in registry if s.returns == "image"} | {"std.call_method", "std.import", "batch.run"}
+    return contains_call(tree, ops)
+
+
 class ImageSaver:
     """Saves images into one folder: ``NAME.png`` for named images, else ``STEM-001.png``, ``-002``..."""
 

@@ -26,7 +26,7 @@ def images_list(store_dir, search, as_json):
         with open_store(store_dir) as s:
             recs = s.list(kind="image", search=search)
     except Exception as e:  # noqa: BLE001
-        fail(e)
+        fail(e, "images list")
     if as_json:
         click.echo(json.dumps(recs, ensure_ascii=False, indent=2))
         return
@@ -49,7 +49,7 @@ def images_show(store_dir, entity_id):
             rec = s.require(entity_id, "images show", hint=_LIST_HINT)
             img = s.read_blob(rec["blob"])
     except Exception as e:  # noqa: BLE001
-        fail(e)
+        fail(e, "images show")
     click.echo(json.dumps({**rec, "width": img.width, "height": img.height, "mode": img.mode},
                           ensure_ascii=False, indent=2))
 
@@ -73,7 +73,7 @@ def images_export(store_dir, entity_id, dest):
             target = target / f"{rec['name'] or rec['id']}.png"
         click.echo(str(write_image(img, target, extra={"entity": {"id": rec["id"], "name": rec["name"]}})))
     except Exception as e:  # noqa: BLE001
-        fail(e)
+        fail(e, "images export")
 
 
 @images.command("rm")
@@ -100,5 +100,5 @@ def images_rm(store_dir, entity_ids):
                     status = 1
             s.gc()
     except Exception as e:  # noqa: BLE001
-        fail(e)
+        fail(e, "images rm")
     raise SystemExit(status)

@@ -108,6 +108,7 @@ def execute(cfg: Config, rt, script: Script, *, args: list, quiet: bool, as_json
     from ...nodes import to_data
     from ...terminal.console import ImageSaver, Terminal, sigint_interrupts, use_color
 
+    check_out_dir(cfg, script, rt)
     terminal = Terminal(ImageSaver(cfg.out_dir, script.stem), quiet=quiet)
     rt.on_event = terminal.on_event
     color = use_color(sys.stderr)
@@ -145,3 +146,18 @@ def execute(cfg: Config, rt, script: Script, *, args: list, quiet: bool, as_json
         return EXIT_ERROR
     finally:
         terminal.stop_progress()
+
+
+def check_out_dir(cfg: Config, script: Script, rt) -> None:
+    """Before anything runs: a script that can make images needs an output folder it can write to."""
+    from ...config import DEFAULT, ConfigError
+    from ...terminal.console import may_make_images, out_dir_problem
+
+    problem = out_dir_problem(cfg.out_dir)
+    if problem is None or not may_make_images(script.tree, rt.registry):
+        return
+    source = cfg.settings["paths.out"].source
+    where = "--out" if source == "--out" else "the output folder (default ./viwo-out)" if source == DEFAULT \
+        else f"{source}: [paths] out"
+    raise ConfigError(f"{where}: images cannot be saved: {problem}; nothing was run",
+                      hint="pass --out DIR with a folder you can write to, or set [paths] out in viwo.toml")

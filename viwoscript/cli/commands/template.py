@@ -27,12 +27,15 @@ def template():
 def template_save(store_dir, name, file, description, params, replace):
     """Save a script file as a template."""
     from ...runtime import Runtime
-    from ...templates import template_from_script
+    from ...templates import PARAM_TYPES, template_from_script
 
     declared = []
     for spec in params:
         head, eq, default = spec.partition("=")
         pname, _, ptype = head.partition(":")
+        if not pname or (ptype and ptype not in PARAM_TYPES):
+            raise click.BadParameter(f"{spec!r}: expected NAME[:TYPE][=DEFAULT] with TYPE one of "
+                                     f"{', '.join(PARAM_TYPES)}", param_hint="--param")
         d = {"name": pname, "type": ptype or "any"}
         if eq:
             try:
@@ -44,9 +47,9 @@ def template_save(store_dir, name, file, description, params, replace):
         t = template_from_script(name, Path(file).read_text(encoding="utf-8"), description=description,
                                  parameters=declared, runtime=Runtime())  # plugins' opcodes count, as in run
         with open_store(store_dir, write=True) as s:
-            s.save_template(t, replace=replace)
+            _save(s, t, replace, "template save")
     except Exception as e:  # noqa: BLE001
-        fail(e)
+        fail(e, "template save")
     click.echo(f"saved template {name}")
 
 
@@ -58,7 +61,7 @@ def template_list(store_dir):
         with open_store(store_dir) as s:
             found = s.list_templates()
     except Exception as e:  # noqa: BLE001
-        fail(e)
+        fail(e, "template list")
     for d in found:
         params = " ".join(p["name"] for p in d.get("parameters", []))
         click.echo(f"{d['name']}  {d.get('description', '')}" + (f"  ({params})" if params else ""))
@@ -76,7 +79,7 @@ def template_export(store_dir, name, output):
         with open_store(store_dir) as s:
             t = stored_template(s, name)
     except Exception as e:  # noqa: BLE001
-        fail(e)
+        fail(e, "template export")
     if output:
         click.echo(str(export_template(t, output)))
     else:
@@ -86,7 +89,7 @@ def template_export(store_dir, name, output):
 @template.command("import")
 @store_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--replace", is_flag=True)
+@click.option("--replace", is_flag=True, help="Replace a template of the same name.")
 def template_import(store_dir, file, replace):
     """Import a .viwo-template.json after checking its schema and script."""
     from ...runtime import Runtime
@@ -95,9 +98,9 @@ def template_import(store_dir, file, replace):
     try:
         t = load_template_file(file, runtime=Runtime())
         with open_store(store_dir, write=True) as s:
-            s.save_template(t, replace=replace)
+            _save(s, t, replace, "template import")
     except Exception as e:  # noqa: BLE001
-        fail(e)
+        fail(e, "template import")
     click.echo(f"imported template {t.name}")
 
 
@@ -110,8 +113,18 @@ def template_rm(store_dir, name):
         with open_store(store_dir) as s:
             deleted = s.delete_template(name)
     except Exception as e:  # noqa: BLE001
-        fail(e)
+        fail(e, "template rm")
     if not deleted:
         click.echo(f"error: template rm: no template named '{name}'\n  hint: `viwo template list` shows them", err=True)
         raise SystemExit(1)
     click.echo(f"deleted template {name}")
+
+
+def _save(store, t, replace: bool, command: str) -> None:
+    """Save a template; one of the same name is replaced only with --replace (the error says so)."""
+    from ...errors import ScriptError
+
+    if not replace and any(d.get("name") == t.name for d in store.list_templates()):
+        raise ScriptError(f"a template named '{t.name}' already exists",
+                          hint=f"pass --replace to replace it (`viwo {command} --replace ...`), or choose another name")
+    store.save_template(t, replace=replace)
