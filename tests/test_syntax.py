@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import json
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -110,6 +113,25 @@ def test_nesting_limit_is_a_syntax_error_not_a_crash():
     deep = "(" * 2000 + ")" * 2000
     with pytest.raises(ViwoSyntaxError, match="nesting"):
         parse(deep)
+
+
+@pytest.mark.parametrize("make", [
+    lambda n: "(list.new " * n + "1" + ")" * n,
+    lambda n: "[" * n + "]" * n,
+    lambda n: json.dumps(functools.reduce(lambda d, _: [d], range(n), 1)),
+])
+def test_nesting_limit_is_exactly_400_levels(make):
+    # Issue 13 item 26: language.md says "deeper than 400 levels is a syntax error"; 401 was accepted.
+    from viwoscript.syntax import MAX_NESTING, from_python
+
+    assert MAX_NESTING == 400
+    parse(make(400))
+    with pytest.raises(ViwoSyntaxError, match="nesting deeper than 400 levels"):
+        parse(make(401))
+    data = functools.reduce(lambda d, _: [d], range(400), 1)
+    from_python(data)
+    with pytest.raises(ViwoSyntaxError, match="nesting deeper than 400 levels"):
+        from_python([data])
 
 
 def test_printers_produce_readable_text():

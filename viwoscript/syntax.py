@@ -236,7 +236,7 @@ class _Builder:
         return Span(tok.line, tok.column, tok.end_line, tok.end_column, self.file)
 
     def _check_depth(self, depth: int, span: Span) -> None:
-        if depth > MAX_NESTING:
+        if depth >= MAX_NESTING:  # depth counts from 0: at most MAX_NESTING levels of brackets
             raise ViwoSyntaxError(f"nesting deeper than {MAX_NESTING} levels", span,
                                   hint="flatten the script: bind inner parts to variables with std.let")
 
@@ -483,7 +483,7 @@ def _check_depth(data: Any) -> None:
     stack = [(data, 0)]
     while stack:
         item, depth = stack.pop()
-        if depth > MAX_NESTING:
+        if depth >= MAX_NESTING and isinstance(item, list | tuple | dict):  # as the parser: brackets count
             raise ViwoSyntaxError(f"nesting deeper than {MAX_NESTING} levels",
                                   hint="flatten the script; deeply nested data cannot be a sensible script")
         if isinstance(item, list | tuple):
