@@ -141,3 +141,29 @@ def test_check_reads_images_and_templates(tmp_path):
     write_image(small_image(), tmp_path / "bad.png", script=["nope.op", 1])
     r = viwo("check", "--json", "bad.png")
     assert r.exit_code == 1 and json.loads(r.stdout)[0]["message"].startswith("Unknown opcode: nope.op")
+
+
+def test_load_runs_an_image_with_its_recorded_arguments(tmp_path):
+    write_image(small_image(), tmp_path / "a.png", script=["std.let", "doubled", ["*", ["std.arg", 0], 2]], args=[21])
+    s, _, err = session()
+    assert s.handle(":load a.png"), err.getvalue()
+    assert s.runtime.globals.lookup("doubled") == 42
+
+
+def test_the_command_line_raises_the_recursion_limit_the_runtime_expects():
+    # Issue 14 item 7: the library never sets it; `viwo` does, to what the Runtime documents.
+    import subprocess
+    import sys
+
+    from viwoscript.cli.app import RECURSION_LIMIT
+    from viwoscript.runtime import EVAL_RECURSION_LIMIT
+
+    assert RECURSION_LIMIT == EVAL_RECURSION_LIMIT
+    deep = ("(std.seq (std.let f (std.lambda (n) (std.if (== n 0) 0 (+ 1 (std.apply f (- n 1))))))"
+            " (std.apply f 700))")
+    r = subprocess.run([sys.executable, "-m", "viwoscript", "eval", "--runner", "tree", deep],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout == "700\n", r.stderr
+    code = "import sys, viwoscript; before = sys.getrecursionlimit(); viwoscript.run('(+ 1 2)'); " \
+           "print(sys.getrecursionlimit() == before)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout == "True\n"

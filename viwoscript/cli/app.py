@@ -15,7 +15,8 @@ import click
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 #: Deep scripts recurse deeply (on the Runtime's evaluation thread, which has a big stack). The command line
-#: (only it: library code never changes a process-wide setting) raises Python's recursion limit for them.
+#: (only it: library code never changes a process-wide setting) raises Python's recursion limit for them, to
+#: ``viwoscript.runtime.EVAL_RECURSION_LIMIT`` (not imported here: ``viwo --help`` loads no runtime).
 RECURSION_LIMIT = 100_000
 
 

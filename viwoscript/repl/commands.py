@@ -129,7 +129,8 @@ class MetaCommands:
             return False
         source = arg if arg.startswith("template:") else str(Path(arg).expanduser())
         script = load_script(source, self.runtime.parse)  # a ViwoError is reported by meta()
-        return self.evaluate(script.text, filename=script.filename, tree=script.tree)
+        # an image's recorded arguments, a template's parameter defaults
+        return self.evaluate(script.text, filename=script.filename, tree=script.tree, args=script.args)
 
     def cmd_reset(self, arg: str) -> None:
         self.runtime = self._new_runtime()

@@ -53,8 +53,9 @@ class ReplSession(MetaCommands):
         return self.evaluate(text)
 
     def evaluate(self, text: str | None, *, filename: str = "<repl>", record: bool = True,
-                 tree: Node | None = None) -> bool:
-        """Check and run one input: ``text``, or an already loaded ``tree`` (``:load`` of an image)."""
+                 tree: Node | None = None, args: list | None = None) -> bool:
+        """Check and run one input: ``text``, or an already loaded ``tree`` (``:load`` of an image), with the
+        script arguments ``args`` (``std.arg``) if given."""
         from ..checker import check_tree
 
         t = self.terminal
@@ -71,7 +72,7 @@ class ReplSession(MetaCommands):
             # Images this input saves carry the session's script: every input that ran, then this one.
             t.saver.script = lambda: self.script_data(tree)
             with sigint_interrupts(self.runtime):
-                value = self.runtime.run(tree, scope=self.runtime.globals, filename=filename)
+                value = self.runtime.run(tree, scope=self.runtime.globals, filename=filename, args=args)
             t.stop_progress()
             if record:  # it ran: part of the session for :save, whatever happens when printing it
                 self.record(text, tree)
