@@ -27,6 +27,24 @@ def _preview(ev):
     ev.runtime.emit({"type": "preview", "image": Image(np.full((2, 4, 3), (0, 255, 0), np.uint8), {}), "step": 1})
 
 
+@opcode("test.models_id", returns="number", pure=False, into=TEST_OPS)
+def _models_id(ev):
+    """The identity of this Runtime's model manager."""
+    return id(ev.runtime.models)
+
+
+def test_jobs_share_one_model_manager(tmp_path):
+    async def go():
+        async with served(config(tmp_path, runtime_kwargs={"opcodes": TEST_OPS})) as (client, server):
+            rpc = await Rpc.connect(client)
+            a = await rpc.call("execute_script", script="(test.models_id)")
+            b = await rpc.call("execute_script", script="(test.models_id)")
+            assert a["result"] == b["result"] == id(server.model_manager())
+            await rpc.close()
+
+    run(go())
+
+
 def test_import_viwoscript_does_not_load_aiohttp():
     code = ("import sys, viwoscript, viwoscript.cli, viwoscript.server, viwoscript.server.command; "
             "print('aiohttp' in sys.modules)")

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from viwoscript.executors import get_executor
-from viwoscript.executors.base import JobSpec, RunSettings
+from viwoscript.executors.base import BatchItemSpec, CallSpec, JobSpec, RunSettings
 from viwoscript.limits import Limits
 from viwoscript.store import Store
 from viwoscript.store.jobs import Jobs, QueueFull
@@ -102,6 +102,29 @@ def test_local_executor_cancel_before_and_during(tmp_path):
         assert out.status == "done" and out.value == 3
         out = await ex.run_job(JobSpec("bad", "u", "(+ 1", settings), lambda e: None)
         assert out.status == "error" and out.error.kind == "SyntaxError"
+        await ex.close()
+
+    asyncio.run(go())
+
+
+def test_local_executor_call_and_batch_item_units():
+    settings = RunSettings(limits=Limits(gas=10**6, timeout=60))
+    ex = get_executor("local", slots=2)
+    events = []
+
+    async def go():
+        out = await ex.run_call(CallSpec("c1", "u", "diffusers.generate", "textToImage",
+                                         {"prompt": "x", "width": 64, "height": 64, "steps": 2, "seed": 4}, settings),
+                                events.append)
+        assert out.status == "done" and out.value["seed"] == 4 and out.value["image"].width == 64
+        assert [e["step"] for e in events if e["type"] == "progress"] == [1, 2]
+        fn = ["std.lambda", ["x"], ["*", ["std.var", "x"], 10]]
+        outs = await asyncio.gather(*(ex.run_batch_item(BatchItemSpec(f"b{i}", "u", fn, i, settings, index=i),
+                                                        lambda e: None) for i in range(4)))
+        assert [o.value for o in outs] == [0, 10, 20, 30]
+        out = await ex.run_call(CallSpec("c2", "u", "diffusers.generate", "textToImage", {"prompt": "x"},
+                                         RunSettings(limits=settings.limits, grants=[])), lambda e: None)
+        assert out.status == "error"  # not granted: the handle is null
         await ex.close()
 
     asyncio.run(go())

@@ -97,6 +97,9 @@ class Host(Protocol):
     def resolve_blob(self, user: str, digest: str, op: str) -> Path:
         """The file of upload ``blob:{digest}`` if ``user`` may read it (else raise a ScriptError)."""
 
+    def model_manager(self) -> Any:
+        """The model manager every unit shares (``viwoscript.models.manager.ModelManager``)."""
+
 
 class Executor(abc.ABC):
     """Runs units of work; ``slots`` of them at a time."""

@@ -31,6 +31,19 @@ class JobRuntime(Runtime):
         self.host = host
         self.cancel_requested = False
 
+    @property
+    def models(self):
+        """The host's model manager, shared by every job (weights load once per process, not per job)."""
+        if getattr(self, "_models", None) is None and self.host is not None:
+            shared = getattr(self.host, "model_manager", None)
+            if shared is not None:
+                self._models = shared()
+        return Runtime.models.fget(self)
+
+    @models.setter
+    def models(self, manager) -> None:
+        self._models = manager
+
     def resolve_path(self, path: str, op: str, *, must_exist: bool = True) -> Path:
         if isinstance(path, str) and path.startswith(BLOB_PREFIX):
             if not must_exist:

@@ -72,6 +72,7 @@ class Server:
         self.data.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.data)
         self._user_stores: dict[str, Any] = {}
+        self._models = None
         self._lock = threading.Lock()
         self.hub = Hub()
         self.registry = MethodRegistry()
@@ -97,6 +98,15 @@ class Server:
             raise ScriptError(f"{op}: no upload blob:{digest[:80]}",
                               hint="upload the image with POST /blobs and use the sha256 it returns")
         return found[0]
+
+    def model_manager(self):
+        """One model manager for every job of this server (created when a capability first needs it)."""
+        with self._lock:
+            if self._models is None:
+                from ..models.manager import ModelManager
+
+                self._models = ModelManager()
+            return self._models
 
     def user_store(self, user: str, *, create: bool = True):
         with self._lock:

@@ -70,8 +70,6 @@ class JobManager:
             raise RpcError(QUEUE_FULL, f"queue full: {e}", {"max_queued_jobs": e.limit}) from None
         if created:
             self.hub.notify(user, client_id, "job.status", {"job": rec["job"], "status": "queued"})
-            if self.config.verbose:
-                log.info("job %s queued by %s", rec["job"], user)
             self._wake.set()
         return rec
 
@@ -168,7 +166,7 @@ class JobManager:
             self._running.pop(job_id, None)
         done = await self.db(self.jobs.finish, job_id, status, result=result, error=error, images=images)
         if self.config.verbose:
-            log.info("job %s %s in %.3f s", job_id, status, time.monotonic() - started)
+            log.info("job %s of %s: %s in %.3f s", job_id, owner, status, time.monotonic() - started)
         self._finished(owner, client_id, done)
 
     def _conclude(self, outcome: Outcome, owner: str, script: Any, args: Any, images: list) -> tuple:
