@@ -82,8 +82,9 @@ class Server:
         self.executor = executor or get_executor(config.executor, slots=config.slots, host=self)
         from ..store.jobs import Jobs
 
-        self.blobs = BlobFiles(self.data / "files", Jobs(self.store), self.user_store)
-        self.jobs = JobManager(config, self.store, self.executor, self.hub, self.blobs)
+        rows = Jobs(self.store)
+        self.blobs = BlobFiles(self.data / "files", rows, self.user_store)
+        self.jobs = JobManager(config, rows, self.executor, self.hub, self.blobs)
         self._meta: dict | None = None
         self._check_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="viwo-check")
         self._check_rt = None
@@ -204,6 +205,7 @@ class Server:
             self._user_stores.clear()
         for store in stores:
             store.close()
+        self.jobs.jobs.close()
         self.store.close()
 
     # --- RPC --------------------------------------------------------------------------------------

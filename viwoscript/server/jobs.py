@@ -24,9 +24,9 @@ log = logging.getLogger("viwoscript.server")
 
 
 class JobManager:
-    def __init__(self, config, store, executor, hub, blobs):
+    def __init__(self, config, jobs: Jobs, executor, hub, blobs):
         self.config = config
-        self.jobs = Jobs(store)
+        self.jobs = jobs
         self.executor = executor
         self.hub = hub
         self.blobs = blobs
@@ -79,14 +79,16 @@ class JobManager:
             raise RpcError(UNKNOWN_JOB, f"unknown job {job_id!r}", {"job": job_id})
         return rec
 
-    async def wait(self, user: str, job_id: str) -> dict:
-        """The record once the job has finished."""
+    async def wait(self, user: str, job_id: str, *, just_submitted: bool = False) -> dict:
+        """The record once the job has finished. ``just_submitted``: the caller submitted it and has not
+        yielded to the event loop since, so it cannot have finished yet (no store read needed)."""
         fut = self.loop.create_future()
         self._waiters.setdefault(job_id, []).append(fut)
         try:
-            rec = await self.get(user, job_id)
-            if rec["status"] in FINISHED:
-                return rec
+            if not just_submitted:
+                rec = await self.get(user, job_id)
+                if rec["status"] in FINISHED:
+                    return rec
             return await fut
         finally:
             waiters = self._waiters.get(job_id)
@@ -111,27 +113,37 @@ class JobManager:
 
     # --- running ----------------------------------------------------------------------------------
     async def _runner(self) -> None:
+        rec = None
         while True:
-            self._wake.clear()
-            try:
-                rec = await self.db(self.jobs.claim_next)
-            except Exception:  # noqa: BLE001 - a store hiccup must not kill the runner
-                log.exception("could not read the job queue")
-                await asyncio.sleep(1)
-                continue
             if rec is None:
-                await self._wake.wait()
-                continue
-            self._wake.set()  # there may be more: let another idle runner look
+                self._wake.clear()
+                try:
+                    rec = await self.db(self.jobs.claim_next)
+                except Exception:  # noqa: BLE001 - a store hiccup must not kill the runner
+                    log.exception("could not read the job queue")
+                    await asyncio.sleep(1)
+                    continue
+                if rec is None:
+                    await self._wake.wait()
+                    continue
+                self._wake.set()  # there may be more: let another idle runner look
+            self.hub.notify(rec["owner"], rec["client_id"], "job.status", {"job": rec["job"], "status": "running"})
             try:
-                await self._run(rec)
+                status, result, error, images = await self._run(rec)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - one job's failure never stops the queue
+            except Exception as e:  # noqa: BLE001 - one job's failure never stops the queue
                 log.exception("job %s failed inside the server", rec["job"])
-                done = await self.db(self.jobs.finish, rec["job"], "error",
-                                     error=error_record(RuntimeError("internal server error"), None))
-                self._finished(rec["owner"], rec["client_id"], done)
+                status, result, error, images = "error", None, error_record(e, None), []
+            # One transaction records this job's end and claims the next one.
+            try:
+                done, rec = await self.db(self.jobs.finish, rec["job"], status, result=result, error=error,
+                                          images=images, claim_next=True)
+            except Exception:  # noqa: BLE001
+                log.exception("could not record the end of job %s", rec["job"])
+                done, rec = None, None
+            if done is not None:
+                self._finished(done.pop("owner"), done.pop("client_id"), done)
 
     def settings_for(self, request: dict) -> RunSettings:
         sc = self.config
@@ -143,12 +155,12 @@ class JobManager:
         return RunSettings(limits=limits, grants=sc.grants, roots=tuple(str(r) for r in sc.roots),
                            canvas_size=sc.canvas_size, runner=sc.runner)
 
-    async def _run(self, rec: dict) -> None:
+    async def _run(self, rec: dict) -> tuple:
+        """Run a claimed job: ``(status, result, error, images)``."""
         job_id, owner, client_id = rec["job"], rec["owner"], rec["client_id"]
         request = rec["request"]
         self._running[job_id] = (owner, client_id)
         started = time.monotonic()
-        self.hub.notify(owner, client_id, "job.status", {"job": job_id, "status": "running"})
         images: list[dict] = []
         script = request.get("script")
         events = _EventSink(self, job_id, owner, client_id, images, script, request.get("args"))
@@ -160,14 +172,16 @@ class JobManager:
             else:
                 spec = JobSpec(job_id, owner, script_text(script), settings, args=request.get("args"))
                 outcome = await self.executor.run_job(spec, events)
-            status, result, error = await self.loop.run_in_executor(
-                None, self._conclude, outcome, owner, script, request.get("args"), images)
+            if outcome.status == "done" and _has_image(outcome.value):  # PNG encoding: off the event loop
+                status, result, error = await self.loop.run_in_executor(
+                    None, self._conclude, outcome, owner, script, request.get("args"), images)
+            else:
+                status, result, error = self._conclude(outcome, owner, script, request.get("args"), images)
         finally:
             self._running.pop(job_id, None)
-        done = await self.db(self.jobs.finish, job_id, status, result=result, error=error, images=images)
         if self.config.verbose:
             log.info("job %s of %s: %s in %.3f s", job_id, owner, status, time.monotonic() - started)
-        self._finished(owner, client_id, done)
+        return status, result, error, images
 
     def _conclude(self, outcome: Outcome, owner: str, script: Any, args: Any, images: list) -> tuple:
         """(status, result JSON, error record) of an outcome; Images in the value become files."""
@@ -259,6 +273,20 @@ class _EventSink:
                 if "step" in event:
                     header["step"] = event["step"]
                 self.m.loop.call_soon_threadsafe(self.m.hub.send_binary, self.owner, self.client_id, header, data)
+
+
+def _has_image(value: Any, depth: int = 0) -> bool:
+    from ..values import Image
+
+    if isinstance(value, Image):
+        return True
+    if depth > 200:
+        return True  # let the thread report it
+    if type(value) is list:
+        return any(_has_image(v, depth + 1) for v in value)
+    if type(value) is dict:
+        return any(_has_image(v, depth + 1) for v in value.values())
+    return False
 
 
 def script_text(script: Any) -> Any:

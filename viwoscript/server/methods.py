@@ -65,7 +65,9 @@ async def execute_script(call: Call, script: Any, args: Any, gas: Any) -> dict:
     """Run a script and wait: the finished job record (a failing script is ``status: "error"``)."""
     rec = await call.server.jobs.submit(call.user, call.client_id,
                                         {"script": script, "args": _args(args), "gas": _gas(gas)})
-    return await call.server.jobs.wait(call.user, rec["job"])
+    if rec["status"] in ("queued", "running"):
+        return await call.server.jobs.wait(call.user, rec["job"], just_submitted=True)
+    return rec
 
 
 @methods.method("submit_script", SCRIPT, ARGS, GAS, Param("idempotency_key", (str, type(None)), None))
@@ -110,7 +112,7 @@ async def plugin_rpc(call: Call, method: str, params: Any) -> dict:
     script = ["std.call_method", ["get_capability", cap_type], cap_method, params]
     rec = await call.server.jobs.submit(call.user, call.client_id, {
         "kind": "call", "capability": cap_type, "method": cap_method, "params": params, "script": script})
-    rec = await call.server.jobs.wait(call.user, rec["job"])
+    rec = await call.server.jobs.wait(call.user, rec["job"], just_submitted=True)
     if rec["status"] == "cancelled":
         raise RpcError(CANCELLED, f"plugin_rpc: {method} was cancelled", {"job": rec["job"]})
     if rec["status"] != "done":

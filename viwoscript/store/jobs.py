@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 import uuid
 from typing import Any
@@ -57,12 +58,22 @@ CREATE TABLE IF NOT EXISTS files (
 
 
 class Jobs:
-    """The job table of one :class:`viwoscript.store.Store` (shares its connection and lock)."""
+    """The job tables in the database file of one :class:`viwoscript.store.Store`.
+
+    They have a connection of their own with ``synchronous=NORMAL`` (WAL): every change is one atomic
+    transaction that survives the server process being killed at any moment; only a power loss may forget
+    the last few milliseconds of job changes (never half of one). The store's own tables keep ``FULL``.
+    A job costs three transactions; with an fsync each (``FULL``) they took ~14 ms per job here.
+    """
 
     def __init__(self, store):
-        self.store = store
-        with store._lock:
-            store.db.executescript(SCHEMA)
+        path = next(row[2] for row in store.db.execute("PRAGMA database_list") if row[1] == "main")
+        self.store = _Connection(path)
+        with self.store._lock:
+            self.store.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.store.close()
 
     # --- writing ------------------------------------------------------------------------------------
     def create(self, owner: str, client_id: str | None, request: dict, *, idempotency_key: str | None = None,
@@ -92,17 +103,25 @@ class Jobs:
     def claim_next(self) -> dict | None:
         """The oldest queued job, now ``running`` (None when the queue is empty)."""
         with self.store._tx() as db:
-            row = db.execute("SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1").fetchone()
-            if row is None:
-                return None
-            db.execute("UPDATE jobs SET status = 'running', started = ? WHERE seq = ? AND status = 'queued'",
-                       (time.time(), row["seq"]))
-            row = db.execute("SELECT * FROM jobs WHERE seq = ?", (row["seq"],)).fetchone()
+            return self._claim(db)
+
+    @staticmethod
+    def _claim(db) -> dict | None:
+        row = db.execute("SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1").fetchone()
+        if row is None:
+            return None
+        db.execute("UPDATE jobs SET status = 'running', started = ? WHERE seq = ? AND status = 'queued'",
+                   (time.time(), row["seq"]))
+        row = db.execute("SELECT * FROM jobs WHERE seq = ?", (row["seq"],)).fetchone()
         return record(row, full=True)
 
     def finish(self, job_id: str, status: str, *, result: Any = None, error: dict | None = None,
-               images: list | None = None) -> dict | None:
-        """Record how a running job ended; a job already finished (e.g. cancelled) is left as it is."""
+               images: list | None = None, claim_next: bool = False):
+        """Record how a running job ended; a job already finished (e.g. cancelled) is left as it is.
+
+        Returns its record (with ``owner`` and ``client_id``); with ``claim_next``, ``(record, next)`` where
+        ``next`` is the next job claimed in the same transaction (or None).
+        """
         if status not in FINISHED:
             raise ValueError(f"Jobs.finish: status must be one of {FINISHED}, not {status!r}")
         with self.store._tx() as db:
@@ -111,7 +130,9 @@ class Jobs:
                        (status, time.time(), json.dumps(result), json.dumps(error) if error else None,
                         json.dumps(images or []), job_id))
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return record(row) if row else None
+            nxt = self._claim(db) if claim_next else None
+        rec = _owned(row) if row else None
+        return (rec, nxt) if claim_next else rec
 
     def cancel(self, job_id: str, owner: str) -> tuple[dict | None, str | None]:
         """Cancel a job of ``owner``: ``(record, previous status)``; a queued one is finished at once
@@ -188,10 +209,54 @@ class Jobs:
         return dict(row) if row else None
 
 
+class _Connection:
+    """One SQLite connection with a lock and ``_tx()`` transactions (as :class:`~viwoscript.store.Store`)."""
+
+    def __init__(self, path: str):
+        self._lock = threading.RLock()
+        self.db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    def _tx(self):
+        conn = self
+
+        class _Tx:
+            def __enter__(self):
+                conn._lock.acquire()
+                try:
+                    conn.db.execute("BEGIN IMMEDIATE")
+                except BaseException:
+                    conn._lock.release()
+                    raise
+                return conn.db
+
+            def __exit__(self, exc_type, exc, tb):
+                try:
+                    conn.db.execute("ROLLBACK" if exc_type else "COMMIT")
+                finally:
+                    conn._lock.release()
+                return False
+
+        return _Tx()
+
+
 class QueueFull(Exception):
     def __init__(self, limit: int):
         super().__init__(f"this client already has {limit} queued jobs")
         self.limit = limit
+
+
+def _owned(row: sqlite3.Row) -> dict:
+    rec = record(row)
+    rec["owner"] = row["owner"]
+    rec["client_id"] = row["client_id"]
+    return rec
 
 
 def record(row: sqlite3.Row, *, full: bool = False) -> dict:
