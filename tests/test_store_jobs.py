@@ -128,3 +128,17 @@ def test_local_executor_call_and_batch_item_units():
         await ex.close()
 
     asyncio.run(go())
+
+
+def test_deep_recursion_on_a_slot_is_a_limit_error():
+    """Slots are evaluation threads (big stack): the deepest allowed nesting runs; deeper is a LimitError."""
+    src = "(std.seq (std.let f (std.lambda (n) (+ 1 (std.apply f n)))) (std.apply f 0))"
+    settings = RunSettings(limits=Limits(gas=None, max_depth=10_000, timeout=60))
+    ex = get_executor("local", slots=1)
+
+    async def go():
+        out = await ex.run_job(JobSpec("deep", "u", src, settings), lambda e: None)
+        assert out.status == "error" and out.error.kind == "LimitError" and "depth" in out.error.message
+        await ex.close()
+
+    asyncio.run(go())

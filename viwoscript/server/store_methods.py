@@ -37,7 +37,7 @@ def _digest(image: str) -> str:
 
 async def _in_store(call: Call, fn, *args, **kwargs) -> Any:
     store = call.server.user_store(call.user)
-    return await call.server.jobs.db(lambda: fn(store, *args, **kwargs))
+    return await call.server.jobs.slow_db(lambda: fn(store, *args, **kwargs))
 
 
 @methods.method("list_images", Param("search", (str, type(None)), None), Param("limit", int, 100))
