@@ -1,0 +1,174 @@
+"""`viwo serve` throughput and latency, against baselines measured in the same run.
+
+    python benchmarks/server.py [--calls 5] [--clients 50,200] [--slots 1]
+
+Prints, for trivial `execute_script` calls ((+ 1 2)) from C concurrent WebSocket clients on loopback:
+calls/s and p50/p99 latency, beside
+
+  (a) the same jobs run in-process: a fresh Runtime per job with the server's default grants, no server;
+  (b) a bare aiohttp JSON-RPC echo server (same clients, same framing, no work);
+
+plus the cost of creating a job's Runtime with default grants (goal <= 0.3 ms). Goals (issue 15):
+server >= 0.5x (a); p99 under load <= 10x p50. The server and the echo server run in their own processes;
+the clients share the machine with them, as they would on one box.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TOKEN = "bench-token-123"
+ROOT = Path(__file__).resolve().parent.parent
+
+ECHO_SERVER = r"""
+import asyncio, json, sys
+from aiohttp import web, WSMsgType
+async def rpc(request):
+    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=16 << 20)
+    await ws.prepare(request)
+    async for msg in ws:
+        if msg.type == WSMsgType.TEXT:
+            m = json.loads(msg.data)
+            await ws.send_str(json.dumps({"jsonrpc": "2.0", "id": m.get("id"), "result": m.get("params")}))
+    return ws
+async def main():
+    app = web.Application(); app.router.add_get("/rpc", rpc)
+    runner = web.AppRunner(app, access_log=None); await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0); await site.start()
+    print("open http://127.0.0.1:%d/?token=x" % site._server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+
+def start(cmd: list[str], cwd: str) -> tuple[subprocess.Popen, int]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline()
+    m = re.search(r"127\.0\.0\.1:(\d+)/", line)
+    if not m:
+        proc.kill()
+        raise SystemExit(f"server did not start: {line!r}")
+    return proc, int(m.group(1))
+
+
+async def load(port: int, clients: int, calls: int, method: str, params: dict, token: str | None) -> dict:
+    import aiohttp
+
+    latencies: list[float] = []
+    wrong = 0
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    conn = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=conn, headers=headers) as session:
+        sockets = [await session.ws_connect(f"http://127.0.0.1:{port}/rpc?client_id=c{i}") for i in range(clients)]
+        start_gate = asyncio.Event()
+
+        async def client(ws):
+            nonlocal wrong
+            await start_gate.wait()
+            for k in range(calls):
+                t = time.perf_counter()
+                await ws.send_str(json.dumps({"jsonrpc": "2.0", "id": k, "method": method, "params": params}))
+                while True:
+                    data = json.loads((await ws.receive()).data)
+                    if data.get("id") == k:
+                        break
+                latencies.append(time.perf_counter() - t)
+                result = data.get("result")
+                if method == "execute_script" and not (isinstance(result, dict) and result.get("result") == 3):
+                    wrong += 1
+
+        tasks = [asyncio.ensure_future(client(ws)) for ws in sockets]
+        t0 = time.perf_counter()
+        start_gate.set()
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - t0
+        for ws in sockets:
+            await ws.close()
+    latencies.sort()
+    return {"calls_s": len(latencies) / elapsed, "p50": statistics.median(latencies),
+            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], "wrong": wrong,
+            "n": len(latencies)}
+
+
+def in_process(n: int) -> float:
+    """Jobs/s: a fresh Runtime per job with default grants, run on one worker (the local executor's path)."""
+    from viwoscript.executors.base import RunSettings
+    from viwoscript.executors.local import LocalExecutor
+    from viwoscript.limits import Limits
+
+    ex = LocalExecutor(slots=1)
+    settings = RunSettings(limits=Limits(gas=10**9, timeout=600))
+    for i in range(20):
+        ex.run_sync(f"w{i}", "u", settings, "(+ 1 2)", None, None, None)
+    t = time.perf_counter()
+    for i in range(n):
+        out = ex.run_sync(f"j{i}", "u", settings, "(+ 1 2)", None, None, None)
+        assert out.value == 3
+    return n / (time.perf_counter() - t)
+
+
+def runtime_creation(n: int = 2000) -> tuple[float, float]:
+    """(ms to create a Runtime with default grants, ms to create one and run a trivial script)."""
+    from viwoscript.runtime import Runtime
+
+    for _ in range(50):
+        Runtime(grants="default").run("(+ 1 2)")
+    t = time.perf_counter()
+    for _ in range(n):
+        Runtime(grants="default")
+    create = (time.perf_counter() - t) / n * 1000
+    t = time.perf_counter()
+    for _ in range(n // 4):
+        Runtime(grants="default").run("(+ 1 2)")
+    run = (time.perf_counter() - t) / (n // 4) * 1000
+    return create, run
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--calls", type=int, default=5, help="execute_script calls per client")
+    ap.add_argument("--clients", default="50,200", help="comma-separated client counts")
+    ap.add_argument("--slots", type=int, default=1)
+    args = ap.parse_args()
+    counts = [int(c) for c in args.clients.split(",")]
+
+    create_ms, run_ms = runtime_creation()
+    print(f"Runtime(grants='default'): {create_ms:.3f} ms to create (goal <= 0.3), {run_ms:.3f} ms with a trivial run")
+    base = in_process(max(counts) * args.calls)
+    print(f"(a) in-process, fresh Runtime per job: {base:.0f} jobs/s")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        echo, echo_port = start([sys.executable, "-c", ECHO_SERVER], tmp)
+        server, port = start([sys.executable, "-m", "viwoscript", "serve", "--port", "0", "--token", TOKEN,
+                              "--data", str(Path(tmp) / "data"), "--slots", str(args.slots)], tmp)
+        try:
+            asyncio.run(load(port, 5, 4, "execute_script", {"script": "(+ 1 2)"}, TOKEN))  # warm up
+            print(f"{'clients':>8} {'':>12} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8} {'vs (a)':>7}")
+            for c in counts:
+                e = asyncio.run(load(echo_port, c, args.calls, "echo", {"script": "(+ 1 2)"}, None))
+                s = asyncio.run(load(port, c, args.calls, "execute_script", {"script": "(+ 1 2)"}, TOKEN))
+                assert s["wrong"] == 0, f"{s['wrong']} wrong answers"
+                print(f"{c:>8} {'(b) echo':>12} {e['calls_s']:>9.0f} {e['p50'] * 1000:>8.1f} {e['p99'] * 1000:>8.1f} "
+                      f"{e['p99'] / e['p50']:>8.1f}")
+                print(f"{c:>8} {'viwo serve':>12} {s['calls_s']:>9.0f} {s['p50'] * 1000:>8.1f} {s['p99'] * 1000:>8.1f} "
+                      f"{s['p99'] / s['p50']:>8.1f} {s['calls_s'] / base:>6.2f}x")
+        finally:
+            for proc in (echo, server):
+                proc.terminate()
+                proc.wait(30)
+
+
+if __name__ == "__main__":
+    main()
