@@ -477,3 +477,30 @@ def test_health_and_placeholder_page(tmp_path):
             assert r.status == 400
 
     run(go())
+
+
+def test_executors_awaited_job_by_job(tmp_path):
+    """An executor without slot threads here (as a Ray executor would be) is awaited job by job."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from viwoscript.executors.local import LocalExecutor
+    from viwoscript.server.app import Server, make_app
+
+    class Remote(LocalExecutor):
+        run_in_slot = None
+
+    async def go():
+        sc = config(tmp_path)
+        server = Server(sc, executor=Remote(slots=1))
+        async with TestServer(make_app(sc, server=server), host="127.0.0.1") as ts, TestClient(ts) as client:
+            rpc = await Rpc.connect(client)
+            assert (await rpc.call("execute_script", script="(+ 1 2)"))["result"] == 3
+            long = await rpc.call("submit_script", script=FOREVER)
+            queued = await rpc.call("submit_script", script="(+ 2 2)")
+            await rpc.wait_status(long["job"], "running")
+            await rpc.call("cancel_job", job=long["job"])
+            await rpc.wait_status(queued["job"], "done")
+            assert (await rpc.call("get_job", job=long["job"]))["status"] == "cancelled"
+            await rpc.close()
+
+    run(go())

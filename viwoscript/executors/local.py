@@ -19,6 +19,8 @@ from ..runtime import Runtime
 from .base import BatchItemSpec, CallSpec, EventCallback, Executor, Host, JobSpec, Outcome, RunSettings
 
 BLOB_PREFIX = "blob:"
+#: Cancels remembered for work not started yet (beyond this, old ones are forgotten).
+MAX_PENDING_CANCELS = 10_000
 
 
 class JobRuntime(Runtime):
@@ -84,7 +86,7 @@ class LocalExecutor(Executor):
         return await self._submit(spec.id, spec.user, spec.settings, spec.script, spec.args, spec.filename, on_event)
 
     async def run_call(self, spec: CallSpec, on_event: EventCallback) -> Outcome:
-        script = ["std.call_method", ["get_capability", spec.capability], spec.method, ["std.arg", 0]]
+        script = ["std.call_method", ["get_capability", spec.capability], spec.method, ["std.arg", 0]]  # as the server
         return await self._submit(spec.id, spec.user, spec.settings, script, [spec.params], None, on_event)
 
     async def run_batch_item(self, spec: BatchItemSpec, on_event: EventCallback) -> Outcome:
@@ -93,6 +95,8 @@ class LocalExecutor(Executor):
 
     def cancel(self, work_id: str) -> bool:
         with self._lock:
+            if len(self._cancelled) > MAX_PENDING_CANCELS:  # cancels of work that ended meanwhile
+                self._cancelled.clear()
             self._cancelled.add(work_id)
             rt = self._running.get(work_id)
         if rt is not None:
@@ -107,6 +111,11 @@ class LocalExecutor(Executor):
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # --- running --------------------------------------------------------------------------------------
+    async def run_in_slot(self, fn, *args):
+        """Run ``fn(*args)`` on one of the slot threads (a host draining its queue there uses
+        :meth:`run_sync` for each unit)."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
     async def _submit(self, work_id, user, settings, script, args, filename, on_event) -> Outcome:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self.run_sync, work_id, user, settings, script, args,

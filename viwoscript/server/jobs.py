@@ -36,6 +36,7 @@ class JobManager:
         self._waiters: dict[str, list[asyncio.Future]] = {}
         #: job id -> (owner, client_id) of the jobs running now
         self._running: dict[str, tuple[str, str | None]] = {}
+        self._stopping = False
         self.loop: asyncio.AbstractEventLoop | None = None
 
     # --- life cycle -------------------------------------------------------------------------------
@@ -48,6 +49,7 @@ class JobManager:
             self._runners.append(self.loop.create_task(self._runner(), name=f"viwo-runner-{i}"))
 
     async def stop(self) -> None:
+        self._stopping = True
         for task in self._runners:
             task.cancel()
         await asyncio.gather(*self._runners, return_exceptions=True)
@@ -114,12 +116,76 @@ class JobManager:
         if before == "queued":
             full = await self.db(self.jobs.get, job_id, full=True)
             self._finished(full["owner"], full["client_id"], rec)
-        elif before == "running" and job_id in self._running:
+        elif before == "running":  # also when its slot has claimed it but not started it yet
             self.executor.cancel(job_id)
         return rec
 
     # --- running ----------------------------------------------------------------------------------
     async def _runner(self) -> None:
+        if getattr(self.executor, "run_in_slot", None) is not None:
+            await self._slot_runner()
+        else:
+            await self._async_runner()
+
+    async def _slot_runner(self) -> None:
+        """For executors that run work on slot threads of this process (``local``): the slot itself takes
+        queued jobs one after another until the queue is empty, so back-to-back jobs never wait for the
+        event loop to hand them over; events and ends reach the loop with ``call_soon_threadsafe``."""
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                await self.executor.run_in_slot(self._drain)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a store hiccup must not kill the runner
+                log.exception("could not run the job queue")
+                await asyncio.sleep(1)
+                continue
+            await self._wake.wait()
+
+    def _drain(self) -> None:
+        """On a slot thread: claim, run and record queued jobs until there are none (or the server stops)."""
+        post = self.loop.call_soon_threadsafe
+        rec = self.jobs.claim_next()
+        while rec is not None and not self._stopping:
+            post(self.hub.notify, rec["owner"], rec["client_id"], "job.status",
+                 {"job": rec["job"], "status": "running"})
+            try:
+                status, result, error, images = self._run_here(rec)
+            except Exception as e:  # noqa: BLE001 - one job's failure never stops the queue
+                log.exception("job %s failed inside the server", rec["job"])
+                status, result, error, images = "error", None, error_record(e, None), []
+            if self._stopping:  # left `running`: the next start records it as interrupted
+                return
+            done, rec = self.jobs.finish(rec["job"], status, result=result, error=error, images=images,
+                                         claim_next=True)
+            if done is not None:
+                post(self._finished, done.pop("owner"), done.pop("client_id"), done)
+
+    def _run_here(self, rec: dict) -> tuple:
+        job_id, owner, client_id = rec["job"], rec["owner"], rec["client_id"]
+        request = rec["request"]
+        self._running[job_id] = (owner, client_id)
+        started = time.monotonic()
+        images: list[dict] = []
+        script, args = request.get("script"), request.get("args")
+        events = _EventSink(self, job_id, owner, client_id, images, script, args)
+        settings = self.settings_for(request)
+        try:
+            if request.get("kind") == "call":
+                outcome = self.executor.run_sync(job_id, owner, settings, _call_script(request), [request["params"]],
+                                                 None, events)
+            else:
+                outcome = self.executor.run_sync(job_id, owner, settings, script_text(script), args, None, events)
+            status, result, error = self._conclude(outcome, owner, script, args, images)
+        finally:
+            self._running.pop(job_id, None)
+        if self.config.verbose:
+            log.info("job %s of %s: %s in %.3f s", job_id, owner, status, time.monotonic() - started)
+        return status, result, error, images
+
+    async def _async_runner(self) -> None:
+        """For executors elsewhere (another process or machine): await each job."""
         rec = None
         while True:
             if rec is None:
@@ -294,6 +360,11 @@ def _has_image(value: Any, depth: int = 0) -> bool:
     if type(value) is dict:
         return any(_has_image(v, depth + 1) for v in value.values())
     return False
+
+
+def _call_script(request: dict) -> list:
+    """The script of a capability call (``plugin_rpc``), as the local executor runs it."""
+    return ["std.call_method", ["get_capability", request["capability"]], request["method"], ["std.arg", 0]]
 
 
 def script_text(script: Any) -> Any:
