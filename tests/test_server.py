@@ -504,3 +504,24 @@ def test_executors_awaited_job_by_job(tmp_path):
             await rpc.close()
 
     run(go())
+
+
+def test_viwo_serve_refuses_bad_setups(tmp_path):
+    """The command: another address without a token, an unknown [server] key, a port in use → exit 2."""
+    import socket
+
+    def serve(*args):
+        return subprocess.run([sys.executable, "-m", "viwoscript", "serve", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+
+    out = serve("--host", "0.0.0.0", "--data", str(tmp_path / "d"))
+    assert out.returncode == 2 and "refusing to listen on 0.0.0.0" in out.stderr and "--token" in out.stderr
+    (tmp_path / "viwo.toml").write_text("[server]\nprot = 1\n")
+    out = serve("--data", str(tmp_path / "d"))
+    assert out.returncode == 2 and "server.prot" in out.stderr and "port" in out.stderr
+    (tmp_path / "viwo.toml").unlink()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        out = serve("--port", str(busy.getsockname()[1]), "--data", str(tmp_path / "d"))
+    assert out.returncode == 2 and "cannot listen" in out.stderr
