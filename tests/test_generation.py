@@ -341,3 +341,31 @@ def test_caps_reports_a_configured_model_that_is_not_on_disk(tmp_path, tiny):
     ok = ModelConfig(aliases={"sd": str(tiny / "sd15")}, default="sd")
     rt = Runtime(capabilities=capabilities(ok), grants="default")
     assert {(r["type"], r["provider"]): r for r in rt.caps.status()}[("diffusers.generate", "diffusers")]["available"]
+
+
+def test_configured_models_says_what_loads_and_why_not(tiny, tmp_path):
+    from viwoscript.models.resolve import configured_models
+
+    config = ModelConfig.from_table({"default": "sd", "sd": str(tiny / "sd15"), "xl": "org/not-cached",
+                                     "inpaint": str(tmp_path / "nowhere"), "annotators": str(tmp_path)})
+    rows = {r["name"]: r for r in configured_models(config)}
+    assert rows["sd"]["available"] and rows["sd"]["role"] == "alias, default" and rows["sd"]["native_size"] == 32
+    assert not rows["xl"]["available"] and "Hugging Face cache" in rows["xl"]["reason"]
+    assert rows[str(tmp_path / "nowhere")]["role"] == "inpaint" and "not found" in rows[str(tmp_path / "nowhere")]["reason"]
+    assert rows[str(tmp_path)]["kind"] == "annotators" and rows[str(tmp_path)]["available"]
+
+
+def test_viwo_models_list(tiny, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "viwo.toml").write_text(f'[models]\ndefault = "sd"\nsd = "{tiny / "sd15"}"\nxl = "org/not-cached"\n',
+                                        encoding="utf-8")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    p = subprocess.run([sys.executable, "-m", "viwoscript", "models", "list"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith("sd  (alias, default): Stable Diffusion 1.x/2.x, native 32 px")
+    assert lines[1].startswith("xl  (alias): cannot load: model 'xl' not found")

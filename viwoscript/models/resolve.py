@@ -221,3 +221,55 @@ def describe(name: str, path: Path, kind: str, op: str, source: str = "folder") 
     sample = sample[0] if isinstance(sample, list | tuple) else sample
     return ResolvedModel(name, path, kind, family, cls, inpaint_unet=ucfg.get("in_channels") == 9,
                          native_size=int(sample) * scale, source=source)
+
+
+def configured_models(config: ModelConfig) -> list[dict]:
+    """Every model a configuration names, checked as a script would find it (JSON files only, never a
+    download): ``{role, name, target, kind, available, family?, native_size?, path?, source?, reason?}``.
+    ``viwo models list`` prints it; ``viwo caps`` gives the default model's reason."""
+    from ..errors import ViwoError
+
+    net_names = set()
+    for value in config.controlnets.values():
+        net_names.update(value if isinstance(value, list) else [value])
+    rows: list[dict] = []
+
+    def check(role: str, name: str, kind: str) -> None:
+        target = config.aliases.get(name, name)
+        row: dict = {"role": role, "name": name, "target": target, "kind": kind}
+        try:
+            m = resolve(name, config, [], "models", kind=kind, trusted=True, fetch=False)
+        except ViwoError as e:
+            looked = (e.hint or "").split("; configure it")[0]
+            row.update(available=False, reason=e.message.removeprefix("models: ") + (f" ({looked})" if looked else ""))
+        else:
+            row.update(available=True, family=m.family, path=str(m.path), source=m.source)
+            if kind == "pipeline":
+                row.update(native_size=m.native_size, inpaint_unet=m.inpaint_unet)
+        rows.append(row)
+
+    roles: dict[str, list[str]] = {}
+    if config.default_model:
+        roles.setdefault(config.default_model, []).append("default")
+    if config.inpaint:
+        roles.setdefault(config.inpaint, []).append("inpaint")
+    for alias in config.aliases:
+        check(", ".join(["alias", *roles.pop(alias, [])]), alias, "controlnet" if alias in net_names else "pipeline")
+    for name, role in roles.items():  # a default or inpaint model given as a folder or id, not an alias
+        check(", ".join(role), name, "pipeline")
+    for ctype, value in config.controlnets.items():
+        for name in value if isinstance(value, list) else [value]:
+            if name not in config.aliases:
+                check(f"controlnet {ctype}", name, "controlnet")
+    if config.annotators:
+        folder = Path(os.path.expanduser(config.annotators))
+        row = {"role": "annotators", "name": config.annotators, "target": config.annotators, "kind": "annotators"}
+        if folder.is_dir():
+            row.update(available=True, path=str(folder.resolve()), source="folder")
+        elif config.download and not offline() and HF_ID_RE.match(config.annotators):
+            row.update(available=True, source="huggingface", reason="fetched on first use (download = true)")
+        else:
+            row.update(available=False, reason="not a local folder" + ("" if config.download else
+                                                                      ", and downloads are off (download = true)"))
+        rows.append(row)
+    return rows

@@ -1,10 +1,13 @@
-"""``viwo models``: model helpers (``make-tiny``)."""
+"""``viwo models``: the configured models and whether each can load (``list``); ``make-tiny``."""
 
 from __future__ import annotations
 
+import json
+
 import click
 
-from ..app import CONTEXT, cli
+from ..app import CONTEXT, EXIT_ERROR, EXIT_OK, Exit, cli, guarded
+from ..options import config_option, make_config
 
 
 @cli.group("models", context_settings=CONTEXT)
@@ -35,3 +38,39 @@ def make_tiny(directory, family, seed) -> None:
         raise click.ClickException("torch is not installed: pip install 'viwoscript[diffusion]'") from None
     path = build(directory, family, seed=seed)
     click.echo(f"{family} tiny model written to {path}")
+
+
+@models.command("list", context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="One object per model, as JSON.")
+@config_option
+@guarded
+def list_models(as_json, config_path) -> None:
+    """The models viwo.toml's [models] table names, each checked as a script would find it: its folder
+    (or Hugging Face cache entry), family and native size, or why it cannot load. Reads JSON files only;
+    never downloads. Exits 1 when one cannot load.
+
+    \b
+    Example:
+      viwo models list
+    """
+    from ...models.config import ModelConfig
+    from ...models.resolve import FAMILY_LABELS, configured_models
+
+    cfg = make_config(config_path)
+    rows = configured_models(ModelConfig.from_table(cfg.models))
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    elif not rows:
+        click.echo("no models configured: add a [models] table to viwo.toml (see docs/generation.md)")
+    for row in [] if as_json else rows:
+        head = f"{row['name']}  ({row['role']})"
+        if row["available"]:
+            what = FAMILY_LABELS.get(row.get("family"), row.get("family") or row["kind"])
+            size = f", native {row['native_size']} px" if row.get("native_size") else ""
+            inpaint = ", inpainting UNet" if row.get("inpaint_unet") else ""
+            kind = " ControlNet" if row["kind"] == "controlnet" else ""
+            where = row.get("path") or row.get("reason", "")
+            click.echo(f"{head}: {what}{kind}{size}{inpaint} — {where}")
+        else:
+            click.echo(f"{head}: cannot load: {row['reason']}")
+    raise Exit(EXIT_OK if all(r["available"] for r in rows) else EXIT_ERROR)
