@@ -11,6 +11,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from viwoscript.errors import ArgumentError, CapabilityError, ScriptError
 from viwoscript.runtime import Runtime
@@ -345,3 +347,27 @@ def test_entity_ids_accept_unique_prefixes_everywhere(tmp_path):
     assert rt.run('(entity.list {"search" "aaaa-4000"})') == []  # ids match by their beginning only
     res = runner.invoke(cli, ["images", "list", "--store", str(root), "--search", "45d79"])
     assert res.exit_code == 0 and "red square" in res.output
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.text(st.sampled_from("ab\u00e9\U0010fffd\U0010ffff"), min_size=1, max_size=7), min_size=1,
+                max_size=8, unique=True),
+       st.text(st.sampled_from("ab\u00e9\U0010fffd\U0010ffff"), min_size=1, max_size=7))
+def test_prefix_resolution_matches_startswith(tmp_path, ids, ref):
+    # the SQL range lookup agrees with str.startswith for any ids, non-ASCII and U+10FFFF included
+    import tempfile
+
+    root = tempfile.mkdtemp(dir=tmp_path)  # a fresh store for every example
+    with Store(root) as s:
+        for i, eid in enumerate(ids):
+            s.save_image(img((i, 0, 0, 255)), f"n{i}", id=eid)
+        matches = [e for e in ids if e.startswith(ref)]
+        if ref in ids:
+            assert s.resolve(ref, "t") == ref
+        elif len(ref) < 4 or not matches:
+            assert s.resolve(ref, "t") is None
+        elif len(matches) == 1:
+            assert s.resolve(ref, "t") == matches[0]
+        else:
+            with pytest.raises(ArgumentError, match="ambiguous"):
+                s.resolve(ref, "t")
