@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, seq);
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner, seq);
+CREATE INDEX IF NOT EXISTS jobs_client ON jobs(owner, client_id, status);
 CREATE TABLE IF NOT EXISTS files (
     hash TEXT NOT NULL,
     owner TEXT NOT NULL,
