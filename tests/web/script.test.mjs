@@ -1,0 +1,72 @@
+// node --test: web/js/script.js, the statements the page records.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  Program, addLayerStatements, build, colorWithAlpha, decodeFrame, encodeFrame, freshLayerId,
+  generateScript, generatedLayerStatements, simplifyPoints, statementsOf,
+} from "../../viwoscript/web/js/script.js";
+import { toText } from "../../viwoscript/web/js/sexpr.js";
+
+test("every action appends to one program; undo/redo mirror the server", () => {
+  const p = new Program();
+  const a = addLayerStatements("raster", p.statements);
+  assert.equal(a.id, "layer-1");
+  p.apply(a.statements);
+  p.apply([build.stroke(a.id, [[1, 1], [5.123, 6.789]], "#ff0000", 12)]);
+  const c = addLayerStatements("control", p.statements, { controlType: "canny" });
+  assert.deepEqual(c.statements, [["canvas.layer.create", "control-1", "Control 1", "control"],
+    ["canvas.layer.update", "control-1", { controlType: "canny" }]]);
+  p.apply(c.statements);
+  assert.equal(p.version, 4);
+  assert.equal(p.undo(2), 2);
+  assert.equal(p.version, 2);
+  assert.equal(p.redo(5), 2);
+  assert.equal(p.version, 4);
+  p.undo();
+  p.apply([build.clear("layer-1")]);
+  assert.equal(p.redo(), 0);
+  assert.equal(toText(p.script()),
+    '(canvas.layer.create "layer-1" "Layer 1" "raster")\n\n' +
+    '(canvas.draw_stroke "layer-1" ((1 1) (5.12 6.79)) "#ff0000" 12 "brush")\n\n' +
+    '(canvas.layer.create "control-1" "Control 1" "control")\n\n' +
+    '(canvas.layer.clear "layer-1")\n');
+});
+
+test("layer ids are fresh across the program", () => {
+  const st = [["canvas.layer.create", "layer-1", "x"], ["std.seq", ["canvas.layer.create", "layer-2", "y"]]];
+  assert.equal(freshLayerId("layer", st), "layer-3");
+  assert.equal(freshLayerId("mask", st), "mask-1");
+});
+
+test("strokes: rounded, simplified, eraser without colour", () => {
+  assert.deepEqual(simplifyPoints([[0, 0], [0.1, 0.1], [0.2, 0.2], [3, 3]]), [[0, 0], [3, 3]]);
+  assert.deepEqual(simplifyPoints([[0, 0], [0.1, 0]]), [[0, 0], [0.1, 0]]);
+  assert.deepEqual(build.stroke("a", [[1, 2]], "#fff", 3, "eraser"), ["canvas.draw_stroke", "a", [[1, 2]], null, 3, "eraser"]);
+  assert.equal(colorWithAlpha("#FF0000", 0.5), "#ff000080");
+  assert.equal(colorWithAlpha("#00ff00", 1), "#00ff00");
+  assert.equal(colorWithAlpha("bad", 1), "#000000");
+});
+
+test("generated results become locked layers loading their blob", () => {
+  const sha = "a".repeat(64);
+  const g = generatedLayerStatements(sha, []);
+  assert.deepEqual(g.statements, [["canvas.layer.create", "generated-1", "generated", "raster"],
+    ["canvas.layer.load_image", "generated-1", `blob:${sha}`, 0, 0],
+    ["canvas.layer.update", "generated-1", { locked: true }]]);
+});
+
+test("generate script", () => {
+  const s = generateScript({ prompt: "a fox", seed: 7, steps: 4, width: 256, height: 256, negative: "blur", batch: 2 });
+  assert.equal(toText(s), '(std.let gen (get_capability "diffusers.generate"))\n\n' +
+    '(std.call_method\n  gen\n  "textToImage"\n  "a fox"\n  {"width": 256, "height": 256, "steps": 4, "guidance_scale": 7.5, "seed": 7, "negative_prompt": "blur", "batch": 2})\n');
+  assert.deepEqual(statementsOf(["std.seq", 1, 2]), [1, 2]);
+  assert.deepEqual(statementsOf(["x"]), [["x"]]);
+});
+
+test("binary frames round trip", () => {
+  const buf = encodeFrame({ kind: "tile", x: 64 }, new Uint8Array([1, 2, 3]));
+  const { header, bytes } = decodeFrame(buf);
+  assert.deepEqual(header, { kind: "tile", x: 64 });
+  assert.deepEqual([...bytes], [1, 2, 3]);
+  assert.equal(new DataView(buf).getUint32(0, false), JSON.stringify({ kind: "tile", x: 64 }).length);
+});
