@@ -42,4 +42,5 @@ from __future__ import annotations
 METHOD_MODULES = (
     "viwoscript.server.methods",
     "viwoscript.server.store_methods",
+    "viwoscript.server.canvas_methods",
 )
