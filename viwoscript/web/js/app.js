@@ -37,37 +37,44 @@ const TOOLS = [
   { id: "pan", label: "Pan (or hold Space)", key: "V", icon: "✥" },
 ];
 
+const ICONS = {
+  dice: html`<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true"><rect x="3" y="3" width="18" height="18" rx="4" fill="none" stroke="currentColor" stroke-width="2"/><circle cx="8" cy="8" r="1.6" fill="currentColor"/><circle cx="16" cy="16" r="1.6" fill="currentColor"/><circle cx="12" cy="12" r="1.6" fill="currentColor"/><circle cx="16" cy="8" r="1.6" fill="currentColor"/><circle cx="8" cy="16" r="1.6" fill="currentColor"/></svg>`,
+  lock: html`<svg viewBox="0 0 24 24" width="14" height="14" aria-hidden="true"><rect x="5" y="11" width="14" height="10" rx="2" fill="currentColor"/><path d="M8 11V8a4 4 0 0 1 8 0v3" fill="none" stroke="currentColor" stroke-width="2"/></svg>`,
+  unlock: html`<svg viewBox="0 0 24 24" width="14" height="14" aria-hidden="true"><rect x="5" y="11" width="14" height="10" rx="2" fill="none" stroke="currentColor" stroke-width="2"/><path d="M8 11V8a4 4 0 0 1 7.5-2" fill="none" stroke="currentColor" stroke-width="2"/></svg>`,
+  eye: html`<svg viewBox="0 0 24 24" width="15" height="15" aria-hidden="true"><path d="M2 12s4-7 10-7 10 7 10 7-4 7-10 7S2 12 2 12z" fill="none" stroke="currentColor" stroke-width="2"/><circle cx="12" cy="12" r="3" fill="currentColor"/></svg>`,
+  eyeOff: html`<svg viewBox="0 0 24 24" width="15" height="15" aria-hidden="true"><path d="M2 12s4-7 10-7 10 7 10 7-4 7-10 7S2 12 2 12z" fill="none" stroke="currentColor" stroke-width="2" opacity="0.4"/><path d="M4 4l16 16" stroke="currentColor" stroke-width="2"/></svg>`,
+};
+
 function Tools({ s }) {
   const b = s.brush;
   const setBrush = (patch) => store.set({ brush: { ...b, ...patch } });
   return html`
-    <aside class="tools panel" aria-label="Tools">
-      <div class="tool-buttons" role="toolbar" aria-label="Drawing tools">
+    <div class="toolbar panel" role="toolbar" aria-label="Tools">
+      <div class="tool-buttons">
         ${TOOLS.map((t) => html`
           <button type="button" data-testid=${t.id === "brush" || t.id === "eraser" ? `tool-${t.id}` : null}
                   class=${`tool ${s.tool === t.id ? "on" : ""}`} aria-pressed=${s.tool === t.id}
                   title=${`${t.label} (${t.key})`} aria-label=${t.label} onClick=${() => store.set({ tool: t.id })}>
             <span aria-hidden="true">${t.icon}</span></button>`)}
       </div>
-      <label class="field">Size <output>${b.size}px</output>
+      <label class="field inline">Size
         <input type="range" min="1" max="300" value=${b.size} data-testid="brush-size" aria-label="Brush size"
-               onInput=${(e) => setBrush({ size: Number(e.target.value) })} /></label>
-      <label class="field">Colour
+               onInput=${(e) => setBrush({ size: Number(e.target.value) })} /><output>${b.size}px</output></label>
+      <label class="field inline">Colour
         <input type="color" value=${b.color} data-testid="brush-color" aria-label="Brush colour"
                onInput=${(e) => setBrush({ color: e.target.value })} /></label>
-      <label class="field">Alpha <output>${Math.round(b.alpha * 100)}%</output>
+      <label class="field inline">Alpha
         <input type="range" min="0" max="1" step="0.01" value=${b.alpha} aria-label="Brush alpha"
-               onInput=${(e) => setBrush({ alpha: Number(e.target.value) })} /></label>
-      <div class="row">
-        <button type="button" onClick=${C.undo} disabled=${!s.canUndo} title="Undo (Ctrl+Z)" aria-label="Undo">↶</button>
-        <button type="button" onClick=${C.redo} disabled=${!s.canRedo} title="Redo (Ctrl+Shift+Z)" aria-label="Redo">↷</button>
-      </div>
-      <div class="zoom" aria-label="Zoom">
-        <span>${Math.round(s.zoom * 100)}%</span>
-      </div>
-      ${s.box && html`<div class="box-info">Box ${s.box.w}×${s.box.h} at ${s.box.x},${s.box.y}
-        <button type="button" class="ghost small" onClick=${() => { store.set({ box: null }); stageRef.stage?.showBox(null); }}>clear</button></div>`}
-    </aside>`;
+               onInput=${(e) => setBrush({ alpha: Number(e.target.value) })} /><output>${Math.round(b.alpha * 100)}%</output></label>
+      <span class="row tight">
+        <button type="button" class="icon" onClick=${C.undo} disabled=${!s.canUndo} title="Undo (Ctrl+Z)" aria-label="Undo">↶</button>
+        <button type="button" class="icon" onClick=${C.redo} disabled=${!s.canRedo} title="Redo (Ctrl+Shift+Z)" aria-label="Redo">↷</button>
+      </span>
+      <span class="zoom" title="Zoom: mouse wheel; pan: Space-drag or the pan tool">${Math.round(s.zoom * 100)}%
+        <button type="button" class="ghost small" onClick=${() => stageRef.stage?.fit()} aria-label="Fit the canvas to the view">Fit</button></span>
+      ${s.box && html`<span class="box-info">Box ${s.box.w}×${s.box.h} at ${s.box.x},${s.box.y}
+        <button type="button" class="ghost small" onClick=${() => { store.set({ box: null }); stageRef.stage?.showBox(null); }}>clear</button></span>`}
+    </div>`;
 }
 
 const stageRef = { stage: null };
@@ -86,8 +93,8 @@ function StageView({ s }) {
       onView: (zoom) => store.set({ zoom }),
     });
     stageRef.stage = stage;
-    window.viwo = { stage, store, program: C.program };
-    C.start(stage);
+    const rpc = C.start(stage);
+    window.viwo = { stage, store, program: C.program, rpc };
   }, []);
   const drop = (e) => {
     e.preventDefault();
@@ -119,7 +126,7 @@ function LayerItem({ l, s, index, count }) {
     <li data-testid="layer-item" data-layer=${l.id} class=${`layer ${active ? "active" : ""} type-${l.type}`}
         aria-current=${active ? "true" : null} ...${drag}>
       <button type="button" class="icon" aria-label=${l.visible ? `Hide ${l.name}` : `Show ${l.name}`} aria-pressed=${l.visible}
-              onClick=${() => C.layerOps.update(l.id, { visible: !l.visible })}>${l.visible ? "◉" : "○"}</button>
+              onClick=${() => C.layerOps.update(l.id, { visible: !l.visible })}>${l.visible ? ICONS.eye : ICONS.eyeOff}</button>
       ${renaming
         ? html`<input class="rename" aria-label="Layer name" value=${l.name} autofocus
                       onKeyDown=${(e) => { if (e.key === "Enter") { C.layerOps.update(l.id, { name: e.target.value }); setRenaming(false); } if (e.key === "Escape") setRenaming(false); }}
@@ -129,7 +136,7 @@ function LayerItem({ l, s, index, count }) {
                  ${l.name}<small>${l.type}${l.controlType ? ` · ${l.controlType}` : ""}</small></button>`}
       <span class="layer-actions">
         <button type="button" class="icon" aria-label=${l.locked ? `Unlock ${l.name}` : `Lock ${l.name}`} aria-pressed=${l.locked}
-                onClick=${() => C.layerOps.update(l.id, { locked: !l.locked })}>${l.locked ? "🔒" : "🔓"}</button>
+                onClick=${() => C.layerOps.update(l.id, { locked: !l.locked })}>${l.locked ? ICONS.lock : ICONS.unlock}</button>
         <button type="button" class="icon" aria-label=${`Move ${l.name} up`} disabled=${index >= count - 1}
                 onClick=${() => C.layerOps.moveTo(l.id, index + 1)}>▲</button>
         <button type="button" class="icon" aria-label=${`Move ${l.name} down`} disabled=${index <= 0}
@@ -191,12 +198,12 @@ function Generate({ s }) {
                   onKeyDown=${(e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) C.generate(); }}></textarea></label>
       ${s.errors.prompt && html`<p class="error" role="alert">${s.errors.prompt}</p>`}
       <label class="field">Negative prompt
-        <textarea rows="2" value=${g.negative} onInput=${(e) => C.setGen({ negative: e.target.value })}></textarea></label>
+        <textarea rows="1" value=${g.negative} onInput=${(e) => C.setGen({ negative: e.target.value })}></textarea></label>
       <div class="grid2">
-        <label class="field">Seed
+        <label class="field wide">Seed
           <span class="row tight">
             <input type="number" data-testid="seed" min="0" max="4294967295" value=${g.seed} onInput=${num("seed")} />
-            <button type="button" class="icon" aria-label="Random seed" title="Random seed" onClick=${() => C.setGen({ seed: randomSeed() })}>🎲</button>
+            <button type="button" class="icon" aria-label="Random seed" title="Random seed" onClick=${() => C.setGen({ seed: randomSeed() })}>${ICONS.dice}</button>
             <label class="check" title="Keep this seed for the next generation"><input type="checkbox" checked=${g.seedLocked}
                    onChange=${(e) => C.setGen({ seedLocked: e.target.checked })} /> lock</label>
           </span></label>
@@ -308,10 +315,9 @@ function TemplatesDrawer({ s }) {
 function LayerMode({ s }) {
   return html`
     <div class="layer-mode">
-      <${Tools} s=${s} />
-      <${StageView} s=${s} />
-      <div class="side">
-        <${Generate} s=${s} />
+      <div class="side left"><${Generate} s=${s} /></div>
+      <div class="center"><${Tools} s=${s} /><${StageView} s=${s} /></div>
+      <div class="side right">
         <${Layers} s=${s} />
         <${Gallery} s=${s} />
       </div>

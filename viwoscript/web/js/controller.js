@@ -7,6 +7,7 @@ import {
   statementsOf,
 } from "./script.js";
 import { slotsFromOpcodes, toText } from "./sexpr.js";
+import { isTyping } from "./stage.js";
 import { createStore } from "./store.js";
 
 export const store = createStore({
@@ -102,10 +103,10 @@ async function onOpen(first) {
 
 async function openSession() {
   const known = sessionStorage.getItem("viwo.session");
-  const params = { width: store.get().width, height: store.get().height };
+  const params = {};
   if (known) params.session = known;
   // After a server restart the session is gone: the page still holds the script and sends it back.
-  if (program.statements.length) params.script = program.script();
+  if (program.statements.length) Object.assign(params, { script: program.script(), width: store.get().width, height: store.get().height });
   const r = await serial(() => rpc.call("canvas_open", params));
   sessionStorage.setItem("viwo.session", r.session);
   store.set({ session: r.session });
@@ -374,7 +375,7 @@ export function galleryToLayer(item) {
 
 export async function saveToEntities(item, name) {
   try {
-    await rpc.call("save_image", { sha256: item.sha256, name });
+    await rpc.call("save_image", { name, image: item.sha256, metadata: { prompt: item.prompt, seed: item.seed } });
     toast(`Saved “${name}”.`, "info");
   } catch (e) {
     toast(`Could not save: ${e.message}`);
@@ -394,13 +395,13 @@ export async function refreshTemplates() {
 
 export async function saveTemplate(name, description = "") {
   try {
-    await rpc.call("save_template", { name, description, script: toText(program.script(), slots) });
+    await rpc.call("save_template", { template: { name, description, script: program.script() } });
     setError("templates", null);
     await refreshTemplates();
     toast(`Template “${name}” saved.`, "info");
     return true;
   } catch (e) {
-    setError("templates", e.message);
+    setError("templates", e.data?.hint ? `${e.message} — ${e.data.hint}` : e.message);
     return false;
   }
 }
@@ -427,9 +428,8 @@ export async function deleteTemplate(name) {
 export async function exportTemplate(name) {
   try {
     const t = await rpc.call("get_template", { name });
-    const doc = { format: "viwo-template", version: 1, name: t.name, description: t.description || "", script: t.script };
-    download(`${name.replace(/[^\p{L}\p{N} _-]+/gu, "_")}.viwo-template.json`,
-      new Blob([JSON.stringify(doc, null, 2)], { type: "application/json" }));
+    download(`${name.replace(/[^\p{L}\p{N} _.-]+/gu, "_")}.viwo-template.json`,
+      new Blob([JSON.stringify(t, null, 2)], { type: "application/json" }));
   } catch (e) {
     setError("templates", e.message);
   }
@@ -439,7 +439,7 @@ export async function importTemplate(file) {
   try {
     const doc = JSON.parse(await file.text());
     if (!doc || typeof doc.name !== "string" || doc.script === undefined) throw new Error("not a .viwo-template.json file");
-    await rpc.call("save_template", { name: doc.name, description: doc.description || "", script: doc.script });
+    await rpc.call("save_template", { template: doc });
     await refreshTemplates();
     toast(`Template “${doc.name}” imported.`, "info");
   } catch (e) {
@@ -470,8 +470,7 @@ function download(name, blob) {
 // --- keyboard -------------------------------------------------------------------------------------
 
 function onKey(e) {
-  const t = e.target;
-  if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable)) return;
+  if (isTyping(e)) return;
   const s = store.get();
   if (s.mode !== "layer") return;
   const mod = e.ctrlKey || e.metaKey;

@@ -178,6 +178,7 @@ export class Stage {
   }
 
   down(e) {
+    this.viewport.focus({ preventScroll: true }); // keyboard shortcuts go to the canvas after a click
     if (e.button === 1 || e.button === 2 || this.spaceDown || this.hooks.tool() === "pan") {
       this.pan = { x: e.clientX, y: e.clientY, tx: this.tx, ty: this.ty };
       this.viewport.setPointerCapture(e.pointerId);
@@ -316,7 +317,13 @@ export function hexToRgba(hex, alpha = 1) {
   return `rgba(${parseInt(m[1], 16)},${parseInt(m[2], 16)},${parseInt(m[3], 16)},${alpha})`;
 }
 
+const TEXT_INPUTS = new Set(["text", "number", "search", "email", "password", "url", "tel", ""]);
+
+// Whether a key event is typing into a field (shortcuts stay out of the way; sliders and colour pickers
+// do not count).
 export function isTyping(e) {
   const t = e.target;
-  return t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
+  if (!t) return false;
+  if (t.tagName === "INPUT") return TEXT_INPUTS.has((t.getAttribute("type") || "").toLowerCase());
+  return t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable;
 }

@@ -1,0 +1,351 @@
+"""The Layer Mode page in a real browser (Playwright + Debian's chromium-headless-shell) against a real server.
+
+Strokes are drawn with the mouse; the server's layer pixels are compared with a fresh replay of the
+session's script (the rasterizer's expected pixels) and with what the page painted from the tiles. No
+test may leave a console error. Without Chromium the suite skips, except under CI=true (then it fails).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from web_server import ServedUI  # noqa: E402
+
+CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM = shutil.which("chromium-headless-shell") or shutil.which("chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync"]
+SIZE = 512
+
+if CHROMIUM is None or not any(True for _ in [0] if __import__("importlib").util.find_spec("playwright")):
+    why = ("browser tests need Debian's chromium-headless-shell (apt-get install -y chromium-headless-shell) "
+           "and pip playwright")
+    if CI:
+        raise RuntimeError(f"CI=true: {why}")
+    pytest.skip(why, allow_module_level=True)
+pytest.importorskip("aiohttp")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    with ServedUI(tmp_path_factory.mktemp("ui-data"), canvas_size=(SIZE, SIZE)) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, served):
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    pg = context.new_page()
+    problems: list[str] = []
+    pg.on("console", lambda m: problems.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+    pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    pg.goto(served.url)
+    pg.wait_for_selector(".conn-open", timeout=15000)
+    pg.wait_for_function("window.viwo && window.viwo.store.get().session")
+    pg.problems = problems
+    yield pg
+    allowed = getattr(pg, "allowed_problems", ())
+    left = [p for p in problems if not any(a in p for a in allowed)]
+    context.close()
+    assert not left, "console errors: " + "\n".join(left)
+
+
+def session_id(pg) -> str:
+    return pg.evaluate("window.viwo.store.get().session")
+
+
+def version(pg) -> int:
+    return pg.evaluate("window.viwo.program.version")
+
+
+def wait_version(pg, n: int):
+    pg.wait_for_function(f"window.viwo.program.version === {n}", timeout=15000)
+
+
+def draw(pg, points, *, steps_between: int = 3):
+    """Drag the mouse through canvas coordinates ``points``."""
+    client = [pg.evaluate(f"window.viwo.stage.toClient({x}, {y})") for x, y in points]
+    pg.mouse.move(*client[0])
+    pg.mouse.down()
+    for x, y in client[1:]:
+        pg.mouse.move(x, y, steps=steps_between)
+    pg.mouse.up()
+
+
+def server_layers(served, sid) -> tuple[list, dict]:
+    s = served.session(sid)
+    with s.lock:
+        return s.script(), {la.id: la.pixels.copy() for la in s.stack.layers}
+
+
+def replayed(script):
+    from viwoscript.runtime import Runtime
+
+    rt = Runtime(canvas_size=(SIZE, SIZE))
+    rt.run(script)
+    return {la.id: la.pixels.copy() for la in rt.canvas.layers}
+
+
+def client_pixels(pg, layer: str) -> np.ndarray:
+    import base64
+
+    from PIL import Image
+
+    url = pg.evaluate(f"window.viwo.stage.canvases.get({layer!r}).toDataURL('image/png')")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGBA"))
+
+
+def assert_client_matches(pg, layer: str, want: np.ndarray):
+    """The page's canvas holds the server's pixels (a canvas stores premultiplied colour: colour channels
+    are compared where alpha is not tiny, alpha exactly)."""
+    got = client_pixels(pg, layer).astype(int)
+    want = want.astype(int)
+    assert np.array_equal(got[..., 3], want[..., 3])
+    solid = want[..., 3] >= 64
+    assert np.abs(got[..., :3] - want[..., :3])[solid].max(initial=0) <= 3
+
+
+def test_every_layer_mode_test_id_is_on_one_element(page):
+    for tid in ("mode-layer", "mode-blocks", "canvas-stage", "layer-add", "tool-brush", "tool-eraser", "brush-size",
+                "brush-color", "prompt", "seed", "generate", "cancel", "script-text", "templates-toggle"):
+        assert page.get_by_test_id(tid).count() == 1, tid
+    page.get_by_test_id("templates-toggle").click()
+    assert page.get_by_test_id("template-save").count() == 1
+    page.get_by_test_id("template-save").click()
+    assert page.get_by_test_id("template-name").count() == 1
+    page.keyboard.press("Escape")
+    # every control has an accessible name
+    unnamed = page.evaluate("""() => [...document.querySelectorAll('button, input, select, textarea')]
+        .filter(e => !e.closest('[hidden]') && !(e.getAttribute('aria-label') || e.labels?.length || e.textContent.trim()
+                     || e.getAttribute('title')))
+        .map(e => e.outerHTML.slice(0, 80))""")
+    assert unnamed == []
+
+
+def test_mouse_strokes_match_the_rasterizer_and_the_page_shows_them(page, served):
+    page.get_by_test_id("layer-add").click()
+    page.get_by_test_id("layer-add").click()
+    wait_version(page, 2)
+    assert page.get_by_test_id("layer-item").count() == 2
+    assert page.locator("[data-testid=layer-item].active").get_attribute("data-layer") == "layer-2"
+    page.get_by_test_id("brush-size").fill("30")
+    page.get_by_test_id("brush-color").evaluate("(e) => { e.value = '#3366ff'; e.dispatchEvent(new Event('input', {bubbles: true})); }")
+    draw(page, [(60, 60), (200, 90), (300, 260)])
+    wait_version(page, 3)
+    page.keyboard.press("]")
+    draw(page, [(400, 100), (380, 420)])
+    wait_version(page, 4)
+    page.keyboard.press("e")
+    assert page.get_by_test_id("tool-eraser").get_attribute("aria-pressed") == "true"
+    draw(page, [(150, 40), (160, 200)])
+    wait_version(page, 5)
+    script, layers = server_layers(served, session_id(page))
+    strokes = [s for s in script[1:] if s[0] == "canvas.draw_stroke"]
+    assert [s[5] for s in strokes] == ["brush", "brush", "eraser"] and strokes[0][3] == "#3366ff"
+    assert strokes[0][4] == 30 and strokes[1][4] > 30 and strokes[2][3] is None
+    assert all(s[1] == "layer-2" for s in strokes) and len(strokes[0][2]) >= 3
+    want = replayed(script)
+    assert layers.keys() == want.keys()
+    for k in want:
+        assert np.array_equal(layers[k], want[k]), k
+    assert layers["layer-2"][..., 3].any()
+    assert_client_matches(page, "layer-2", layers["layer-2"])
+    text = page.get_by_test_id("script-text").input_value()
+    assert text.count("(canvas.draw_stroke") == 3 and '"eraser"' in text
+
+
+def test_undo_redo_from_keyboard_and_buttons(page, served):
+    page.get_by_test_id("layer-add").click()
+    wait_version(page, 1)
+    draw(page, [(50, 50), (250, 250)])
+    wait_version(page, 2)
+    draw(page, [(250, 50), (50, 250)])
+    wait_version(page, 3)
+    sid = session_id(page)
+    _, before = server_layers(served, sid)
+    page.locator("body").click(position={"x": 5, "y": 795})
+    page.keyboard.press("Control+z")
+    wait_version(page, 2)
+    script, layers = server_layers(served, sid)
+    assert len(script) == 3 and np.array_equal(layers["layer-1"], replayed(script)["layer-1"])
+    assert_client_matches(page, "layer-1", layers["layer-1"])
+    page.keyboard.press("Control+Shift+z")
+    wait_version(page, 3)
+    _, again = server_layers(served, sid)
+    assert np.array_equal(again["layer-1"], before["layer-1"])
+    assert_client_matches(page, "layer-1", again["layer-1"])
+    page.get_by_role("button", name="Undo").click()
+    page.get_by_role("button", name="Undo").click()
+    wait_version(page, 1)
+    assert page.get_by_test_id("script-text").input_value().count("draw_stroke") == 0
+
+
+def test_generate_with_the_fake_lands_on_a_locked_layer(page, served):
+    from PIL import Image
+
+    page.get_by_test_id("prompt").fill("a lighthouse at dusk")
+    page.get_by_test_id("seed").fill("1234")
+    page.get_by_label("Keep this seed", exact=False).check() if False else page.locator(".check input").check()
+    page.get_by_label("Steps").fill("3")
+    page.get_by_label("Width").fill("256")
+    page.get_by_label("Height").fill("192")
+    page.get_by_test_id("generate").click()
+    page.get_by_test_id("result-image").first.wait_for(timeout=30000)
+    wait_version(page, 3)
+    assert page.get_by_test_id("progress").get_attribute("value") == page.get_by_test_id("progress").get_attribute("max")
+    script, layers = server_layers(served, session_id(page))
+    create, load, lock = script[1:4]
+    assert create == ["canvas.layer.create", "generated-1", "generated", "raster"]
+    assert load[0] == "canvas.layer.load_image" and load[2].startswith("blob:")
+    assert lock == ["canvas.layer.update", "generated-1", {"locked": True}]
+    sha = load[2][5:]
+    path, _ = served.server.blobs.find("painter", sha)
+    img = np.asarray(Image.open(path).convert("RGBA"))
+    assert img.shape == (192, 256, 4)
+    assert np.array_equal(layers["generated-1"][:192, :256], img)
+    assert not layers["generated-1"][192:].any()
+    assert page.locator("li[data-layer=generated-1]").get_attribute("data-testid") == "layer-item"
+    assert page.get_by_role("button", name="Unlock generated").count() == 1
+    # the seed was locked: the job used it
+    src = page.get_by_test_id("result-image").first.get_attribute("alt")
+    assert "seed 1234" in src
+    # a locked layer refuses strokes in the page already
+    draw(page, [(20, 20), (60, 60)])
+    page.wait_for_selector(".toast")
+    assert version(page) == 3
+    # clicking a result puts it onto a new layer
+    page.locator(".thumb").first.click()
+    wait_version(page, 6)
+
+
+def test_cancel_a_queued_generation(page, served):
+    blocker = page.evaluate("window.viwo.rpc.call('submit_script', {script: '(std.while true null)'})")["job"]
+    try:
+        page.get_by_test_id("prompt").fill("never drawn")
+        page.get_by_test_id("generate").click()
+        page.wait_for_selector(".job-status")
+        assert "queued" in page.locator(".job-status").inner_text()
+        page.get_by_test_id("cancel").click()
+        page.wait_for_function("document.querySelector('.job-status').textContent.startsWith('cancelled')", timeout=15000)
+        assert page.get_by_test_id("cancel").is_disabled()
+    finally:
+        page.evaluate(f"window.viwo.rpc.call('cancel_job', {{job: {blocker!r}}})")
+    assert page.get_by_test_id("result-image").count() == 0
+
+
+def png_with_parameters() -> bytes:
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    im = Image.new("RGBA", (64, 48), (200, 30, 90, 255))
+    info = PngInfo()
+    info.add_text("parameters", "a red square, flat\nNegative prompt: blurry\n"
+                                "Steps: 17, Sampler: Euler a, CFG scale: 6.5, Seed: 98765, Size: 64x48")
+    buf = io.BytesIO()
+    im.save(buf, "PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def test_drop_a_png_made_by_a1111(page, served):
+    data = list(png_with_parameters())
+    page.evaluate("""(bytes) => {
+        const file = new File([new Uint8Array(bytes)], 'a1111.png', {type: 'image/png'});
+        const dt = new DataTransfer();
+        dt.items.add(file);
+        const target = document.querySelector('[data-testid=canvas-stage]');
+        for (const type of ['dragover', 'drop']) target.dispatchEvent(new DragEvent(type, {dataTransfer: dt, bubbles: true, cancelable: true}));
+    }""", data)
+    wait_version(page, 2)
+    page.wait_for_function("document.querySelector('[data-testid=prompt]').value === 'a red square, flat'")
+    assert page.get_by_test_id("seed").input_value() == "98765"
+    assert page.get_by_label("Steps").input_value() == "17"
+    script, layers = server_layers(served, session_id(page))
+    assert script[1][:2] == ["canvas.layer.create", "layer-1"] and script[2][2].startswith("blob:")
+    assert layers["layer-1"][0, 0].tolist() == [200, 30, 90, 255] and layers["layer-1"][48, 0, 3] == 0
+
+
+def test_templates_round_trip_and_script_editing(page, served):
+    page.get_by_test_id("layer-add").click()
+    wait_version(page, 1)
+    draw(page, [(100, 100), (200, 150)])
+    wait_version(page, 2)
+    saved_text = page.get_by_test_id("script-text").input_value()
+    page.get_by_test_id("templates-toggle").click()
+    page.get_by_test_id("template-save").click()
+    page.get_by_test_id("template-name").fill("sketch.one")
+    page.get_by_test_id("template-name").press("Enter")
+    item = page.locator("[data-testid=template-item][data-name='sketch.one']")
+    item.wait_for()
+    # change the canvas by editing the script text
+    area = page.get_by_test_id("script-text")
+    area.fill('(canvas.layer.create "x" "From text")\n(canvas.draw_stroke "x" [[10 10] [90 90]] "#00ff00" 8)\n')
+    page.get_by_role("button", name="Apply script").click()
+    page.wait_for_function("window.viwo.store.get().layers.map(l => l.id).join() === 'x'")
+    script, layers = server_layers(served, session_id(page))
+    assert np.array_equal(layers["x"], replayed(script)["x"])
+    assert_client_matches(page, "x", layers["x"])
+    # load the template back
+    item.get_by_role("button", name="Load").click()
+    page.wait_for_function("window.viwo.store.get().layers.map(l => l.id).join() === 'layer-1'")
+    assert page.get_by_test_id("script-text").input_value() == saved_text
+    with page.expect_download() as dl:
+        item.get_by_role("button", name="Export").click()
+    assert dl.value.suggested_filename.endswith(".viwo-template.json")
+    item.get_by_role("button", name="Delete").click()
+    item.wait_for(state="detached")
+
+
+def test_reconnects_after_a_server_restart_and_restores_the_canvas(page, served):
+    page.get_by_test_id("layer-add").click()
+    wait_version(page, 1)
+    draw(page, [(30, 30), (300, 300)])
+    wait_version(page, 2)
+    before = page.get_by_test_id("script-text").input_value()
+    page.allowed_problems = ("WebSocket connection", "ERR_CONNECTION_REFUSED")
+    served.restart()
+    page.wait_for_function("window.viwo.store.get().conn === 'open' && window.viwo.rpc.opened > 1", timeout=20000)
+    page.wait_for_function("window.viwo.program.version === 2")
+    sid = session_id(page)
+    script, layers = server_layers(served, sid)
+    assert page.get_by_test_id("script-text").input_value() == before
+    assert np.array_equal(layers["layer-1"], replayed(script)["layer-1"])
+    assert_client_matches(page, "layer-1", layers["layer-1"])
+    draw(page, [(300, 30), (30, 300)])
+    wait_version(page, 3)
+
+
+def test_layers_panel_edits_are_statements(page, served):
+    page.get_by_test_id("layer-add").click()
+    page.get_by_role("button", name="+ Mask").click()
+    page.get_by_role("button", name="+ Control").click()
+    wait_version(page, 4)
+    page.get_by_role("button", name="Hide Layer 1").click()
+    page.get_by_role("button", name="Lock Mask 1").click()
+    page.get_by_role("button", name="Move Control 1 down").click()
+    wait_version(page, 7)
+    script, _ = server_layers(served, session_id(page))
+    assert script[5:] == [["canvas.layer.update", "layer-1", {"visible": False}],
+                          ["canvas.layer.update", "mask-1", {"locked": True}],
+                          ["canvas.layer.update", "control-1", {"index": 1}]]
+    assert page.evaluate("window.viwo.store.get().layers.map(l => l.id)") == ["layer-1", "control-1", "mask-1"]
+    page.get_by_role("button", name="Delete Layer 1").click()
+    wait_version(page, 8)
+    assert page.get_by_test_id("layer-item").count() == 2

@@ -1,0 +1,100 @@
+"""A `viwo serve` application on 127.0.0.1 in a background thread (browser tests, screenshots, benchmarks)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from pathlib import Path
+
+TOKEN = "ui-test-token-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServedUI:
+    """``with ServedUI(data_dir) as s: s.url`` — the page's URL with its token; ``restart()`` keeps the port
+    and the data folder (jobs and files survive, canvas sessions do not)."""
+
+    def __init__(self, data: Path, *, port: int | None = None, canvas_size=(512, 512), **config):
+        self.data = Path(data)
+        self.port = port or free_port()
+        self.canvas_size = canvas_size
+        self.config_kw = config
+        self.thread = None
+        self.server = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/?token={TOKEN}"
+
+    def config(self):
+        from viwoscript.limits import Limits
+        from viwoscript.server.config import ServerConfig
+
+        kw = {"grants": [{"type": "diffusers.generate", "provider": "fake"}], **self.config_kw}
+        return ServerConfig(tokens={TOKEN: "painter"}, explicit_token=True, data=self.data, roots=[self.data],
+                            limits=Limits(gas=10**9, timeout=600), canvas_size=self.canvas_size, **kw)
+
+    def session(self, sid: str):
+        """The live CanvasSession ``sid`` (tests read its layers under its lock)."""
+        return self.server.canvas_sessions.entries[sid].session
+
+    def start(self):
+        from aiohttp import web
+
+        from viwoscript.server.app import SERVER_KEY, make_app
+
+        ready = threading.Event()
+        failed: list[BaseException] = []
+
+        def target():
+            loop = asyncio.new_event_loop()
+            self.loop = loop
+            asyncio.set_event_loop(loop)
+            app = make_app(self.config())
+            self.server = app[SERVER_KEY]
+            runner = web.AppRunner(app, shutdown_timeout=1.0)
+            try:
+                loop.run_until_complete(runner.setup())
+                site = web.TCPSite(runner, "127.0.0.1", self.port, reuse_address=True)
+                loop.run_until_complete(site.start())
+            except BaseException as e:  # noqa: BLE001 - reported to the starting thread
+                failed.append(e)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+        self.thread = threading.Thread(target=target, name="viwo-ui-test-server", daemon=True)
+        self.thread.start()
+        ready.wait(60)
+        if failed:
+            raise failed[0]
+        return self
+
+    def stop(self):
+        if self.thread is not None:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(30)
+            self.thread = None
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
