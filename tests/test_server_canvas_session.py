@@ -253,3 +253,33 @@ def test_state_reports_every_non_empty_tile_and_the_json_shape():
     assert head["kind"] == "tile" and head["session"] == "sess" and head["seq"] == 7
     assert s.script()[0] == "std.seq" and len(s.script()) == 3
     assert len(s.state(tiles=False).tiles) == 0
+
+
+def test_undoing_recent_strokes_puts_back_their_pixels_without_a_replay(monkeypatch):
+    s = make(snapshot_every=4)
+    rnd = random.Random(9)
+    c = Client()
+    c.take(s.apply([["canvas.layer.create", "a"], ["canvas.draw_stroke", "a", [[5, 5]], None, 9, "eraser"]]))
+    c.take(s.apply([stroke("a", rnd) for _ in range(10)]))
+    runs = []
+    real = s._apply_one
+    monkeypatch.setattr(s, "_apply_one", lambda *a, **k: (runs.append(a[0]), real(*a, **k))[1])
+    u = s.undo(3)
+    c.take(u)
+    assert runs == [] and u.version == 9 and u.tiles
+    assert_same(s, c)
+    c.take(s.undo(8))  # down to before the eraser on a blank layer: blank again
+    assert s.version == 1 and s.stack.ids() == ["a"] and s.stack.get("a").is_blank
+    assert_same(s, c)
+    c.take(s.redo(11))
+    assert_same(s, c)
+
+
+def test_undo_falls_back_to_a_replay_when_patches_were_dropped():
+    s = make(snapshot_every=50, max_patch_bytes=1)
+    rnd = random.Random(3)
+    c = Client()
+    c.take(s.apply([["canvas.layer.create", "a"]] + [stroke("a", rnd) for _ in range(6)]))
+    assert s._patch_bytes <= 1
+    c.take(s.undo(2))
+    assert_same(s, c)

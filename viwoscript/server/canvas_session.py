@@ -38,6 +38,8 @@ SNAPSHOT_EVERY = 32
 MAX_SNAPSHOTS = 48
 #: Pixel bytes held by snapshots alone (not shared with the live layers) before old ones are thinned.
 MAX_SNAPSHOT_BYTES = 256 * 1024 * 1024
+#: Bytes of undo patches (the pixels under recent strokes) kept per session.
+MAX_PATCH_BYTES = 64 * 1024 * 1024
 #: Most statements in one session's script.
 MAX_STATEMENTS = 100_000
 #: Most redo steps kept.
@@ -103,6 +105,22 @@ class _LayerState:
 
 
 @dataclass
+class _Patch:
+    """What undoing one stroke needs: its layer, the Stroke in the layer's history, and the pixels of its
+    window before it (``was_blank``: the layer had no pixels at all)."""
+
+    layer: str
+    stroke: Any
+    was_blank: bool
+    window: tuple[int, int, int, int] | None
+    before: np.ndarray | None
+
+    @property
+    def nbytes(self) -> int:
+        return 0 if self.before is None else self.before.nbytes
+
+
+@dataclass
 class _Snapshot:
     count: int  # the state after the first ``count`` statements
     width: int
@@ -126,7 +144,8 @@ class CanvasSession:
 
     def __init__(self, runtime: Any, *, load_blob: Callable[[str], bytes] | None = None,
                  snapshot_every: int = SNAPSHOT_EVERY, max_snapshots: int = MAX_SNAPSHOTS,
-                 max_snapshot_bytes: int = MAX_SNAPSHOT_BYTES, tile: int = TILE):
+                 max_snapshot_bytes: int = MAX_SNAPSHOT_BYTES, max_patch_bytes: int = MAX_PATCH_BYTES,
+                 tile: int = TILE):
         self.runtime = runtime
         self.stack: LayerStack = runtime.canvas
         self.load_blob = load_blob
@@ -141,6 +160,10 @@ class CanvasSession:
         #: ids of pixel arrays owned by snapshots: a layer holding one copies it before changing it.
         self._frozen: dict[int, np.ndarray] = {}
         self._snapshots: list[_Snapshot] = [self._take(0)]
+        #: Recent strokes' undo patches by statement index (the pixels each one covered, before it).
+        self._patches: dict[int, _Patch] = {}
+        self._patch_bytes = 0
+        self.max_patch_bytes = int(max_patch_bytes)
 
     # --- public API --------------------------------------------------------------------------------
     @property
@@ -180,7 +203,8 @@ class CanvasSession:
             return self._update(list(tiles.values()), reset)
 
     def undo(self, steps: int = 1) -> Update:
-        """Drop the last ``steps`` statements (kept for redo); replays from the nearest snapshot."""
+        """Drop the last ``steps`` statements (kept for redo). Recent strokes are undone by putting back
+        the pixels they covered; anything else replays from the nearest snapshot."""
         with self.lock:
             steps = max(0, min(int(steps), len(self.statements)))
             if not steps:
@@ -188,7 +212,50 @@ class CanvasSession:
             dropped = self.statements[-steps:]
             self.redo_stack.extend(reversed(dropped))
             del self.redo_stack[:-MAX_REDO]
+            fast = self._undo_patches(steps)
+            if fast is not None:
+                return fast
             return self._rebuild(self.statements[:-steps])
+
+    def _undo_patches(self, steps: int) -> Update | None:
+        """Undo the last ``steps`` statements from their patches when every one is a recent stroke."""
+        n = len(self.statements)
+        patches = [self._patches.get(i) for i in range(n - steps, n)]
+        if any(p is None for p in patches):
+            return None
+        stack = self.stack
+        layers = {la.id: la for la in stack.layers}
+        depth: dict[str, int] = {}
+        for i in range(n - 1, n - steps - 1, -1):  # check first: nothing changes unless all apply
+            p = self._patches[i]
+            layer = layers.get(p.layer)
+            k = depth[p.layer] = depth.get(p.layer, 0) + 1
+            if layer is None or len(layer.history) < k or layer.history[-k] is not p.stroke:
+                return None
+        self._snapshots = [s for s in self._snapshots if s.count <= n - steps]
+        self._forget_frozen()
+        tiles: dict[tuple[str, int, int], Tile] = {}
+        reset: set[str] = set()
+        for i in range(n - 1, n - steps - 1, -1):
+            p = self._patches.pop(i)
+            self._patch_bytes -= p.nbytes
+            layer = layers[p.layer]
+            layer.pixels  # noqa: B018 - nothing may stay pending
+            self._thaw(layer)
+            layer.history.pop()
+            if p.was_blank:
+                layer._pixels = None
+                layer._pending = []
+                reset.add(layer.id)
+                for key in [k for k in tiles if k[0] == layer.id]:
+                    del tiles[key]
+            elif p.window is not None:
+                x0, y0, x1, y1 = p.window
+                layer._pixels[y0:y1, x0:x1] = p.before
+                if layer.id not in reset:
+                    self._window_tiles(layer, p.window, tiles)
+            self.statements.pop()
+        return self._update(list(tiles.values()), reset)
 
     def redo(self, steps: int = 1) -> Update:
         """Re-apply statements undone before (appending anything new clears them)."""
@@ -257,6 +324,7 @@ class CanvasSession:
                 if np.isfinite(pts).all():
                     window = raster.stroke_window(pts.reshape(-1, 2), float(stmt[4]), stack.width, stack.height)
         before = None
+        was_blank = layer is not None and layer._pixels is None and not layer._pending
         if window is not None and layer._pixels is not None:
             x0, y0, x1, y1 = window
             before = layer._pixels[y0:y1, x0:x1].copy()
@@ -265,6 +333,26 @@ class CanvasSession:
         self.statements.append(stmt)
         if window is not None and layer._pixels is not None:
             self._diff_window(layer, before, layer.pixels, window, tiles)  # .pixels rasterizes it now
+        if tiles is not None and (window is not None or was_blank):
+            self._remember_patch(_Patch(layer.id, layer.history[-1], was_blank, window, before))
+
+    def _remember_patch(self, patch: _Patch) -> None:
+        self._patches[len(self.statements) - 1] = patch
+        self._patch_bytes += patch.nbytes
+        while self._patch_bytes > self.max_patch_bytes and self._patches:
+            old = next(iter(self._patches))
+            self._patch_bytes -= self._patches.pop(old).nbytes
+
+    def _window_tiles(self, layer: Layer, window: tuple[int, int, int, int], tiles: dict) -> None:
+        """Every aligned tile touching ``window``, with the layer's current pixels."""
+        x0, y0, x1, y1 = window
+        t = self.tile
+        px = layer.pixels
+        h, w = px.shape[:2]
+        for ty in range(y0 // t * t, y1, t):
+            for tx in range(x0 // t * t, x1, t):
+                bx1, by1 = min(tx + t, w), min(ty + t, h)
+                tiles[(layer.id, tx, ty)] = Tile(layer.id, tx, ty, bx1 - tx, by1 - ty, px[ty:by1, tx:bx1].tobytes())
 
     def _placeholder(self, stmt: Any, tiles: dict | None, reset: set) -> None:
         from ..canvas.replay import placeholder
@@ -339,6 +427,9 @@ class CanvasSession:
             self._snapshots = self._snapshots[:1] + old[1::2] + self._snapshots[half:]
             if not old:
                 break
+        self._forget_frozen()
+
+    def _forget_frozen(self) -> None:
         live = {id(ls.pixels) for s in self._snapshots for ls in s.layers if ls.pixels is not None}
         self._frozen = {k: v for k, v in self._frozen.items() if k in live}
 
@@ -381,6 +472,8 @@ class CanvasSession:
         while n < len(statements) and n < len(self.statements) and statements[n] == self.statements[n]:
             n += 1
         self._snapshots = [s for s in self._snapshots if s.count <= n]
+        for i in [i for i in self._patches if i >= n]:
+            self._patch_bytes -= self._patches.pop(i).nbytes
         snap = self._snapshots[-1]
         self._restore(snap)
         self.statements = list(statements[:snap.count])
