@@ -283,3 +283,13 @@ def test_undo_falls_back_to_a_replay_when_patches_were_dropped():
     assert s._patch_bytes <= 1
     c.take(s.undo(2))
     assert_same(s, c)
+
+
+def test_cheap_work_is_small_literal_strokes_and_patch_undos():
+    s = make()
+    small = ["canvas.draw_stroke", "a", [[1, 1], [5, 5]], "red", 8]
+    assert s.cheap([small]) and not s.cheap([small] * 5)
+    assert not s.cheap([["canvas.draw_stroke", "a", [[1, 1]], "red", 300]])
+    assert not s.cheap([["canvas.layer.create", "a"]])
+    s.apply([["canvas.layer.create", "a"], small])
+    assert s.cheap(undo=1) and not s.cheap(undo=2) and not s.cheap(undo=0)

@@ -113,9 +113,13 @@ def _send(call: Call, sid: str, update: Update) -> dict:
     return body
 
 
-async def _run(entry: _Entry, fn, *args):
+async def _run(entry: _Entry, fn, *args, inline: bool = False):
+    """``fn(*args)`` under the session's lock: on a thread, or right here when ``inline`` (a stroke or an
+    undo of one costs about a millisecond; two thread hops would cost more than that on a busy machine)."""
     async with entry.lock:
         try:
+            if inline:
+                return fn(*args)
             return await asyncio.to_thread(fn, *args)
         except ViwoError as e:
             raise RpcError(SCRIPT_ERROR, e.message, {"type": type(e).__name__, "message": e.message,
@@ -173,14 +177,16 @@ async def canvas_apply(call: Call, session: str, statements: list) -> dict:
     entry = _sessions(call).get(call, session)
     if len(statements) > MAX_STATEMENTS:
         raise RpcError(INVALID_PARAMS, f"canvas_apply: at most {MAX_STATEMENTS} statements at once")
-    return _send(call, session, await _run(entry, entry.session.apply, statements))
+    cheap = entry.session.cheap(statements)
+    return _send(call, session, await _run(entry, entry.session.apply, statements, inline=cheap))
 
 
 @methods.method("canvas_undo", SESSION, STEPS)
 async def canvas_undo(call: Call, session: str, steps: int) -> dict:
     """Drop the last ``steps`` statements (redo brings them back); replays from the nearest snapshot."""
     entry = _sessions(call).get(call, session)
-    return _send(call, session, await _run(entry, entry.session.undo, steps))
+    cheap = entry.session.cheap(undo=steps)
+    return _send(call, session, await _run(entry, entry.session.undo, steps, inline=cheap))
 
 
 @methods.method("canvas_redo", SESSION, STEPS)

@@ -217,6 +217,16 @@ class CanvasSession:
                 return fast
             return self._rebuild(self.statements[:-steps])
 
+    def cheap(self, statements: list | None = None, *, undo: int = 0) -> bool:
+        """Whether applying ``statements`` (a few literal strokes) or undoing ``undo`` recent strokes takes
+        about a millisecond: a server may then run it on its event loop instead of a thread."""
+        if statements is not None:
+            return len(statements) <= 4 and all(
+                _is_call(st, _STROKE) and _literal_stroke(st) and len(st[2]) <= 500 and len(st) > 4
+                and type(st[4]) in (int, float) and st[4] <= 64 for st in statements)
+        n = len(self.statements)
+        return 0 < undo <= 4 and all(i in self._patches for i in range(n - undo, n))
+
     def _undo_patches(self, steps: int) -> Update | None:
         """Undo the last ``steps`` statements from their patches when every one is a recent stroke."""
         n = len(self.statements)
