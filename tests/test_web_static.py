@@ -84,3 +84,11 @@ def test_wheel_contains_the_web_ui_and_every_subpackage(tmp_path):
             rel = "viwoscript/web/" + p.relative_to(ROOT).as_posix()
             assert rel in names, f"{rel} is missing from the wheel"
     assert "viwoscript/server/canvas_session.py" in names
+
+
+def test_every_canvas_method_is_documented():
+    from viwoscript.server.canvas_methods import methods
+
+    doc = (REPO / "docs" / "ui.md").read_text(encoding="utf-8")
+    for name in methods.methods:
+        assert f"`{name}`" in doc, f"docs/ui.md does not describe {name}"

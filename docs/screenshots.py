@@ -1,0 +1,135 @@
+"""Screenshots of the web UI for docs/ui.md, taken from the real page.
+
+Starts ``viwo serve`` on 127.0.0.1 (temporary data folder, the fake ``diffusers.generate``), drives the page
+with Playwright on Debian's ``chromium-headless-shell`` at 1280×800 (dark and light), and writes
+``docs/images/ui-*.png``::
+
+    .venv/bin/python docs/screenshots.py [--out docs/images]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TOKEN = "screenshot-token-0123456789"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync"]
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def draw(page, points):
+    client = [page.evaluate(f"window.viwo.stage.toClient({x}, {y})") for x, y in points]
+    page.mouse.move(*client[0])
+    page.mouse.down()
+    for x, y in client[1:]:
+        page.mouse.move(x, y, steps=4)
+    page.mouse.up()
+
+
+def wait_version(page, n):
+    page.wait_for_function(f"window.viwo.program.version >= {n}", timeout=20000)
+
+
+def shoot(page, out: Path, scheme: str):
+    page.goto(page.url_to_open)
+    page.wait_for_selector(".conn-open", timeout=20000)
+    page.wait_for_function("window.viwo && window.viwo.store.get().session")
+    page.get_by_test_id("prompt").fill("a lighthouse on a cliff at dusk, watercolor")
+    page.get_by_test_id("seed").fill("1234")
+    page.locator(".check input").check()
+    page.get_by_label("Steps").fill("12")
+    page.get_by_test_id("generate").click()
+    page.get_by_test_id("result-image").first.wait_for(timeout=60000)
+    wait_version(page, 3)
+    page.get_by_test_id("layer-add").click()
+    wait_version(page, 4)
+    page.get_by_test_id("brush-size").fill("18")
+    page.get_by_test_id("brush-color").evaluate(
+        "(e) => { e.value = '#ffd166'; e.dispatchEvent(new Event('input', {bubbles: true})); }")
+    draw(page, [(120, 700), (300, 620), (520, 640), (760, 560), (900, 600)])
+    draw(page, [(640, 180), (700, 150), (760, 190)])
+    wait_version(page, 6)
+    page.get_by_role("button", name="+ Mask").click()
+    wait_version(page, 7)
+    page.get_by_test_id("brush-size").fill("60")
+    draw(page, [(200, 300), (320, 340)])
+    wait_version(page, 8)
+    page.locator("li[data-layer=layer-1] .layer-name").click()
+    wait_version(page, 9)
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(out / f"ui-layer-mode-{scheme}.png"))
+    if scheme == "dark":
+        page.locator("section.layers").screenshot(path=str(out / "ui-layers.png"))
+        page.locator("section.generate").screenshot(path=str(out / "ui-generate.png"))
+        page.locator("section.gallery").screenshot(path=str(out / "ui-results.png"))
+        page.locator("section.script").screenshot(path=str(out / "ui-script.png"))
+        page.locator(".toolbar").screenshot(path=str(out / "ui-tools.png"))
+        page.get_by_test_id("templates-toggle").click()
+        page.get_by_test_id("template-save").click()
+        page.get_by_test_id("template-name").fill("lighthouse-sketch")
+        page.get_by_test_id("template-name").press("Enter")
+        page.locator("[data-testid=template-item]").first.wait_for()
+        page.locator("#templates-drawer").screenshot(path=str(out / "ui-templates.png"))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default=str(REPO / "docs" / "images"))
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    chromium = shutil.which("chromium-headless-shell") or shutil.which("chromium")
+    if chromium is None:
+        raise SystemExit("needs Debian's chromium-headless-shell: apt-get install -y chromium-headless-shell")
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = Path(tmp) / "viwo.toml"
+        conf.write_text('[server]\ngrants = [{ type = "diffusers.generate", provider = "fake" }]\n')
+        proc = subprocess.Popen([sys.executable, "-m", "viwoscript", "serve", "--port", str(port), "--token", TOKEN,
+                                 "--data", str(Path(tmp) / "data"), "--config", str(conf)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                        break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise SystemExit("viwo serve did not start: " + proc.stderr.read().decode()[-2000:]) from None
+                    time.sleep(0.1)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=chromium, args=ARGS)
+                for scheme in ("dark", "light"):
+                    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, color_scheme=scheme)
+                    page = ctx.new_page()
+                    page.url_to_open = f"http://127.0.0.1:{port}/?token={TOKEN}"
+                    shoot(page, out, scheme)
+                    ctx.close()
+                browser.close()
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    print(f"wrote {', '.join(sorted(p.name for p in out.glob('ui-*.png')))} to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
