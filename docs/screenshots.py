@@ -86,6 +86,15 @@ def shoot(page, out: Path, scheme: str):
         page.locator("#templates-drawer").screenshot(path=str(out / "ui-templates.png"))
 
 
+def compact(path: Path) -> None:
+    """256-colour PNG: a third of the size, no visible change for UI chrome (the repo keeps them)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(REPO / "docs" / "images"))
@@ -127,6 +136,8 @@ def main() -> int:
         finally:
             proc.terminate()
             proc.wait(30)
+    for path in out.glob("ui-*.png"):
+        compact(path)
     print(f"wrote {', '.join(sorted(p.name for p in out.glob('ui-*.png')))} to {out}")
     return 0
 
