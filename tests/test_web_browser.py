@@ -349,3 +349,23 @@ def test_layers_panel_edits_are_statements(page, served):
     page.get_by_role("button", name="Delete Layer 1").click()
     wait_version(page, 8)
     assert page.get_by_test_id("layer-item").count() == 2
+
+
+def test_image_to_image_from_the_canvas(page, served):
+    page.get_by_test_id("layer-add").click()
+    wait_version(page, 1)
+    draw(page, [(100, 100), (400, 300)])
+    wait_version(page, 2)
+    page.get_by_test_id("prompt").fill("make it a river")
+    page.get_by_label("Steps").fill("4")
+    page.get_by_text("Start from the canvas").click()
+    page.get_by_label("Strength").fill("0.5")
+    page.get_by_test_id("generate").click()
+    page.get_by_test_id("result-image").first.wait_for(timeout=30000)
+    wait_version(page, 5)
+    job = page.evaluate("window.viwo.store.get().job")
+    rec = page.evaluate(f"window.viwo.rpc.call('get_job', {{job: {job!r}}})")
+    assert rec["status"] == "done" and rec["images"][0]["width"] == SIZE
+    script, layers = server_layers(served, session_id(page))
+    assert script[3][0] == "canvas.layer.create" and layers["generated-1"].shape == (SIZE, SIZE, 4)
+    assert layers["generated-1"][..., 3].all()

@@ -70,3 +70,11 @@ test("binary frames round trip", () => {
   assert.deepEqual([...bytes], [1, 2, 3]);
   assert.equal(new DataView(buf).getUint32(0, false), JSON.stringify({ kind: "tile", x: 64 }).length);
 });
+
+test("image to image from the canvas replays the canvas first", () => {
+  const canvas = [["canvas.layer.create", "layer-1", "Layer 1", "raster"]];
+  const s = generateScript({ prompt: "p", seed: 1, steps: 4, fromCanvas: true, canvas, strength: 0.5 });
+  assert.deepEqual(s.slice(0, 2), ["std.seq", canvas[0]]);
+  assert.deepEqual(s[3], ["std.call_method", ["std.var", "gen"], "imageToImage", ["canvas.composite", "white"], "p",
+    { steps: 4, guidance_scale: 7.5, seed: 1, strength: 0.5 }]);
+});

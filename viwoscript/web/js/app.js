@@ -221,6 +221,11 @@ function Generate({ s }) {
         ${schedulers ? html`<select value=${g.scheduler} onChange=${(e) => C.setGen({ scheduler: e.target.value })}>
             <option value="">default</option>${schedulers.map((m) => html`<option value=${m}>${m}</option>`)}</select>`
           : html`<input value=${g.scheduler} placeholder="default" onInput=${(e) => C.setGen({ scheduler: e.target.value })} />`}</label>`}
+      <label class="check from-canvas" title="Image to image: start from the visible raster layers (the job replays the canvas script)">
+        <input type="checkbox" checked=${g.fromCanvas} onChange=${(e) => C.setGen({ fromCanvas: e.target.checked })} /> Start from the canvas</label>
+      ${g.fromCanvas && html`<label class="field inline">Strength
+        <input type="range" min="0.05" max="1" step="0.05" value=${g.strength} aria-label="Strength"
+               onInput=${(e) => C.setGen({ strength: Number(e.target.value) })} /><output>${g.strength}</output></label>`}
       <div class="row">
         <button type="button" class="primary" data-testid="generate" onClick=${C.generate} disabled=${s.conn !== "open"}>Generate</button>
         <button type="button" data-testid="cancel" onClick=${C.cancel} disabled=${!running}>Cancel</button>

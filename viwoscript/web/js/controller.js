@@ -24,7 +24,7 @@ export const store = createStore({
   tool: "brush",
   brush: { size: 24, color: "#e8553e", alpha: 1 },
   gen: { prompt: "", negative: "", seed: 42, seedLocked: false, steps: 20, guidance: 7.5, width: 512, height: 512,
-         model: "", scheduler: "", batch: 1 },
+         model: "", scheduler: "", batch: 1, fromCanvas: false, strength: 0.6 },
   genParams: {},
   box: null,
   job: null,
@@ -279,11 +279,12 @@ export async function generate() {
   if (!gen.seedLocked) gen.seed = randomSeed();
   store.set({ gen });
   const size = s.box ? { width: s.box.w, height: s.box.h } : { width: gen.width, height: gen.height };
-  const script = generateScript({ ...gen, ...size });
+  const fromCanvas = gen.fromCanvas && s.layers.some((l) => l.type === "raster" && l.visible);
+  const script = generateScript({ ...gen, ...size, fromCanvas, canvas: program.statements });
   try {
     const rec = await rpc.call("submit_script", { script });
     const job = { id: rec.job, status: rec.status, step: 0, total: gen.steps, prompt: gen.prompt, seed: gen.seed,
-                  place: s.box ? { x: s.box.x, y: s.box.y } : { x: 0, y: 0 }, queue: rec.queue_position ?? null };
+                  place: s.box && !fromCanvas ? { x: s.box.x, y: s.box.y } : { x: 0, y: 0 }, queue: rec.queue_position ?? null };
     store.set((st) => ({ job: rec.job, jobs: { ...st.jobs, [rec.job]: job } }));
     rememberJob(job);
   } catch (e) {

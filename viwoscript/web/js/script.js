@@ -146,6 +146,16 @@ export function generateScript(opts) {
   if (opts.scheduler) o.scheduler = opts.scheduler;
   if (opts.batch && opts.batch > 1) o.batch = opts.batch;
   const cap = opts.capability || "diffusers.generate";
+  if (opts.fromCanvas) {
+    // Image to image from the canvas: the job replays the page's canvas statements, then starts from
+    // the composite of its visible raster layers (on white).
+    delete o.width;
+    delete o.height;
+    o.strength = opts.strength ?? 0.6;
+    return ["std.seq", ...(opts.canvas || []),
+      ["std.let", "gen", ["get_capability", cap]],
+      ["std.call_method", ["std.var", "gen"], "imageToImage", ["canvas.composite", "white"], opts.prompt ?? "", o]];
+  }
   return ["std.seq",
     ["std.let", "gen", ["get_capability", cap]],
     ["std.call_method", ["std.var", "gen"], opts.method || "textToImage", opts.prompt ?? "", o]];
