@@ -50,7 +50,7 @@ def shoot(page, out: Path, scheme: str):
     page.wait_for_function("window.viwo && window.viwo.store.get().session")
     page.get_by_test_id("prompt").fill("a lighthouse on a cliff at dusk, watercolor")
     page.get_by_test_id("seed").fill("1234")
-    page.locator(".check input").check()
+    page.get_by_role("checkbox", name="lock").check()
     page.get_by_label("Steps").fill("12")
     page.get_by_test_id("generate").click()
     page.get_by_test_id("result-image").first.wait_for(timeout=60000)
