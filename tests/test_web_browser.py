@@ -371,3 +371,22 @@ def test_image_to_image_from_the_canvas(page, served):
     script, layers = server_layers(served, session_id(page))
     assert script[3][0] == "canvas.layer.create" and layers["generated-1"].shape == (SIZE, SIZE, 4)
     assert layers["generated-1"][..., 3].all()
+
+
+def test_save_a_result_and_load_it_from_the_entity_browser(page, served):
+    page.get_by_test_id("prompt").fill("a blue door")
+    page.get_by_label("Steps").fill("2")
+    page.get_by_test_id("generate").click()
+    page.get_by_test_id("result-image").first.wait_for(timeout=30000)
+    wait_version(page, 3)
+    page.locator(".gallery").get_by_role("button", name="Save").click()
+    page.get_by_label("Name to save as").fill("blue-door")
+    page.get_by_label("Name to save as").press("Enter")
+    page.wait_for_selector(".toast:has-text('Saved')")
+    page.get_by_role("tab", name="Saved").click()
+    page.get_by_alt_text("Saved image blue-door").click()
+    wait_version(page, 5)
+    script, layers = server_layers(served, session_id(page))
+    assert script[4][:3] == ["canvas.layer.create", "layer-1", "blue-door"]
+    assert script[5][2].startswith("blob:")  # the store keeps its own copy (its metadata added)
+    assert np.array_equal(layers["layer-1"], layers["generated-1"])

@@ -243,7 +243,21 @@ function Gallery({ s }) {
   const [saving, setSaving] = useState(null);
   return html`
     <section class="panel gallery" aria-label="Results">
-      <h2>Results</h2>
+      <div class="row spread"><h2>Results</h2>
+        <span class="tabs" role="tablist" aria-label="Which images">
+          <button type="button" role="tab" class="small ghost" aria-selected=${s.galleryTab === "session"}
+                  onClick=${() => store.set({ galleryTab: "session" })}>This session</button>
+          <button type="button" role="tab" class="small ghost" aria-selected=${s.galleryTab === "saved"}
+                  onClick=${() => { store.set({ galleryTab: "saved" }); C.refreshSaved(); }}>Saved</button>
+        </span></div>
+      ${s.galleryTab === "saved" ? html`
+        ${!s.saved.length && html`<p class="muted">Nothing saved yet: use Save under a result.</p>`}
+        <ul class="thumbs">
+          ${s.saved.map((r) => html`<li key=${r.id}>
+            <button type="button" class="thumb" onClick=${() => C.savedToLayer(r)} title=${`${r.name}\nClick: onto a new layer`}>
+              <img src=${r.url} alt=${`Saved image ${r.name}`} width="96" height="96" /></button>
+            <span class="muted saved-name">${r.name}</span></li>`)}
+        </ul>` : html`
       ${!s.gallery.length && html`<p class="muted">Generated images appear here. Click one to put it on a new layer.</p>`}
       <ul class="thumbs">
         ${s.gallery.map((im) => html`
@@ -259,7 +273,7 @@ function Gallery({ s }) {
                 : html`<button type="button" class="ghost small" onClick=${() => setSaving(im.sha256)}>Save</button>`}
             </span>
           </li>`)}
-      </ul>
+      </ul>`}
     </section>`;
 }
 

@@ -30,6 +30,8 @@ export const store = createStore({
   job: null,
   jobs: {},
   gallery: [],
+  saved: [],
+  galleryTab: "session",
   templatesOpen: false,
   templates: [],
   errors: {},
@@ -378,9 +380,25 @@ export async function saveToEntities(item, name) {
   try {
     await rpc.call("save_image", { name, image: item.sha256, metadata: { prompt: item.prompt, seed: item.seed } });
     toast(`Saved “${name}”.`, "info");
+    refreshSaved();
   } catch (e) {
     toast(`Could not save: ${e.message}`);
   }
+}
+
+// The entity browser: images saved in this user's store.
+export async function refreshSaved() {
+  try {
+    const list = await rpc.call("list_images", { limit: 200 });
+    store.set({ saved: list.filter((r) => r.url).reverse() });
+  } catch (e) {
+    toast(`Could not list saved images: ${e.message}`);
+  }
+}
+
+export function savedToLayer(rec) {
+  const a = addLayerStatements("raster", program.statements, { name: rec.name });
+  return apply([...a.statements, build.loadImage(a.id, rec.sha256, 0, 0)]).catch(() => {});
 }
 
 // --- templates ------------------------------------------------------------------------------------
