@@ -390,3 +390,33 @@ def test_save_a_result_and_load_it_from_the_entity_browser(page, served):
     assert script[4][:3] == ["canvas.layer.create", "layer-1", "blue-door"]
     assert script[5][2].startswith("blob:")  # the store keeps its own copy (its metadata added)
     assert np.array_equal(layers["layer-1"], layers["generated-1"])
+
+
+def test_generation_box_sets_size_and_place_and_a_dropped_viwo_png_offers_its_script(page, served):
+    from PIL import Image
+
+    page.locator("[data-testid=canvas-stage]").click(position={"x": 5, "y": 5})
+    page.keyboard.press("m")
+    draw(page, [(64, 128), (64 + 256, 128 + 192)])
+    page.wait_for_function("window.viwo.store.get().box !== null")
+    assert page.evaluate("window.viwo.store.get().box") == {"x": 64, "y": 128, "w": 256, "h": 192}
+    page.get_by_test_id("prompt").fill("in the box")
+    page.get_by_label("Steps").fill("2")
+    page.get_by_test_id("generate").click()
+    wait_version(page, 3)
+    script, layers = server_layers(served, session_id(page))
+    assert script[2][3:] == [64, 128]
+    px = layers["generated-1"]
+    assert px[128:320, 64:320, 3].all() and not px[:128].any() and not px[:, :64].any()
+    # that result's PNG (a viwo image) dropped on the page offers the script that made it
+    sha = script[2][2][5:]
+    data = list(served.server.blobs.find("painter", sha)[0].read_bytes())
+    page.evaluate("""(bytes) => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(bytes)], 'viwo.png', {type: 'image/png'}));
+        document.querySelector('[data-testid=canvas-stage]').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+    }""", data)
+    page.get_by_role("button", name="Load its script").click()
+    page.wait_for_function("window.viwo.program.statements.some(s => s[0] === 'std.call_method')")
+    assert Image.open(served.server.blobs.find("painter", sha)[0]).size == (256, 192)
+    assert any(la["locked"] and la["id"].startswith("op") for la in page.evaluate("window.viwo.store.get().layers"))

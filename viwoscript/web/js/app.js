@@ -294,6 +294,10 @@ function ScriptPanel({ s }) {
                 value=${text ?? s.scriptText} onInput=${(e) => setText(e.target.value)}
                 onKeyDown=${async (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && editing) { e.preventDefault(); if (await C.replaceScript(text)) setText(null); } }}></textarea>
       ${s.errors.script && html`<p class="error" role="alert">${s.errors.script}</p>`}
+      ${s.droppedScript && html`<div class="notice row" role="status">
+        The dropped image carries the script that made it.
+        <button type="button" class="small" onClick=${C.loadDroppedScript}>Load its script</button>
+        <button type="button" class="ghost small" onClick=${() => store.set({ droppedScript: null })}>Dismiss</button></div>`}
     </section>`;
 }
 

@@ -257,7 +257,7 @@ async function readImageInfo(sha256) {
     if (Number.isInteger(p.seed)) gen.seed = p.seed;
     if (Number.isInteger(p.steps)) gen.steps = p.steps;
     if (typeof p.guidance_scale === "number") gen.guidance = p.guidance_scale;
-    store.set({ gen });
+    store.set({ gen, droppedScript: info.script ? { script: info.script, source: info.source } : null });
     if (p.prompt) toast(`Loaded the settings of the dropped image (${info.source || "metadata"}).`, "info");
   } catch {
     // no metadata: nothing to load
@@ -369,6 +369,14 @@ async function resumeJobs() {
   } catch {
     // list_jobs is optional for the canvas
   }
+}
+
+// A dropped viwo image carries the script that made it: the script panel offers to load it.
+export async function loadDroppedScript() {
+  const d = store.get().droppedScript;
+  if (!d) return;
+  const ok = await replaceScript(d.script);
+  if (ok) store.set({ droppedScript: null });
 }
 
 export function galleryToLayer(item) {
