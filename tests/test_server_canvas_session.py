@@ -293,3 +293,12 @@ def test_cheap_work_is_small_literal_strokes_and_patch_undos():
     assert not s.cheap([["canvas.layer.create", "a"]])
     s.apply([["canvas.layer.create", "a"], small])
     assert s.cheap(undo=1) and not s.cheap(undo=2) and not s.cheap(undo=0)
+
+
+def test_the_engine_imports_no_transport():
+    import subprocess
+    import sys
+
+    code = "import sys, viwoscript.server.canvas_session; print('aiohttp' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
