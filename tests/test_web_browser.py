@@ -420,3 +420,22 @@ def test_generation_box_sets_size_and_place_and_a_dropped_viwo_png_offers_its_sc
     page.wait_for_function("window.viwo.program.statements.some(s => s[0] === 'std.call_method')")
     assert Image.open(served.server.blobs.find("painter", sha)[0]).size == (256, 192)
     assert any(la["locked"] and la["id"].startswith("op") for la in page.evaluate("window.viwo.store.get().layers"))
+
+
+def test_upscale_a_result(page, served):
+    from PIL import Image
+
+    page.get_by_test_id("prompt").fill("small")
+    page.get_by_label("Steps").fill("2")
+    page.get_by_label("Width").fill("128")
+    page.get_by_label("Height").fill("64")
+    page.get_by_test_id("generate").click()
+    page.get_by_test_id("result-image").first.wait_for(timeout=30000)
+    wait_version(page, 3)
+    page.get_by_role("button", name="Upscale small ×2").click()
+    page.wait_for_function("document.querySelectorAll('[data-testid=result-image]').length === 2", timeout=30000)
+    url = page.get_by_test_id("result-image").first.get_attribute("src")
+    sha = url.split("/")[-1].split(".")[0]
+    assert Image.open(served.server.blobs.find("painter", sha)[0]).size == (256, 128)
+    assert "upscaled" in page.get_by_test_id("result-image").first.get_attribute("alt")
+    assert version(page) == 3  # an upscale does not land on the canvas by itself

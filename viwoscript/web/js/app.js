@@ -267,6 +267,8 @@ function Gallery({ s }) {
               <img data-testid="result-image" src=${im.url} alt=${`Result: ${im.prompt} (seed ${im.seed})`} width="96" height="96" /></button>
             <span class="row tight">
               <a class="button ghost small" href=${im.url} download=${`viwo-${im.seed}.png`}>PNG</a>
+              <button type="button" class="ghost small" onClick=${() => C.upscale(im)} title="Upscale ×2 (Lanczos)"
+                      aria-label=${`Upscale ${im.prompt} ×2`}>×2</button>
               ${saving === im.sha256
                 ? html`<input class="small" aria-label="Name to save as" autofocus placeholder="name"
                               onKeyDown=${(e) => { if (e.key === "Enter" && e.target.value.trim()) { C.saveToEntities(im, e.target.value.trim()); setSaving(null); } if (e.key === "Escape") setSaving(null); }} />`

@@ -4,7 +4,7 @@
 import { Rpc, uploadBlob } from "./rpc.js";
 import {
   Program, addLayerStatements, build, colorWithAlpha, generateScript, generatedLayerStatements, randomSeed,
-  statementsOf,
+  statementsOf, upscaleScript,
 } from "./script.js";
 import { slotsFromOpcodes, toText } from "./sexpr.js";
 import { isTyping } from "./stage.js";
@@ -306,7 +306,7 @@ export async function cancel() {
 
 function rememberJob(job) {
   const all = JSON.parse(sessionStorage.getItem("viwo.jobs") || "{}");
-  all[job.id] = { prompt: job.prompt, seed: job.seed, place: job.place };
+  all[job.id] = { prompt: job.prompt, seed: job.seed, place: job.place, kind: job.kind };
   sessionStorage.setItem("viwo.jobs", JSON.stringify(all));
 }
 
@@ -345,11 +345,11 @@ async function finishJob(id) {
   }
   if (rec.status !== "done") return;
   const images = rec.images || [];
-  const seed = rec.result?.seed ?? job.seed;
+  const seed = job.kind === "upscale" ? job.seed : rec.result?.seed ?? job.seed;
   store.set((s) => ({
     gallery: [...images.map((im, i) => ({ ...im, seed: Number.isInteger(seed) ? seed + i : seed, prompt: job.prompt, job: id })), ...s.gallery],
   }));
-  if (images.length) {
+  if (images.length && job.kind !== "upscale") {
     const place = job.place || { x: 0, y: 0 };
     const g = generatedLayerStatements(images[0].sha256, program.statements, place);
     await apply(g.statements).catch(() => {});
@@ -377,6 +377,19 @@ export async function loadDroppedScript() {
   if (!d) return;
   const ok = await replaceScript(d.script);
   if (ok) store.set({ droppedScript: null });
+}
+
+// Upscale a result (×2, CPU resampling): a job whose image joins the results.
+export async function upscale(item, factor = 2) {
+  try {
+    const rec = await rpc.call("submit_script", { script: upscaleScript(item.sha256, factor) });
+    const job = { id: rec.job, status: rec.status, step: 0, total: 1, kind: "upscale",
+                  prompt: `${item.prompt} (upscaled ×${factor})`, seed: item.seed };
+    store.set((st) => ({ job: rec.job, jobs: { ...st.jobs, [rec.job]: job } }));
+    rememberJob(job);
+  } catch (e) {
+    setError("generate", e.message);
+  }
 }
 
 export function galleryToLayer(item) {

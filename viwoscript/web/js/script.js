@@ -161,6 +161,13 @@ export function generateScript(opts) {
     ["std.call_method", ["std.var", "gen"], opts.method || "textToImage", opts.prompt ?? "", o]];
 }
 
+// Upscale an image file (blob) with the upscale capability's CPU resampling (no model needed).
+export function upscaleScript(sha256, factor = 2, method = "lanczos") {
+  return ["std.seq",
+    ["std.let", "up", ["get_capability", "diffusers.upscale"]],
+    ["std.call_method", ["std.var", "up"], "upscaleTraditional", ["image.load", `blob:${sha256}`], { factor, method }]];
+}
+
 // A binary frame of the server (design §15): 4-byte big-endian header length, JSON header, bytes.
 export function decodeFrame(buffer) {
   const view = new DataView(buffer);
