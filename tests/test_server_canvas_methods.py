@@ -192,3 +192,23 @@ def test_replace_export_and_image_info(tmp_path):
         assert np.array_equal(c.layers["g"], im)
 
     run(tmp_path, body)
+
+
+def test_sessions_are_bounded_per_user_and_idle_ones_close(tmp_path, monkeypatch):
+    from viwoscript.server import canvas_methods
+
+    monkeypatch.setattr(canvas_methods, "MAX_SESSIONS_PER_USER", 2)
+
+    async def body(connect, client, server):
+        c = await connect()
+        ids = [(await c.call("canvas_open"))["session"] for _ in range(3)]
+        assert list(server.canvas_sessions.entries) == ids[1:]
+        server.canvas_sessions.entries[ids[1]].used -= canvas_methods.IDLE_S + 1
+        await c.call("canvas_open")
+        assert ids[1] not in server.canvas_sessions.entries
+        s = server.canvas_sessions.entries[ids[2]].session
+        assert s.stack.max_bytes <= canvas_methods.MAX_SESSION_BYTES
+        await c.call("canvas_close", session=ids[2])
+        assert ids[2] not in server.canvas_sessions.entries
+
+    run(tmp_path, body)

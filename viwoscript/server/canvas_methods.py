@@ -34,6 +34,10 @@ methods = MethodRegistry()
 
 #: Sessions one user may hold; opening one more closes the least recently used.
 MAX_SESSIONS_PER_USER = 8
+#: Sessions unused this long are closed when any new one opens.
+IDLE_S = 3600.0
+#: Pixel memory one session's layers may use (its snapshots and undo patches have their own bounds).
+MAX_SESSION_BYTES = 512 * 1024 * 1024
 #: Sides a new canvas may have.
 MIN_SIDE, MAX_SIDE = 8, 4096
 
@@ -73,7 +77,11 @@ class CanvasSessions:
         server = self.server
         config = server.config
         rt = Runtime(canvas_size=(width, height), limits=config.limits, plugins=False, runner=config.runner)
+        rt.canvas.max_bytes = min(rt.canvas.max_bytes, MAX_SESSION_BYTES)
         user = call.user
+        now = time.monotonic()
+        for old in [k for k, e in self.entries.items() if now - e.used > IDLE_S]:
+            del self.entries[old]
 
         def load_blob(digest: str) -> bytes:
             return server.resolve_blob(user, digest, "canvas.layer.load_image").read_bytes()
