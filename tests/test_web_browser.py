@@ -439,3 +439,22 @@ def test_upscale_a_result(page, served):
     assert Image.open(served.server.blobs.find("painter", sha)[0]).size == (256, 128)
     assert "upscaled" in page.get_by_test_id("result-image").first.get_attribute("alt")
     assert version(page) == 3  # an upscale does not land on the canvas by itself
+
+
+def test_a_visible_mask_layer_makes_an_inpaint_request(page, served):
+    page.get_by_test_id("layer-add").click()
+    page.get_by_role("button", name="+ Mask").click()
+    wait_version(page, 2)
+    assert page.locator(".gen-mode").inner_text().startswith("Inpaint")
+    draw(page, [(100, 100), (200, 200)])
+    wait_version(page, 3)
+    page.get_by_test_id("prompt").fill("a window")
+    page.get_by_test_id("generate").click()
+    page.wait_for_selector(".generate .error", timeout=30000)
+    job = page.evaluate("window.viwo.store.get().job")
+    rec = page.evaluate(f"window.viwo.rpc.call('get_job', {{job: {job!r}}})")
+    # no inpaint model on a test machine: the job fails with the capability's message, shown in the panel
+    assert rec["status"] == "error" and rec["error"]["message"] in page.locator(".generate .error").inner_text()
+    assert "diffusers.inpaint.inpaint" in rec["error"]["message"]
+    page.get_by_role("button", name="Hide Mask 1").click()
+    page.wait_for_function("document.querySelector('.gen-mode').textContent === 'Text to image'")

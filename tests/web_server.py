@@ -40,7 +40,8 @@ class ServedUI:
         from viwoscript.limits import Limits
         from viwoscript.server.config import ServerConfig
 
-        kw = {"grants": [{"type": "diffusers.generate", "provider": "fake"}, {"type": "diffusers.upscale"}],
+        kw = {"grants": [{"type": "diffusers.generate", "provider": "fake"}, {"type": "diffusers.upscale"},
+                         {"type": "diffusers.inpaint"}, {"type": "controlnet.generate"}],
               **self.config_kw}
         return ServerConfig(tokens={TOKEN: "painter"}, explicit_token=True, data=self.data, roots=[self.data],
                             limits=Limits(gas=10**9, timeout=600), canvas_size=self.canvas_size, **kw)

@@ -78,3 +78,26 @@ test("image to image from the canvas replays the canvas first", () => {
   assert.deepEqual(s[3], ["std.call_method", ["std.var", "gen"], "imageToImage", ["canvas.composite", "white"], "p",
     { steps: 4, guidance_scale: 7.5, seed: 1, strength: 0.5 }]);
 });
+
+test("the visible layers choose the request", async () => {
+  const { generationMode } = await import("../../viwoscript/web/js/script.js");
+  const L = (id, type, visible = true, controlType) => ({ id, name: id, type, visible, controlType });
+  assert.equal(generationMode([L("a", "raster")]).kind, "txt2img");
+  assert.equal(generationMode([L("a", "raster")], { fromCanvas: true }).kind, "img2img");
+  const cn = generationMode([L("a", "raster"), L("c", "control", true, "canny")], { controlSettings: { c: { weight: 0.5 } } });
+  assert.deepEqual(cn.controls, [{ layer: "c", controlType: "canny", weight: 0.5 }]);
+  assert.equal(generationMode([L("c", "control", false), L("m", "mask")]).mask, "m");
+  assert.equal(generationMode([L("m", "mask", false)]).kind, "txt2img");
+});
+
+test("inpaint and ControlNet scripts", () => {
+  const canvas = [["canvas.layer.create", "m", "M", "mask"]];
+  const ip = generateScript({ prompt: "p", seed: 2, steps: 3, mask: "m", canvas });
+  assert.deepEqual(ip.slice(-1)[0], ["std.call_method", ["std.var", "ip"], "inpaint", ["canvas.composite", "white"], "m", "p",
+    { steps: 3, guidance_scale: 7.5, seed: 2 }]);
+  const cn = generateScript({ prompt: "p", seed: 2, steps: 3, width: 512, height: 512, canvas,
+    controls: [{ layer: "c", controlType: "canny", weight: 0.5 }] });
+  assert.deepEqual(cn.slice(-1)[0], ["std.call_method", ["std.var", "cn"], "apply",
+    ["list.new", { image: "c", controlType: "canny", weight: 0.5, start: 0, end: 1 }], "p",
+    { width: 512, height: 512, steps: 3, guidance_scale: 7.5, seed: 2 }]);
+});

@@ -2,7 +2,7 @@
 
 import { html, render, useEffect, useRef, useState } from "../vendor/preact-htm-standalone.module.js";
 import * as C from "./controller.js";
-import { CONTROL_TYPES, randomSeed } from "./script.js";
+import { CONTROL_TYPES, generationMode, randomSeed } from "./script.js";
 import { Stage } from "./stage.js";
 import { useStore } from "./store.js";
 
@@ -151,7 +151,8 @@ function LayerItem({ l, s, index, count }) {
         ${l.type === "control" && html`<label class="field inline">Control type
           <select aria-label="Control type" value=${l.controlType || "scribble"}
                   onChange=${(e) => C.layerOps.update(l.id, { controlType: e.target.value })}>
-            ${CONTROL_TYPES.map((t) => html`<option value=${t}>${t}</option>`)}</select></label>`}
+            ${CONTROL_TYPES.map((t) => html`<option value=${t}>${t}</option>`)}</select></label>
+          <${ControlSettings} id=${l.id} c=${s.controlSettings[l.id] || {}} />`}
         <span class="row">
           <label class="button ghost small">Put image…<input type="file" accept="image/*" class="visually-hidden"
                  onChange=${(e) => { const f = e.target.files[0]; if (f) C.placeFile(f, { newLayer: false }); e.target.value = ""; }} /></label>
@@ -159,6 +160,16 @@ function LayerItem({ l, s, index, count }) {
         </span>
       </div>`}
     </li>`;
+}
+
+// A control layer's ControlNet settings (used when generating; not canvas state).
+function ControlSettings({ id, c }) {
+  const num = (k) => (e) => C.setControl(id, { [k]: Number(e.target.value) });
+  return html`<div class="grid3">
+    <label class="field">Weight <input type="number" min="0" max="2" step="0.05" value=${c.weight ?? 1} onInput=${num("weight")} /></label>
+    <label class="field">Start <input type="number" min="0" max="1" step="0.05" value=${c.start ?? 0} onInput=${num("start")} /></label>
+    <label class="field">End <input type="number" min="0" max="1" step="0.05" value=${c.end ?? 1} onInput=${num("end")} /></label>
+  </div>`;
 }
 
 function Layers({ s }) {
@@ -221,6 +232,8 @@ function Generate({ s }) {
         ${schedulers ? html`<select value=${g.scheduler} onChange=${(e) => C.setGen({ scheduler: e.target.value })}>
             <option value="">default</option>${schedulers.map((m) => html`<option value=${m}>${m}</option>`)}</select>`
           : html`<input value=${g.scheduler} placeholder="default" onInput=${(e) => C.setGen({ scheduler: e.target.value })} />`}</label>`}
+      <p class="muted mode-line" aria-live="polite">Request: <strong class="gen-mode">${generationMode(s.layers, { fromCanvas: g.fromCanvas }).label}</strong>
+        <span title="A visible mask layer makes an inpaint request, visible control layers a ControlNet one; hide a layer to leave it out."> (from the visible layers)</span></p>
       <label class="check from-canvas" title="Image to image: start from the visible raster layers (the job replays the canvas script)">
         <input type="checkbox" checked=${g.fromCanvas} onChange=${(e) => C.setGen({ fromCanvas: e.target.checked })} /> Start from the canvas</label>
       ${g.fromCanvas && html`<label class="field inline">Strength

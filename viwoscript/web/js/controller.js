@@ -4,7 +4,7 @@
 import { Rpc, uploadBlob } from "./rpc.js";
 import {
   Program, addLayerStatements, build, colorWithAlpha, generateScript, generatedLayerStatements, randomSeed,
-  statementsOf, upscaleScript,
+  generationMode, statementsOf, upscaleScript,
 } from "./script.js";
 import { slotsFromOpcodes, toText } from "./sexpr.js";
 import { isTyping } from "./stage.js";
@@ -31,6 +31,7 @@ export const store = createStore({
   jobs: {},
   gallery: [],
   saved: [],
+  controlSettings: {},
   galleryTab: "session",
   templatesOpen: false,
   templates: [],
@@ -266,6 +267,10 @@ async function readImageInfo(sha256) {
 
 // --- generation -----------------------------------------------------------------------------------
 
+export function setControl(layer, patch) {
+  store.set((s) => ({ controlSettings: { ...s.controlSettings, [layer]: { ...(s.controlSettings[layer] || {}), ...patch } } }));
+}
+
 export function setGen(patch) {
   store.set((s) => ({ gen: { ...s.gen, ...patch }, errors: { ...s.errors, generate: null } }));
 }
@@ -281,8 +286,10 @@ export async function generate() {
   if (!gen.seedLocked) gen.seed = randomSeed();
   store.set({ gen });
   const size = s.box ? { width: s.box.w, height: s.box.h } : { width: gen.width, height: gen.height };
-  const fromCanvas = gen.fromCanvas && s.layers.some((l) => l.type === "raster" && l.visible);
-  const script = generateScript({ ...gen, ...size, fromCanvas, canvas: program.statements });
+  const mode = generationMode(s.layers, { fromCanvas: gen.fromCanvas, controlSettings: s.controlSettings });
+  const fromCanvas = mode.kind === "img2img" || mode.kind === "inpaint"; // results cover the whole canvas
+  const script = generateScript({ ...gen, ...size, ...mode, strength: mode.kind === "img2img" ? gen.strength : undefined,
+                                  canvas: program.statements });
   try {
     const rec = await rpc.call("submit_script", { script });
     const job = { id: rec.job, status: rec.status, step: 0, total: gen.steps, prompt: gen.prompt, seed: gen.seed,

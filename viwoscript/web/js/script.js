@@ -132,6 +132,18 @@ export function statementsOf(script) {
   return [script];
 }
 
+// Which request the visible layers make: inpaint (a visible mask layer), ControlNet (visible control
+// layers), image to image (asked for), else text to image.
+export function generationMode(layers, { fromCanvas = false, controlSettings = {} } = {}) {
+  const mask = layers.find((l) => l.type === "mask" && l.visible);
+  if (mask) return { kind: "inpaint", label: `Inpaint (mask “${mask.name}”)`, mask: mask.id };
+  const controls = layers.filter((l) => l.type === "control" && l.visible)
+    .map((l) => ({ layer: l.id, controlType: l.controlType, ...(controlSettings[l.id] || {}) }));
+  if (controls.length) return { kind: "controlnet", label: `ControlNet (${controls.length} layer${controls.length > 1 ? "s" : ""})`, controls };
+  if (fromCanvas && layers.some((l) => l.type === "raster" && l.visible)) return { kind: "img2img", label: "Image to image", fromCanvas: true };
+  return { kind: "txt2img", label: "Text to image" };
+}
+
 // The script submitted for a generation (JSON form). Options follow the capability's declared names.
 export function generateScript(opts) {
   const o = {
@@ -146,13 +158,33 @@ export function generateScript(opts) {
   if (opts.scheduler) o.scheduler = opts.scheduler;
   if (opts.batch && opts.batch > 1) o.batch = opts.batch;
   const cap = opts.capability || "diffusers.generate";
+  const canvas = opts.canvas || [];
+  if (opts.mask) {
+    // Inpaint: repaint where the mask layer is painted, on the composite of the visible raster layers.
+    delete o.width;
+    delete o.height;
+    if (opts.strength !== undefined) o.strength = opts.strength;
+    return ["std.seq", ...canvas,
+      ["std.let", "ip", ["get_capability", "diffusers.inpaint"]],
+      ["std.call_method", ["std.var", "ip"], "inpaint", ["canvas.composite", "white"], opts.mask, opts.prompt ?? "", o]];
+  }
+  if (opts.controls && opts.controls.length) {
+    // ControlNet: each visible control layer (by id: the capability reads its control image) with its
+    // type, weight and start/end.
+    const controls = opts.controls.map((c) => ({
+      image: c.layer, controlType: c.controlType || "scribble", weight: c.weight ?? 1, start: c.start ?? 0, end: c.end ?? 1,
+    }));
+    return ["std.seq", ...canvas,
+      ["std.let", "cn", ["get_capability", "controlnet.generate"]],
+      ["std.call_method", ["std.var", "cn"], "apply", ["list.new", ...controls], opts.prompt ?? "", o]];
+  }
   if (opts.fromCanvas) {
     // Image to image from the canvas: the job replays the page's canvas statements, then starts from
     // the composite of its visible raster layers (on white).
     delete o.width;
     delete o.height;
     o.strength = opts.strength ?? 0.6;
-    return ["std.seq", ...(opts.canvas || []),
+    return ["std.seq", ...canvas,
       ["std.let", "gen", ["get_capability", cap]],
       ["std.call_method", ["std.var", "gen"], "imageToImage", ["canvas.composite", "white"], opts.prompt ?? "", o]];
   }
