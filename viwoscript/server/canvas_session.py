@@ -365,7 +365,7 @@ class CanvasSession:
                 tiles[(layer.id, tx, ty)] = Tile(layer.id, tx, ty, bx1 - tx, by1 - ty, px[ty:by1, tx:bx1].tobytes())
 
     def _placeholder(self, stmt: Any, tiles: dict | None, reset: set) -> None:
-        from ..canvas.replay import placeholder
+        from ..replay import placeholder
 
         layer = placeholder(self.stack, len(self.statements), self.runtime.parse(stmt))
         self.statements.append(stmt)
@@ -386,7 +386,7 @@ class CanvasSession:
 
     def _run(self, stmt: Any) -> None:
         """One top-level statement through the Runtime, or as a placeholder layer (replay's canvas mode)."""
-        from ..canvas.replay import _replayable, placeholder
+        from ..replay import _replayable, placeholder
 
         rt = self.runtime
         tree = rt.parse(stmt)
