@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -32,6 +33,7 @@ if CHROMIUM is None or not any(True for _ in [0] if __import__("importlib").util
         raise RuntimeError(f"CI=true: {why}")
     pytest.skip(why, allow_module_level=True)
 pytest.importorskip("aiohttp")
+from playwright.sync_api import expect  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +80,13 @@ def version(pg) -> int:
 
 def wait_version(pg, n: int):
     pg.wait_for_function(f"window.viwo.program.version === {n}", timeout=15000)
+
+
+def script_text(pg) -> str:
+    """The script panel's text once the page has rendered its current script."""
+    pg.wait_for_function("document.querySelector('[data-testid=script-text]').value === "
+                         "window.viwo.store.get().scriptText")
+    return pg.get_by_test_id("script-text").input_value()
 
 
 def draw(pg, points, *, steps_between: int = 3):
@@ -128,9 +137,9 @@ def test_every_layer_mode_test_id_is_on_one_element(page):
                 "brush-color", "prompt", "seed", "generate", "cancel", "script-text", "templates-toggle"):
         assert page.get_by_test_id(tid).count() == 1, tid
     page.get_by_test_id("templates-toggle").click()
-    assert page.get_by_test_id("template-save").count() == 1
+    expect(page.get_by_test_id("template-save")).to_have_count(1)
     page.get_by_test_id("template-save").click()
-    assert page.get_by_test_id("template-name").count() == 1
+    expect(page.get_by_test_id("template-name")).to_have_count(1)
     page.keyboard.press("Escape")
     # every control has an accessible name
     unnamed = page.evaluate("""() => [...document.querySelectorAll('button, input, select, textarea')]
@@ -144,8 +153,8 @@ def test_mouse_strokes_match_the_rasterizer_and_the_page_shows_them(page, served
     page.get_by_test_id("layer-add").click()
     page.get_by_test_id("layer-add").click()
     wait_version(page, 2)
-    assert page.get_by_test_id("layer-item").count() == 2
-    assert page.locator("[data-testid=layer-item].active").get_attribute("data-layer") == "layer-2"
+    expect(page.get_by_test_id("layer-item")).to_have_count(2)
+    expect(page.locator("[data-testid=layer-item].active")).to_have_attribute("data-layer", "layer-2")
     page.get_by_test_id("brush-size").fill("30")
     page.get_by_test_id("brush-color").evaluate("(e) => { e.value = '#3366ff'; e.dispatchEvent(new Event('input', {bubbles: true})); }")
     draw(page, [(60, 60), (200, 90), (300, 260)])
@@ -154,7 +163,7 @@ def test_mouse_strokes_match_the_rasterizer_and_the_page_shows_them(page, served
     draw(page, [(400, 100), (380, 420)])
     wait_version(page, 4)
     page.keyboard.press("e")
-    assert page.get_by_test_id("tool-eraser").get_attribute("aria-pressed") == "true"
+    expect(page.get_by_test_id("tool-eraser")).to_have_attribute("aria-pressed", "true")
     draw(page, [(150, 40), (160, 200)])
     wait_version(page, 5)
     script, layers = server_layers(served, session_id(page))
@@ -168,7 +177,7 @@ def test_mouse_strokes_match_the_rasterizer_and_the_page_shows_them(page, served
         assert np.array_equal(layers[k], want[k]), k
     assert layers["layer-2"][..., 3].any()
     assert_client_matches(page, "layer-2", layers["layer-2"])
-    text = page.get_by_test_id("script-text").input_value()
+    text = script_text(page)
     assert text.count("(canvas.draw_stroke") == 3 and '"eraser"' in text
 
 
@@ -195,7 +204,7 @@ def test_undo_redo_from_keyboard_and_buttons(page, served):
     page.get_by_role("button", name="Undo").click()
     page.get_by_role("button", name="Undo").click()
     wait_version(page, 1)
-    assert page.get_by_test_id("script-text").input_value().count("draw_stroke") == 0
+    assert script_text(page).count("draw_stroke") == 0
 
 
 def test_generate_with_the_fake_lands_on_a_locked_layer(page, served):
@@ -210,7 +219,8 @@ def test_generate_with_the_fake_lands_on_a_locked_layer(page, served):
     page.get_by_test_id("generate").click()
     page.get_by_test_id("result-image").first.wait_for(timeout=30000)
     wait_version(page, 3)
-    assert page.get_by_test_id("progress").get_attribute("value") == page.get_by_test_id("progress").get_attribute("max")
+    page.wait_for_function("(() => { const p = document.querySelector('[data-testid=progress]'); "
+                           "return p && p.max > 0 && p.value === p.max; })()")
     script, layers = server_layers(served, session_id(page))
     create, load, lock = script[1:4]
     assert create == ["canvas.layer.create", "generated-1", "generated", "raster"]
@@ -223,7 +233,7 @@ def test_generate_with_the_fake_lands_on_a_locked_layer(page, served):
     assert np.array_equal(layers["generated-1"][:192, :256], img)
     assert not layers["generated-1"][192:].any()
     assert page.locator("li[data-layer=generated-1]").get_attribute("data-testid") == "layer-item"
-    assert page.get_by_role("button", name="Unlock generated").count() == 1
+    expect(page.get_by_role("button", name="Unlock generated")).to_have_count(1)
     # the seed was locked: the job used it
     src = page.get_by_test_id("result-image").first.get_attribute("alt")
     assert "seed 1234" in src
@@ -287,7 +297,7 @@ def test_templates_round_trip_and_script_editing(page, served):
     wait_version(page, 1)
     draw(page, [(100, 100), (200, 150)])
     wait_version(page, 2)
-    saved_text = page.get_by_test_id("script-text").input_value()
+    saved_text = script_text(page)
     page.get_by_test_id("templates-toggle").click()
     page.get_by_test_id("template-save").click()
     page.get_by_test_id("template-name").fill("sketch.one")
@@ -305,7 +315,7 @@ def test_templates_round_trip_and_script_editing(page, served):
     # load the template back
     item.get_by_role("button", name="Load").click()
     page.wait_for_function("window.viwo.store.get().layers.map(l => l.id).join() === 'layer-1'")
-    assert page.get_by_test_id("script-text").input_value() == saved_text
+    expect(page.get_by_test_id("script-text")).to_have_value(saved_text)
     with page.expect_download() as dl:
         item.get_by_role("button", name="Export").click()
     assert dl.value.suggested_filename.endswith(".viwo-template.json")
@@ -318,7 +328,7 @@ def test_reconnects_after_a_server_restart_and_restores_the_canvas(page, served)
     wait_version(page, 1)
     draw(page, [(30, 30), (300, 300)])
     wait_version(page, 2)
-    before = page.get_by_test_id("script-text").input_value()
+    before = script_text(page)
     page.allowed_problems = ("WebSocket connection", "ERR_CONNECTION_REFUSED")
     old = session_id(page)
     served.restart()
@@ -327,7 +337,7 @@ def test_reconnects_after_a_server_restart_and_restores_the_canvas(page, served)
     page.wait_for_function("window.viwo.program.version === 2")
     sid = session_id(page)
     script, layers = server_layers(served, sid)
-    assert page.get_by_test_id("script-text").input_value() == before
+    expect(page.get_by_test_id("script-text")).to_have_value(before)
     assert np.array_equal(layers["layer-1"], replayed(script)["layer-1"])
     assert_client_matches(page, "layer-1", layers["layer-1"])
     draw(page, [(300, 30), (30, 300)])
@@ -350,7 +360,7 @@ def test_layers_panel_edits_are_statements(page, served):
     assert page.evaluate("window.viwo.store.get().layers.map(l => l.id)") == ["layer-1", "control-1", "mask-1"]
     page.get_by_role("button", name="Delete Layer 1").click()
     wait_version(page, 8)
-    assert page.get_by_test_id("layer-item").count() == 2
+    expect(page.get_by_test_id("layer-item")).to_have_count(2)
 
 
 def test_image_to_image_from_the_canvas(page, served):
@@ -445,7 +455,7 @@ def test_a_visible_mask_layer_makes_an_inpaint_request(page, served):
     page.get_by_test_id("layer-add").click()
     page.get_by_role("button", name="+ Mask").click()
     wait_version(page, 2)
-    assert page.locator(".gen-mode").inner_text().startswith("Inpaint")
+    expect(page.locator(".gen-mode")).to_have_text(re.compile("^Inpaint"))
     draw(page, [(100, 100), (200, 200)])
     wait_version(page, 3)
     page.get_by_test_id("prompt").fill("a window")
