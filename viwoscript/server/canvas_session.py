@@ -386,7 +386,7 @@ class CanvasSession:
 
     def _run(self, stmt: Any) -> None:
         """One top-level statement through the Runtime, or as a placeholder layer (replay's canvas mode)."""
-        from ..replay import _replayable, placeholder
+        from ..replay import placeholder, replayable
 
         rt = self.runtime
         tree = rt.parse(stmt)
@@ -394,7 +394,7 @@ class CanvasSession:
         if _is_call(stmt, _LOAD) and isinstance(_arg(stmt, 2), str) and _arg(stmt, 2).startswith("blob:"):
             self._load_blob(stmt)
             return
-        if not _replayable(tree, rt.registry):
+        if not replayable(tree, rt.registry):
             placeholder(self.stack, index, tree)
             return
         rt.run(tree, scope=self._scope)
