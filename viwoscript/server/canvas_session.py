@@ -400,7 +400,8 @@ class CanvasSession:
         rt.run(tree, scope=self._scope)
 
     def _load_blob(self, stmt: list) -> None:
-        from ..canvas.sources import decode
+        from ..pixels.channels import to_rgba
+        from ..pixels.decode import decode
 
         op = _LOAD
         src = stmt[2]
@@ -411,7 +412,7 @@ class CanvasSession:
             raise ScriptError(f"{op}: blob: sources are only available in a server session")
         data = self.load_blob(m.group(1))
         x, y = _arg(stmt, 3) or 0, _arg(stmt, 4) or 0
-        rgba = decode(data, op, self.stack.max_pixels)
+        rgba = to_rgba(decode(data, op=op, max_pixels=self.stack.max_pixels, name=src[:20] + "…").pixels)
         self.stack.put_image(_arg(stmt, 1), rgba, x, y, op=op)
 
     # --- snapshots -----------------------------------------------------------------------------------
