@@ -153,6 +153,17 @@ TYPED_INPUTS = """async (base) => {
   const ws = wsm.headlessWorkspace();
   const wrong = [];
   for (const spec of model.specs.values()) {
+    if (spec.kind === 'opts') {
+      wsm.loadState(ws, {blocks: {languageVersion: 0, blocks: [{type: spec.blockType, extraState: {fields: spec.fields.map((f) => f.name)}}]}});
+      const b = ws.getAllBlocks(false)[0];
+      for (const f of spec.fields) {
+        const input = b.getInput('F:' + f.name);
+        const want = sp.checkOf(f.type);
+        if (!input || JSON.stringify(input.connection.getCheck()) !== JSON.stringify(want === null ? null : [want]))
+          wrong.push(spec.blockType + '.' + f.name + ': option is not a typed input');
+      }
+      continue;
+    }
     const n = spec.args.length;
     const extraState = spec.kind === 'pairs' ? {rows: ['p']} : {n};
     wsm.loadState(ws, {blocks: {languageVersion: 0, blocks: [{type: spec.blockType, extraState}]}});

@@ -97,3 +97,16 @@ test("a person's edits: empty trailing inputs are left out, inner ones are null"
   };
   assert.equal(print(stateToTree(model, state)), '["list.new", null, 2]');
 });
+
+test("a capability method's options object shows its declared fields", () => {
+  const json =
+    '["std.call_method", ["get_capability", "diffusers.generate"], "textToImage", "a fox", ["obj.new", ["seed", 7], ["steps", 20]]]';
+  const state = treeToState(model, parse(json));
+  const opts = state.blocks.blocks[0].inputs.ARG1.block;
+  assert.equal(opts.type, TYPE.opts("diffusers.generate", "textToImage", "options"));
+  assert.deepEqual(opts.extraState.fields, ["seed", "steps"]);
+  assert.equal(print(stateToTree(model, state)), print(parse(json)));
+  // An undeclared key keeps the plain object block.
+  const other = treeToState(model, parse(json.replace('"seed"', '"no_such_option"')));
+  assert.equal(other.blocks.blocks[0].inputs.ARG1.block.type, TYPE.op("obj.new"));
+});

@@ -22,6 +22,7 @@ import { Num, Obj, flat, parse } from "./sjson.js";
 export const TYPE = {
   op: (opcode) => `vw_op:${opcode}`,
   cap: (type, method) => `vw_cap:${type}:${method}`,
+  opts: (type, method, param) => `vw_opts:${type}:${method}:${param}`,
   seq: "vw_seq",
   num: "vw_num",
   str: "vw_str",
@@ -112,6 +113,22 @@ export function buildSpecs(opcodes, capabilities = []) {
       };
       specs.set(spec.blockType, spec);
       methods.set(meth.name, [...(methods.get(meth.name) ?? []), c.type]);
+      for (const a of spec.args) {
+        if (!a.fields?.length) continue;
+        const os = {
+          blockType: TYPE.opts(c.type, meth.name, a.name),
+          kind: "opts",
+          opcode: "obj.new",
+          label: `${meth.name} ${a.name}`,
+          category: spec.category,
+          description: a.description || `Options of ${spec.label}`,
+          returnType: "object",
+          output: "Object",
+          fields: a.fields.map((f) => ({ ...f, check: checkOf(f.type) })),
+        };
+        a.optionsBlock = os.blockType;
+        specs.set(os.blockType, os);
+      }
     }
   }
   return { specs, byOpcode, methods, capabilities };
@@ -262,12 +279,32 @@ export class Loader {
         extraState.raw.push(i);
         inputs[key] = { block: this.data(a) };
       } else if (as.kind === "body") inputs[key] = { block: this.body(a) };
-      else inputs[key] = { block: this.block(a, "value") };
+      else inputs[key] = { block: this.options(as, a) ?? this.block(a, "value") };
     });
     if (!extraState.raw.length) delete extraState.raw;
     const b = { type: spec.blockType, extraState };
     if (Object.keys(fields).length) b.fields = fields;
     if (Object.keys(inputs).length) b.inputs = inputs;
+    return b;
+  }
+
+  // An options object of a capability method as its named fields, when every key is a declared one.
+  options(as, t) {
+    if (!as.optionsBlock || !isCall(t) || t[0] !== "obj.new") return null;
+    const os = this.model.specs.get(as.optionsBlock);
+    const known = new Set(os.fields.map((f) => f.name));
+    const names = [];
+    for (const pair of t.slice(1)) {
+      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== "string" || !known.has(pair[0])) return null;
+      if (names.includes(pair[0])) return null;
+      names.push(pair[0]);
+    }
+    const inputs = {};
+    t.slice(1).forEach(([k, v]) => {
+      inputs[`F:${k}`] = { block: this.block(v, "value") };
+    });
+    const b = { type: os.blockType, extraState: { shape: "value", fields: names } };
+    if (names.length) b.inputs = inputs;
     return b;
   }
 
@@ -391,6 +428,15 @@ export class Saver {
     }
     const spec = this.model.specs.get(b.type);
     if (!spec) throw new SaveError(`unknown block type ${b.type}`, b.id);
+    if (spec.kind === "opts") {
+      return [
+        "obj.new",
+        ...(es.fields ?? []).map((name, i) => {
+          const c = this.input(b, `F:${name}`);
+          return [name, c ? this.node(c, [...path, i + 1, 1]) : null];
+        }),
+      ];
+    }
     if (spec.kind === "pairs") {
       const rows = es.rows ?? [];
       return [

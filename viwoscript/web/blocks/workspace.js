@@ -309,6 +309,60 @@ function definePairs(spec, onHelp) {
   };
 }
 
+// The options object of a capability method: one named, typed input per option present; a dropdown
+// adds the others.
+function defineOptions(spec, onHelp) {
+  const Bl = B();
+  Bl.Blocks[spec.blockType] = {
+    ...commonMixin(onHelp),
+    init() {
+      this.vwSpec = spec;
+      this.vwOutput = ["Object"];
+      this.vwState = { shape: "value", fields: [] };
+      this.setColour(hueOf("kernel"));
+      this.setTooltip(spec.description);
+      setShape(this, "value");
+      this.vwBuild();
+    },
+    vwBuild() {
+      const present = this.vwState.fields ?? [];
+      this.appendDummyInput("HEAD").appendField("options");
+      for (const name of present) {
+        const f = spec.fields.find((x) => x.name === name);
+        const input = this.appendValueInput(`F:${name}`).setCheck(f?.check ? [f.check] : null).appendField(name);
+        if (f?.description) input.setTooltip?.(f.description);
+      }
+      const missing = spec.fields.filter((f) => !present.includes(f.name));
+      const row = this.appendDummyInput("PLUSMINUS");
+      if (missing.length) {
+        row.appendField(new Bl.FieldDropdown(
+          () => [["add option…", "\u0000"], ...missing.map((f) => [f.name, f.name])],
+          (v) => {
+            if (v && v !== "\u0000") {
+              setTimeout(() => {
+                const before = JSON.stringify(this.saveExtraState());
+                this.vwState.fields = [...(this.vwState.fields ?? []), v];
+                rebuild(this, () => this.vwBuild());
+                fireMutation(this, before);
+              });
+            }
+            return "\u0000";
+          }), "ADD");
+      }
+      if (present.length) {
+        row.appendField(new Bl.FieldImage(MINUS, 16, 16, "remove the last option", () => {
+          const before = JSON.stringify(this.saveExtraState());
+          unplugInput(this, `F:${present[present.length - 1]}`);
+          this.vwState.fields = present.slice(0, -1);
+          rebuild(this, () => this.vwBuild());
+          fireMutation(this, before);
+        }));
+      }
+      this.setInputsInline(false);
+    },
+  };
+}
+
 function defineFixed(onHelp) {
   const Bl = B();
   const lit = (type, colour, build, output) => {
@@ -405,6 +459,7 @@ export function defineBlocks(model, { onHelp } = {}) {
   defineFixed(onHelp);
   for (const spec of model.specs.values()) {
     if (spec.kind === "pairs") definePairs(spec, onHelp);
+    else if (spec.kind === "opts") defineOptions(spec, onHelp);
     else defineOpBlock(spec, onHelp);
   }
 }
@@ -461,11 +516,17 @@ export function toolbox(model, opcodes, capabilities) {
   for (const c of capabilities) {
     for (const meth of c.methods) {
       const spec = model.specs.get(TYPE.cap(c.type, meth.name));
-      add(`cap:${c.type}`, c.label || c.type, hueOf("kernel"), {
-        kind: "block",
-        type: spec.blockType,
-        inputs: { HANDLE: { block: { type: TYPE.op("get_capability"), extraState: { n: 1 }, inputs: { ARG0: { block: { type: TYPE.str, fields: { TEXT: c.type } } } } } } },
+      const inputs = {
+        HANDLE: { block: { type: TYPE.op("get_capability"), extraState: { n: 1 }, inputs: { ARG0: { block: { type: TYPE.str, fields: { TEXT: c.type } } } } } },
+      };
+      const n = requiredCount(spec);
+      spec.args.slice(0, n).forEach((a, i) => {
+        if (a.type === "string") inputs[`ARG${i}`] = { block: { type: TYPE.str, fields: { TEXT: "" } } };
       });
+      add(`cap:${c.type}`, c.label || c.type, hueOf("kernel"), { kind: "block", type: spec.blockType, extraState: { n }, inputs });
+      for (const a of spec.args) {
+        if (a.optionsBlock) add(`cap:${c.type}`, c.label || c.type, hueOf("kernel"), { kind: "block", type: a.optionsBlock });
+      }
     }
   }
   return { kind: "categoryToolbox", contents: [...cats.values()] };
