@@ -184,7 +184,7 @@ export class BlocksMode {
       const id = d.path ? blockForPath(this.paths, d.path) : null;
       const block = id ? this.ws.getBlockById(id) : null;
       if (block) {
-        block.setWarningText(`${d.type ?? d.severity ?? "error"}: ${d.message}${d.hint ? `\n${d.hint}` : ""}`);
+        block.setWarningText(`${d.kind ?? d.type ?? d.severity ?? "error"}: ${d.message}${d.hint ? `\n${d.hint}` : ""}`);
         marked.push({ id, ...d });
       }
     }
