@@ -10,7 +10,7 @@
 //   toLayers(jsonText)        "Visualize as Layers": replay the script as layers and switch mode
 //   imageToLayer(image)       put a result image on a new layer in Layer Mode
 
-import { parse, print } from "./sjson.js";
+import { parse, print, toData } from "./sjson.js";
 import { Saver, buildSpecs, treeToState } from "./spec.js";
 import { PLUGINS, defineBlocks, loadState, saveState, toolbox } from "./workspace.js";
 
@@ -57,6 +57,21 @@ export function blockForPath(paths, path) {
   return best;
 }
 
+// Whether two scripts (JSON text) hold the same statements, numbers compared by value (the page's
+// program keeps JavaScript numbers; the blocks keep the text a person typed).
+export function sameScript(a, b) {
+  const norm = (text) => {
+    if (!text.trim()) return "[]";
+    const d = toData(parse(text));
+    return JSON.stringify(Array.isArray(d) && d[0] === "std.seq" ? d.slice(1) : [d]);
+  };
+  try {
+    return norm(a) === norm(b);
+  } catch {
+    return false;
+  }
+}
+
 export class BlocksMode {
   constructor(root, api) {
     this.root = root;
@@ -83,8 +98,8 @@ export class BlocksMode {
     this.result = el("section", { class: "blocks-result", "aria-label": "Run result" });
     this.root.replaceChildren(
       el("div", { class: "blocks-toolbar" }, this.runBtn, this.cancelBtn, this.progress, this.status, this.layersBtn),
-      el("div", { class: "blocks-main" }, this.area, this.help),
-      this.result,
+      el("div", { class: "blocks-main" }, this.area, this.help,
+        el("div", { class: "blocks-side" }, el("h3", {}, "Result"), this.result)),
     );
   }
 
@@ -121,7 +136,7 @@ export class BlocksMode {
   // Load the page's current script into the workspace (when the mode opens or the text changed).
   async refresh() {
     const json = await this.api.scriptJson();
-    if (json === this.lastJson) return;
+    if (this.lastJson !== null && (json === this.lastJson || sameScript(json, this.lastJson))) return;
     this.loadJson(json);
   }
 

@@ -184,7 +184,7 @@ export class Loader {
       const top =
         isCall(tree) && tree[0] === "std.seq" && tree.length > 2
           ? this.stack(tree.slice(1))
-          : this.block(tree, "value");
+          : this.block(tree, "stmt");
       blocks.push({ ...top, x: 20, y: 20 });
     }
     return { blocks: { languageVersion: 0, blocks } };

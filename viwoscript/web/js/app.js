@@ -362,10 +362,29 @@ function LayerMode({ s }) {
     </div>`;
 }
 
-function BlocksMode() {
-  return html`<div class="blocks-mode panel" role="note">
-    <h2>Blocks Mode</h2>
-    <p>Blocks Mode is not part of this version yet. The script below is shared with Layer Mode.</p></div>`;
+// Blocks Mode (web/blocks/): Blockly, loaded when the mode first opens.
+function BlocksMode({ s }) {
+  const host = useRef(null);
+  const mode = useRef(null);
+  useEffect(() => {
+    let alive = true;
+    Promise.all([import("../blocks/mode.js"), import("../blocks/sjson.js")])
+      .then(async ([{ mountBlocks }, sj]) => {
+        const m = await mountBlocks(host.current, C.blocksApi({ printJson: sj.print, fromData: sj.fromData }));
+        if (alive) mode.current = m;
+        else m.dispose();
+      })
+      .catch((e) => C.toast(`Blocks Mode could not start: ${e.message}`));
+    return () => {
+      alive = false;
+      mode.current?.dispose();
+      mode.current = null;
+    };
+  }, []);
+  useEffect(() => {
+    mode.current?.refresh();
+  }, [s.scriptText]);
+  return html`<section class="panel blocks-host" aria-label="Blocks Mode" ref=${host}></section>`;
 }
 
 // A mode: a label and a view; the script panel below is shared by every mode.

@@ -125,7 +125,58 @@ function onNotify(method, p) {
     for (const id of p.reset || []) stage.resetLayer(id);
     return;
   }
-  if (method.startsWith("job.")) onJobEvent(method, p);
+  if (method.startsWith("job.")) {
+    if (!blocksJobs.has(p.job)) onJobEvent(method, p);
+    for (const fn of jobListeners) fn(method, p);
+  }
+}
+
+// --- Blocks Mode (web/blocks/mode.js) --------------------------------------------------------------
+
+const jobListeners = new Set();
+const blocksJobs = new Set(); // jobs Blocks Mode runs: Layer Mode's job handling leaves them alone
+let blocksTimer = null;
+
+// The script as Blocks Mode loads it: canonical JSON text of the statements ("" when there are none).
+function scriptJson(printJson, fromData) {
+  const st = program.statements;
+  if (!st.length) return "";
+  return printJson(fromData(st.length === 1 ? st[0] : ["std.seq", ...st]));
+}
+
+// Blocks changed the script: replay it as layers (debounced) and show the server's text form of it.
+function blocksSetScript(json) {
+  clearTimeout(blocksTimer);
+  blocksTimer = setTimeout(async () => {
+    if (await replaceScript(json || '["std.seq"]')) {
+      const r = await rpc.call("canvas_script", { session: store.get().session }).catch(() => null);
+      if (r?.text !== undefined) store.set({ scriptText: r.text });
+    }
+  }, 400);
+}
+
+export function blocksApi({ printJson, fromData }) {
+  return {
+    call: async (method, params) => {
+      const r = await rpc.call(method, params);
+      if (method === "submit_script" && r?.job) blocksJobs.add(r.job);
+      return r;
+    },
+    onEvent: (fn) => {
+      jobListeners.add(fn);
+      return () => jobListeners.delete(fn);
+    },
+    scriptJson: async () => scriptJson(printJson, fromData),
+    setScript: blocksSetScript,
+    toLayers: async (json) => {
+      clearTimeout(blocksTimer);
+      if (await replaceScript(json || '["std.seq"]')) store.set({ mode: "layer" });
+    },
+    imageToLayer: async (img) => {
+      await galleryToLayer(img);
+      toast("The image is on a new layer in Layer Mode.", "info");
+    },
+  };
 }
 
 async function loadMetadata() {
