@@ -34,6 +34,7 @@ export const TYPE = {
 
 const CHECKS = {
   number: "Number",
+  integer: "Number",
   string: "String",
   boolean: "Boolean",
   image: "Image",

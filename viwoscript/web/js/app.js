@@ -371,14 +371,16 @@ function BlocksMode({ s }) {
     Promise.all([import("../blocks/mode.js"), import("../blocks/sjson.js")])
       .then(async ([{ mountBlocks }, sj]) => {
         const m = await mountBlocks(host.current, C.blocksApi({ printJson: sj.print, fromData: sj.fromData }));
-        if (alive) mode.current = m;
-        else m.dispose();
+        if (!alive) return m.dispose();
+        mode.current = m;
+        if (window.viwo) window.viwo.blocks = m;
       })
       .catch((e) => C.toast(`Blocks Mode could not start: ${e.message}`));
     return () => {
       alive = false;
       mode.current?.dispose();
       mode.current = null;
+      if (window.viwo) window.viwo.blocks = null;
     };
   }, []);
   useEffect(() => {
