@@ -157,7 +157,7 @@ def test_a_check_error_is_shown_on_its_block(page):
     page.wait_for_function("Number(document.querySelector('[data-testid=blocks-workspace]').closest('.blocks-mode')"
                            ".dataset.diagnostics || 0) > 0", timeout=15000)
     marked = page.evaluate("window.viwo.blocks.diagnostics.map(d => [window.viwo.blocks.ws.getBlockById(d.id).type, d.message])")
-    assert marked == [["vw_str", "math.sqrt: expected number for num"]]
+    assert len(marked) == 1 and marked[0][0] == "vw_str" and "number" in marked[0][1], marked
     icons = page.locator("[data-testid=blocks-workspace] .blocklyWarningIcon, [data-testid=blocks-workspace] .blocklyIconGroup")
     assert icons.count() >= 1
 
