@@ -86,6 +86,25 @@ def shoot(page, out: Path, scheme: str):
         page.locator("#templates-drawer").screenshot(path=str(out / "ui-templates.png"))
 
 
+def shoot_blocks(page, out: Path, scheme: str):
+    """Blocks Mode over the same script, then after a run of it."""
+    page.evaluate("window.viwo.store.set({ templatesOpen: false, toasts: [] })")
+    page.get_by_test_id("mode-blocks").click()
+    page.wait_for_selector("[data-testid=blocks-workspace] .blocklySvg", timeout=30000)
+    page.wait_for_function("window.viwo.blocks && window.viwo.blocks.ws")
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(out / f"ui-blocks-mode-{scheme}.png"))
+    if scheme == "dark":
+        page.evaluate("""() => window.viwo.blocks.loadJson(JSON.stringify(["std.seq",
+          ["std.let", "gen", ["get_capability", "diffusers.generate"]],
+          ["std.call_method", ["std.var", "gen"], "textToImage", "a lighthouse on a cliff at dusk",
+           ["obj.new", ["seed", 7], ["steps", 12], ["width", 256], ["height", 256]]]]))""")
+        page.get_by_test_id("blocks-run").click()
+        page.locator(".blocks-status", has_text="Done").wait_for(timeout=60000)
+        page.wait_for_timeout(300)
+        page.locator(".blocks-mode").screenshot(path=str(out / "ui-blocks-result.png"))
+
+
 def compact(path: Path) -> None:
     """256-colour PNG: a third of the size, no visible change for UI chrome (the repo keeps them)."""
     from PIL import Image
@@ -131,6 +150,7 @@ def main() -> int:
                     page = ctx.new_page()
                     page.url_to_open = f"http://127.0.0.1:{port}/?token={TOKEN}"
                     shoot(page, out, scheme)
+                    shoot_blocks(page, out, scheme)
                     ctx.close()
                 browser.close()
         finally:

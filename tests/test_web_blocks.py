@@ -50,7 +50,7 @@ def test_conversions_with_node(corpus):
         if CI:
             pytest.fail("node is required under CI=true (Blocks Mode's conversions are tested with node --test)")
         pytest.skip("node is not installed")
-    out = subprocess.run([node, "--test", str(TESTS_WEB / "blocks.test.mjs")], capture_output=True, text=True,
+    out = subprocess.run([node, "--test", str(TESTS_WEB / "blocks_roundtrip.mjs")], capture_output=True, text=True,
                          env={**os.environ, "BLOCKS_CORPUS": str(corpus)}, timeout=300)
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
 

@@ -24,7 +24,8 @@ CI = os.environ.get("CI", "").lower() == "true"
 def test_vendored_files_match_the_manifest():
     manifest = json.loads((ROOT / "vendor" / "MANIFEST.json").read_text())
     listed = {f["path"] for f in manifest["files"]}
-    present = {p.name for p in (ROOT / "vendor").iterdir() if p.name != "MANIFEST.json"}
+    vendor = ROOT / "vendor"
+    present = {p.relative_to(vendor).as_posix() for p in vendor.rglob("*") if p.is_file() and p.name != "MANIFEST.json"}
     assert present == listed, "every vendored file is in MANIFEST.json and every listed file is present"
     for f in manifest["files"]:
         data = (ROOT / "vendor" / f["path"]).read_bytes()

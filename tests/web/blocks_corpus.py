@@ -2,7 +2,7 @@
 golden case of tests/lang, each in its canonical JSON form (`viwo fmt --to json`), plus the opcode and
 capability metadata a default Runtime serves. Built fresh by the tests (never committed: the corpus
 grows with the golden files). ``python tests/web/blocks_corpus.py OUT.json`` writes it for a manual run
-of ``node --test tests/web/blocks.test.mjs`` with ``BLOCKS_CORPUS=OUT.json``."""
+of ``node --test tests/web/blocks_roundtrip.mjs`` with ``BLOCKS_CORPUS=OUT.json``."""
 
 from __future__ import annotations
 

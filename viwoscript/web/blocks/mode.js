@@ -44,6 +44,28 @@ function loadBlockly() {
   });
 }
 
+// Blockly's classic block colours on the page's dark background.
+function darkTheme(Blockly) {
+  return Blockly.registry.hasItem?.(Blockly.registry.Type.THEME, "viwo-dark")
+    ? Blockly.registry.getObject(Blockly.registry.Type.THEME, "viwo-dark")
+    : Blockly.Theme.defineTheme("viwo-dark", {
+      base: Blockly.Themes.Classic,
+      componentStyles: {
+        workspaceBackgroundColour: "#17181d",
+        toolboxBackgroundColour: "#20222a",
+        toolboxForegroundColour: "#d8dae0",
+        flyoutBackgroundColour: "#262832",
+        flyoutForegroundColour: "#d8dae0",
+        flyoutOpacity: 0.96,
+        scrollbarColour: "#6b6f7a",
+        scrollbarOpacity: 0.5,
+        insertionMarkerColour: "#ffffff",
+        insertionMarkerOpacity: 0.3,
+        cursorColour: "#d0d0d0",
+      },
+    });
+}
+
 // The block a diagnostic's node path points at: the deepest block whose path is a prefix of it.
 export function blockForPath(paths, path) {
   let best = null;
@@ -124,7 +146,7 @@ export class BlocksMode {
       move: { scrollbars: true, drag: true, wheel: false },
       grid: { spacing: 24, length: 2, colour: dark ? "#333" : "#ddd", snap: false },
       renderer: "thrasos",
-      theme: dark ? Blockly.Themes.Dark ?? undefined : undefined,
+      theme: dark ? darkTheme(Blockly) : Blockly.Themes.Classic,
       sounds: false,
     });
     this.ws.addChangeListener((e) => this.onChange(e));

@@ -1,6 +1,6 @@
 // node --test: Blocks Mode's pure conversions (viwoscript/web/blocks/spec.js, sjson.js). The corpus (every
 // example, shipped module and golden case in canonical JSON, plus the server's metadata) comes from
-// tests/web/blocks_corpus.py through BLOCKS_CORPUS; tests/test_web_blocks.py builds it and runs this file.
+// tests/web/blocks_corpus.py through BLOCKS_CORPUS; tests/test_web_blocks.py builds it and runs this file (not named *.test.mjs: it needs the corpus).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
