@@ -1021,10 +1021,13 @@ def test_for_over_a_list_that_shrinks_or_is_rebound_in_the_body():
 
 
 def test_for_over_a_non_list_and_missing_parts():
-    assert value_of('(std.for x "abc" (std.log x))') is None
+    assert error_of('(std.for x "abc" (std.log x))')[:3] == (
+        "ArgumentError", 'std.for: expected array for list, got string "abc"', (1, 1))
     assert value_of("(std.for x [1 2])") is None
     for literal in ("-1.5", "-0.0", "-1e21", "-9223372036854775808", "-1", "null", '"s"', "{}"):
-        assert value_of(f"(std.for x {literal} (std.log x))") is None
+        err = error_of(f"(std.seq 1\n  (std.for x {literal} (std.log x)))")
+        assert err[0] == "ArgumentError" and err[1].startswith("std.for: expected array for list, got ")
+        assert err[2] == (2, 3)
 
 
 def test_try_catch_scope_and_missing_catch():

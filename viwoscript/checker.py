@@ -24,6 +24,11 @@ def check_tree(tree: Node, registry: Registry, *, known_names: set[str] | None =
         if name not in declared:
             c.add("warning", "NameError", f"variable '{name}' is never declared, so it reads as null", span,
                   "declare it with std.let, or check the spelling")
+    for i, d in enumerate(c.out):  # (f 3) where f is a variable: it holds a lambda to apply
+        name = d.message.removeprefix("Unknown opcode: ") if d.message.startswith("Unknown opcode: ") else None
+        if name in declared:
+            c.out[i] = Diagnostic(d.severity, d.kind, d.message, d.span,
+                                  f"{name} is a variable: call the lambda it holds with (std.apply {name} ...)")
     return sorted(c.out, key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))
 
 

@@ -67,7 +67,7 @@ class Setting:
     source: str = DEFAULT
 
 
-_LIMIT_KEYS = ("gas", "timeout", "max_depth", "max_string", "max_list", "max_object")
+_LIMIT_KEYS = ("gas", "timeout", "max_depth", "max_string", "max_list", "max_object", "max_nodes")
 _UNLIMITED = ("gas", "timeout")
 _SCHEMA = {
     "limits": _LIMIT_KEYS,

@@ -1,4 +1,5 @@
-"""Resource limits: gas, call depth, value sizes, wall-clock time.
+"""Resource limits: gas, call depth, value sizes, memory, wall-clock time — and the :class:`Meter` that
+counts what one traversal of a value (to text, JSON, display, copy) visits against them.
 
 The budget is host policy. :data:`EMBED_DEFAULTS` apply to programs that embed the interpreter and
 run other people's scripts; the CLI runs one's own scripts with :data:`CLI_DEFAULTS`.
@@ -6,6 +7,7 @@ run other people's scripts; the CLI runs one's own scripts with :data:`CLI_DEFAU
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 
 #: Deepest lambda nesting the interpreter can honour (each call uses several Python frames).
@@ -23,6 +25,9 @@ class Limits:
     #: Most items in one list / keys in one object.
     max_list: int = 1_000_000
     max_object: int = 1_000_000
+    #: Most values one traversal of a value visits (converting it to text or JSON, printing it, copying
+    #: it): a list shared into itself many times is walked once per reference.
+    max_nodes: int = 10_000_000
     #: Wall-clock seconds per run. ``None`` = no limit.
     timeout: float | None = None
 
@@ -37,7 +42,7 @@ class Limits:
             raise bad("gas", self.gas, "a whole number ≥ 0, or None for unlimited")
         if not (whole(self.max_depth) and 1 <= self.max_depth <= MAX_DEPTH_CEILING):
             raise bad("max_depth", self.max_depth, f"a whole number from 1 to {MAX_DEPTH_CEILING}")
-        for name in ("max_string", "max_list", "max_object"):
+        for name in ("max_string", "max_list", "max_object", "max_nodes"):
             v = getattr(self, name)
             if not (whole(v) and v >= 1):
                 raise bad(name, v, "a whole number ≥ 1")
@@ -51,3 +56,90 @@ class Limits:
 
 EMBED_DEFAULTS = Limits()
 CLI_DEFAULTS = Limits(gas=100_000_000)
+
+#: Values a traversal visits between two looks at the gas, the clock and the interrupt flag.
+WALK_POLL = 2048
+#: Values a traversal visits per unit of gas.
+NODES_PER_GAS = 100
+
+
+class Budget:
+    """What host-side work outside a run answers to (printing a result, writing metadata): the limits, a
+    fresh deadline from ``limits.timeout`` and an interrupt flag. A run's evaluator plays the same part
+    (``limits``, ``charge()``, ``check_interrupt()``) inside a run."""
+
+    def __init__(self, limits: Limits | None = None, op: str = "the host's work"):
+        self.limits = limits or EMBED_DEFAULTS
+        self.op = op
+        self.deadline = time.monotonic() + self.limits.timeout if self.limits.timeout else None
+        self.interrupted = False
+
+    def charge(self, units: int = 1) -> None:
+        """Host-side work spends no script gas."""
+
+    def check_interrupt(self) -> None:
+        from .errors import InterruptedError_, TimeoutLimitError
+
+        if self.interrupted:
+            raise InterruptedError_(f"{self.op}: interrupted", hint="the host stopped the work (Ctrl-C)")
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise TimeoutLimitError(f"{self.op}: timed out after {self.limits.timeout:g} s",
+                                    hint="raise the limit (--timeout, Limits(timeout=...))")
+
+
+class Meter:
+    """Counts the values one traversal visits and the text it writes.
+
+    Traversals subtract from ``left`` as they go (a container costs its length plus one) and call
+    :meth:`poll` when it runs out: every :data:`WALK_POLL` values the visit is charged to ``budget`` (a
+    run's evaluator or a :class:`Budget`) as gas, the clock and the interrupt flag are checked, and the
+    total is held to ``max_nodes``. Text written is held to ``max_string`` through ``chars``.
+    """
+
+    __slots__ = ("budget", "op", "left", "visited", "max_nodes", "chars", "max_chars", "_gas")
+
+    def __init__(self, budget=None, op: str = "value"):
+        self.budget = budget
+        limits = getattr(budget, "limits", None) or EMBED_DEFAULTS
+        self.op = op
+        self.left = WALK_POLL
+        self.visited = 0
+        self.max_nodes = limits.max_nodes
+        self.chars = 0
+        self.max_chars = limits.max_string
+        self._gas = 0
+
+    def poll(self) -> None:
+        n = WALK_POLL - self.left
+        self.left = WALK_POLL
+        self.visited += n
+        if self.visited > self.max_nodes:
+            from .errors import SizeLimitError
+
+            raise SizeLimitError(f"{self.op}: the value has more than {self.max_nodes:,} parts to visit "
+                                 "(a list or object shared into itself many times?)",
+                                 hint="work on a smaller part of it, or raise Limits(max_nodes=...)")
+        self._settle(n)
+        if self.budget is not None:
+            self.budget.check_interrupt()
+
+    def _settle(self, n: int) -> None:
+        budget = self.budget
+        if budget is not None:
+            units, self._gas = divmod(self._gas + n, NODES_PER_GAS)
+            charge = budget.charge
+            for _ in range(units):
+                charge()
+
+    def done(self) -> None:
+        """Charge the values visited since the last poll (the traversal finished)."""
+        n = WALK_POLL - self.left
+        self.left = WALK_POLL
+        self.visited += n
+        self._settle(n)
+
+    def too_long(self) -> Exception:
+        from .errors import SizeLimitError
+
+        return SizeLimitError(f"{self.op}: text of more than {self.max_chars:,} characters exceeds the limit",
+                              hint="convert a smaller part of the value, or raise Limits(max_string=...)")

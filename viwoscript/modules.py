@@ -21,7 +21,10 @@ def library_modules() -> list[str]:
 
 def _read_library(name: str) -> tuple[str, str] | None:
     path = resources.files("viwoscript.vlib").joinpath(*f"{name}.viwo".split("/"))
-    if not path.is_file():
+    try:
+        if not path.is_file():
+            return None
+    except OSError:  # a name too long for the file system
         return None
     return path.read_text(encoding="utf-8"), f"<stdlib>/{name}.viwo"
 
@@ -36,11 +39,15 @@ def load_module(ev, module: str) -> Any:
                           hint="move the shared part into a third module")
     if module.endswith((".viwo", ".json")):
         path = ev.runtime.resolve_path(module, "std.import")
-        source, filename = path.read_text(encoding="utf-8"), str(path)
+        try:
+            source, filename = path.read_text(encoding="utf-8"), str(path)
+        except (OSError, UnicodeDecodeError) as e:
+            raise ScriptError(f"std.import: cannot read {module}: {getattr(e, 'strerror', None) or e}",
+                              hint="import a UTF-8 text file of ViwoScript") from None
     elif _NAME_RE.match(module):
         found = _read_library(module)
         if found is None:
-            raise ScriptError(f"std.import: no module named '{module}'",
+            raise ScriptError(f"std.import: no module named '{module if len(module) <= 80 else module[:79] + '…'}'",
                               hint="available: " + ", ".join(library_modules())
                               + "; files under the allowed folders end in .viwo")
         source, filename = found

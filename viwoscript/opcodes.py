@@ -234,7 +234,12 @@ class Registry:
         return spec.slot_kind(index) if spec is not None else None
 
     def suggest(self, name: str) -> list[str]:
-        return difflib.get_close_matches(name, self._specs, n=3, cutoff=0.6)
+        """Opcodes a mistyped head may have meant: those named ``<module>.name`` first ((if ...) → std.if),
+        then close spellings."""
+        same = [n for n in self._specs if n.endswith("." + name)]
+        same.sort(key=lambda n: (not n.startswith("std."), n))
+        close = [n for n in difflib.get_close_matches(name, self._specs, n=3, cutoff=0.6) if n not in same]
+        return (same + close)[:3]
 
     def unknown(self, head: Any) -> UnknownOpcodeError:
         text = head if isinstance(head, str) else _head_text(head)
@@ -243,6 +248,8 @@ class Registry:
             close = self.suggest(head)
             if close:
                 hint = "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+            elif head.isidentifier():
+                hint = f"run `viwo ops` to list the opcodes; a lambda held in a variable is called with (std.apply {head} ...)"
             else:
                 hint = "run `viwo ops` to list the opcodes"
         return UnknownOpcodeError(f"Unknown opcode: {text}", hint=hint)

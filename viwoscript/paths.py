@@ -24,6 +24,15 @@ def resolve_under_roots(path: str, roots: list[Path], op: str, *, must_exist: bo
     raw = Path(path)
     if ".." in raw.parts:
         raise ScriptError(f"{op}: '..' is not allowed in paths ({path})", hint="use a path inside the allowed folders")
+    try:
+        return _resolve(path, raw, roots, op, must_exist)
+    except OSError as e:  # a name too long for the file system, a loop of symlinks...
+        shown = path if len(path) <= 80 else path[:79] + "…"
+        raise ScriptError(f"{op}: cannot use the path {shown}: {e.strerror or e}",
+                          hint="use a shorter, plain path inside the allowed folders") from None
+
+
+def _resolve(path: str, raw: Path, roots: list[Path], op: str, must_exist: bool) -> Path:
     candidates = [raw] if raw.is_absolute() else [root / raw for root in roots]
     for cand in candidates:
         real = Path(os.path.realpath(cand))

@@ -20,13 +20,20 @@ from typing import Any
 
 from .errors import IncompleteInputError, ViwoSyntaxError
 from .nodes import Array, Atom, Node, Object, Span, from_data
+from .values import LONE_SURROGATE
 
 #: (opcode, argument index) -> "name" | "names" | None
 SlotKinds = Callable[[str, int], str | None]
 
 MAX_NESTING = 400
 _KEYWORDS = {"true": True, "false": False, "null": None}
-_SYMBOL_RE = re.compile(r"(?!-?[0-9])[^\s()\[\]{}\",;:]+\Z")
+_SYMBOL_RE = re.compile(r"(?!-?[0-9])[^\s()\[\]{}\",;:\x00-\x1f\x7f]+\Z")
+#: Symbols that look like numbers JavaScript writes but the language does not read as numbers.
+_NOT_NUMBERS = {"NaN": "(/ 0 0) or (std.number \"NaN\")", "Infinity": "(/ 1 0) or (std.number \"Infinity\")",
+                "-Infinity": "(/ -1 0) or (std.number \"-Infinity\")",
+                "+Infinity": "(/ 1 0) or (std.number \"Infinity\")"}
+_NUMBERISH = re.compile(r"[+-]?(?:\.[0-9]|[0-9])")
+
 
 
 @lru_cache(maxsize=1)
@@ -156,12 +163,43 @@ def _lark_parse(source: str, syntax: str, filename: str | None):
             msg, hint = "invalid string", "strings use JSON escapes (\\n, \\t, \\\", \\\\, \\uXXXX) and no raw newlines"
         elif char in ",:" and syntax == "text":
             msg, hint = f"unexpected {char!r}", "text form separates items with spaces; use {\"key\": value} only for raw JSON objects"
+        elif char.isdigit() or (char == "-" and source[e.pos_in_stream + 1:e.pos_in_stream + 2].isdigit()):
+            at, msg, hint = _number_problem(source, e.pos_in_stream)
+            span = Span(e.line, e.column + at, e.line, e.column + at + 1, filename)
+        elif char < " " or char == "\x7f":
+            msg, hint = f"unexpected control character U+{ord(char):04X}", "remove it (is the file text?)"
         else:
             msg, hint = f"unexpected character {char!r}", None
         raise ViwoSyntaxError(msg, span, hint=hint, source=source) from None
     except UnexpectedInput as e:  # pragma: no cover - other lark errors
         raise ViwoSyntaxError(str(e), Span(getattr(e, "line", 0), getattr(e, "column", 0), file=filename),
                               source=source) from None
+
+
+def _number_problem(source: str, pos: int) -> tuple[int, str, str | None]:
+    """Where a number that the lexer refused goes wrong: (offset of the character to blame, message, hint)."""
+    m = re.compile(r"-?[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]*)?").match(source, pos)
+    text = m.group() if m else source[pos]
+    end = pos + len(text)
+    nxt = source[end:end + 1]
+    if m and m.group(1) == ".":
+        return end - 1 - pos, f"the number {text} needs a digit after its decimal point", f"write {text}0 or {text[:-1]}"
+    if m and m.group(2) is not None and not m.group(2)[-1:].isdigit():
+        return end - 1 - pos, f"the number {text} needs digits in its exponent", f"write e.g. {text.rstrip('eE+-')}e3"
+    digits = text.lstrip("-")
+    if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
+        at = text.index("0") + 1
+        return at, "a number does not start with 0", f"write {text[:at - 1]}{digits.lstrip('0') or '0'}"
+    if text in ("0", "-0") and nxt in ("x", "X", "o", "O", "b", "B"):
+        base = {"x": 16, "o": 8, "b": 2}[nxt.lower()]
+        word = re.compile(r"[0-9a-zA-Z_]*").match(source, end + 1).group()
+        try:
+            hint = f"write the decimal number {int(word, base) * (-1 if text == '-0' else 1)}"
+        except ValueError:
+            hint = "write numbers in decimal"
+        return end - pos, f"numbers are decimal: no 0{nxt} prefix", hint
+    shown = repr(nxt) if nxt >= " " else f"U+{ord(nxt):04X}" if nxt else "the end"
+    return end - pos, f"unexpected {shown} after the number {text}", "separate items with spaces"
 
 
 def _unclosed_string(source: str, pos: int) -> bool:
@@ -222,6 +260,26 @@ class _Sym:
         self.name, self.span = name, span
 
 
+def _string(tok, span: Span) -> str:
+    s = json.loads(tok)
+    bad = LONE_SURROGATE.search(s)
+    if bad:
+        raise ViwoSyntaxError(f"the string has half of a UTF-16 surrogate pair (\\u{ord(bad.group()):04x}), which "
+                              "no text file can hold", span,
+                              hint="write the whole pair (e.g. \\ud83d\\ude00) or the character itself")
+    return s
+
+
+def _not_a_number(name: str, span: Span) -> ViwoSyntaxError:
+    if name in _NOT_NUMBERS:
+        return ViwoSyntaxError(f"{name} is not a number literal (it would read an undeclared variable)", span,
+                               hint=f"write {_NOT_NUMBERS[name]}")
+    sign, rest = (name[0], name[1:]) if name[0] in "+-" else ("", name)
+    fixed = ("-" if sign == "-" else "") + ("0" + rest if rest.startswith(".") else rest)
+    what = "needs a digit before its decimal point" if rest.startswith(".") else "has no leading +"
+    return ViwoSyntaxError(f"the number {name} {what}", span, hint=f"write {fixed}")
+
+
 class _Builder:
     """Turns the lark tree into nodes, resolving bare symbols by slot."""
 
@@ -252,6 +310,8 @@ class _Builder:
                     return Atom(_KEYWORDS[name], span)
                 if slot in ("name", "names"):
                     return Atom(name, span)
+                if name in _NOT_NUMBERS or _NUMBERISH.match(name):
+                    raise _not_a_number(name, span)
                 return Array((Atom("std.var", span), Atom(name, span)), span)
             return self.token_atom(item)
         span = self.span(item.meta)
@@ -296,7 +356,7 @@ class _Builder:
         span = self.tok_span(tok)
         t = tok.type
         if t == "STRING":
-            return Atom(json.loads(tok), span)
+            return Atom(_string(tok, span), span)
         if t == "NUMBER":
             text = str(tok)
             if any(c in text for c in ".eE"):
@@ -332,7 +392,7 @@ class _Builder:
             if pair is None:
                 continue
             key_tok, value = pair.children
-            entries.append((json.loads(key_tok), self.json(value, depth + 1)))
+            entries.append((_string(key_tok, self.tok_span(key_tok)), self.json(value, depth + 1)))
         return Object(tuple(entries), span)
 
 

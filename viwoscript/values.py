@@ -11,8 +11,13 @@ import math
 import re
 from typing import Any
 
+from .errors import LimitError, ScriptError
+from .limits import Meter
+
 _REPR_RE = re.compile(r"(-?)(\d+)(?:\.(\d+))?(?:e([+-]?\d+))?\Z")
 MAX_SAFE_INT = 2**53
+#: Text that cannot be written as UTF-8: half of a UTF-16 surrogate pair (the reader and json.parse refuse it).
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Lambda:
@@ -125,7 +130,24 @@ def typeof(v: Any) -> str:
     return "object"
 
 
-def to_text(v: Any, _seen: set[int] | None = None) -> str:
+# --- traversals --------------------------------------------------------------------------------------
+# Every walk over a value's parts lives here and counts what it visits with a Meter (limits.py): a list
+# shared into itself 40 times has 2⁴⁰ parts, and converting it must stop at the limits like any loop.
+# ``budget`` is a run's evaluator (gas, clock, interrupt), a limits.Budget (host-side work such as
+# printing a result), a Meter shared by several calls, or None (only the default size limits).
+
+
+def meter_for(budget: Any, op: str) -> Meter:
+    """``budget`` itself when it is a Meter (several walks sharing one count), else a new Meter over it."""
+    return budget if budget.__class__ is Meter else Meter(budget, op)
+
+
+def _finish(m: Meter, budget: Any) -> None:
+    if m is not budget:
+        m.done()
+
+
+def to_text(v: Any, budget: Any = None, op: str = "std.string") -> str:
     """Value → text as ``std.string``, ``str.concat`` and ``str.join`` convert it (language §2).
 
     A list inside itself converts to "" there (JavaScript's join); an object inside itself cannot be
@@ -141,57 +163,138 @@ def to_text(v: Any, _seen: set[int] | None = None) -> str:
         return "false"
     if t is int or t is float:
         return js_number(v)
-    if t is list:
-        seen = _seen if _seen is not None else set()
-        if id(v) in seen:
-            return ""
-        seen.add(id(v))
-        try:
-            return ",".join("" if item is None else to_text(item, seen) for item in v)
-        finally:
-            seen.discard(id(v))
-    if isinstance(v, Lambda):
+    if t is not list and v.__class__ is Lambda:
         return repr(v)
-    try:
-        return to_json_text(v)
-    except ValueError:
-        from .errors import ScriptError
+    m = meter_for(budget, op)
+    s = _text(v, m)
+    _finish(m, budget)
+    return s
 
+
+def join_text(items: list, sep: str = ",", budget: Any = None, op: str = "str.join") -> str:
+    """A list's items as text joined by ``sep`` (null items as ""), as ``str.join`` writes them."""
+    m = meter_for(budget, op)
+    s = _list_text(items, m, set(), sep)
+    _finish(m, budget)
+    return s
+
+
+def _text(v: Any, m: Meter) -> str:
+    if type(v) is list:
+        return _list_text(v, m, set(), ",")
+    try:
+        return _json_text(v, m, None)
+    except ValueError:
         raise ScriptError("cannot convert an object that contains itself to text",
                           hint="convert a part of it, or build it without the self-reference") from None
 
 
-def to_json_value(v: Any, _seen: set[int] | None = None) -> Any:
-    """A JSON-safe copy (NaN/Infinity → null, lambdas → null, host values → their JSON form)."""
+def _list_text(v: list, m: Meter, seen: set, sep: str) -> str:
+    m.left -= len(v) + 1
+    if m.left < 0:
+        m.poll()
+    key = id(v)
+    if key in seen:
+        return ""
+    seen.add(key)
+    parts = []
+    append = parts.append
+    chars = m.chars + (len(v) - 1) * len(sep) if v else m.chars
+    limit = m.max_chars
+    for item in v:
+        t = type(item)
+        if t is str:
+            s = item
+        elif item is None:
+            append("")
+            continue
+        elif t is int or t is float:
+            s = js_number(item)
+        elif t is bool:
+            s = "true" if item else "false"
+        elif t is list:
+            m.chars = chars
+            append(_list_text(item, m, seen, ","))
+            chars = m.chars
+            continue
+        elif item.__class__ is Lambda:
+            s = repr(item)
+        else:
+            m.chars = chars
+            append(_text(item, m))
+            chars = m.chars
+            continue
+        chars += len(s)
+        if chars > limit:
+            raise m.too_long()
+        append(s)
+    seen.discard(key)
+    if chars > limit:
+        raise m.too_long()
+    m.chars = chars
+    return sep.join(parts)
+
+
+def to_json_value(v: Any, budget: Any = None, op: str = "json.stringify", *, host_json: Any = None) -> Any:
+    """A JSON-safe copy (NaN/Infinity → null, lambdas → null, host values → their JSON form, or what
+    ``host_json(value)`` returns). A list or object inside itself is a ValueError."""
     t = type(v)
     if v is None or t is bool or t is str or t is int:
         return v
     if t is float:
         return v if math.isfinite(v) else None
-    seen = _seen if _seen is not None else set()
+    m = meter_for(budget, op)
+    out = _json_value(v, m, set(), host_json)
+    _finish(m, budget)
+    return out
+
+
+def _json_value(v: Any, m: Meter, seen: set, host: Any) -> Any:
+    t = type(v)
+    if v is None or t is bool or t is str or t is int:
+        return v
+    if t is float:
+        return v if math.isfinite(v) else None
     if t is list or t is dict:
-        if id(v) in seen:
+        m.left -= len(v) + 1
+        if m.left < 0:
+            m.poll()
+        key = id(v)
+        if key in seen:
             raise ValueError("cyclic structure")
-        seen.add(id(v))
-        try:
-            if t is list:
-                return [to_json_value(i, seen) for i in v]
-            return {k: to_json_value(val, seen) for k, val in v.items()}
-        finally:
-            seen.discard(id(v))
+        seen.add(key)
+        if t is list:
+            out = [_json_value(i, m, seen, host) for i in v]
+        else:
+            out = {k: _json_value(x, m, seen, host) for k, x in v.items()}
+        seen.discard(key)
+        return out
     if isinstance(v, HostValue):
-        return to_json_value(v.to_json(), seen)
+        return _json_value(v.to_json() if host is None else host(v), m, seen, host)
     return None
 
 
-def to_json_text(v: Any, indent: int | None = None) -> str:
-    """``JSON.stringify``: numbers written as JavaScript writes them, NaN/Infinity and lambdas as null."""
+def to_json_text(v: Any, indent: int | None = None, budget: Any = None, op: str = "json.stringify", *,
+                 host_json: Any = None, number: Any = None, separators: tuple[str, str] = (",", ":")) -> str:
+    """``JSON.stringify``: numbers written as JavaScript writes them (or by ``number``: ``repr`` keeps
+    Python's exact round trip), NaN/Infinity and lambdas as null; ``separators`` as in ``json.dumps``
+    (without ``indent``)."""
+    m = meter_for(budget, op)
+    s = _json_text(v, m, indent, host_json, number or js_number, separators)
+    _finish(m, budget)
+    return s
+
+
+def _json_text(v: Any, m: Meter, indent: int | None, host: Any = None, number: Any = js_number,
+               separators: tuple[str, str] = (",", ":")) -> str:
     out: list[str] = []
-    _write_json(to_json_value(v), out, indent, 0)
+    _write_json(_json_value(v, m, set(), host), out, indent, 0, m, number,
+                separators if indent is None else (",", ": "))
     return "".join(out)
 
 
-def _write_json(v: Any, out: list[str], indent: int | None, level: int) -> None:
+def _write_json(v: Any, out: list[str], indent: int | None, level: int, m: Meter, number: Any,
+                seps: tuple[str, str]) -> None:
     t = type(v)
     if v is None:
         out.append("null")
@@ -200,48 +303,165 @@ def _write_json(v: Any, out: list[str], indent: int | None, level: int) -> None:
     elif v is False:
         out.append("false")
     elif t is int or t is float:
-        out.append(js_number(v))
+        out.append(number(v))
     elif t is str:
-        out.append(json.dumps(v, ensure_ascii=False))
+        s = json.dumps(v, ensure_ascii=False)
+        m.chars += len(s)
+        if m.chars > m.max_chars:
+            raise m.too_long()
+        out.append(s)
     elif t is list or t is dict:
-        if not v:
+        n = len(v)
+        m.left -= n + 1
+        if m.left < 0:
+            m.poll()
+        if not n:
             out.append("[]" if t is list else "{}")
             return
+        m.chars += n * (2 + len(seps[0]) + len(seps[1]) + (0 if indent is None else indent * (level + 1)))
+        if m.chars > m.max_chars:
+            raise m.too_long()
         open_, close = ("[", "]") if t is list else ("{", "}")
         pad = "" if indent is None else "\n" + " " * (indent * (level + 1))
-        sep = "," if indent is None else ","
-        colon = ":" if indent is None else ": "
+        comma, colon = seps
         out.append(open_)
         for i, item in enumerate(v.items() if t is dict else v):
             if i:
-                out.append(sep)
+                out.append(comma)
             out.append(pad)
             if t is dict:
-                out.append(json.dumps(item[0], ensure_ascii=False))
+                key = json.dumps(item[0], ensure_ascii=False)
+                m.chars += len(key)
+                out.append(key)
                 out.append(colon)
                 item = item[1]
-            _write_json(item, out, indent, level + 1)
+            _write_json(item, out, indent, level + 1, m, number, seps)
         if indent is not None:
             out.append("\n" + " " * (indent * level))
         out.append(close)
-    else:  # pragma: no cover - to_json_value leaves only JSON data
+    else:  # pragma: no cover - _json_value leaves only JSON data
         out.append("null")
 
 
-def to_display(v: Any) -> str:
-    """How a value prints as a result: strings quoted, numbers as JavaScript prints them."""
+#: Width a displayed result fits on one line in (the REPL's and ``viwo run``'s printer).
+DISPLAY_WIDTH = 88
+
+
+def to_display(v: Any, budget: Any = None, op: str = "display") -> str:
+    """How a value prints as a result on one line: strings quoted, numbers as JavaScript prints them, a
+    list or object inside itself as ``[...]``/``{...}``, lambdas and host values as ``<...>``."""
     t = type(v)
     if t is str:
         return json.dumps(v, ensure_ascii=False)
     if t is int or t is float:
         return js_number(v)
     if v is None or t is bool:
-        return to_text(v)
-    if t is list:
-        return "[" + ", ".join(to_display(i) for i in v) + "]"
-    if t is dict:
-        return "{" + ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {to_display(x)}" for k, x in v.items()) + "}"
-    return repr(v)
+        return "null" if v is None else ("true" if v else "false")
+    if t is not list and t is not dict:
+        return repr(v)
+    m = meter_for(budget, op)
+    s = _flat(v, m, set())
+    _finish(m, budget)
+    return s
+
+
+def display(v: Any, width: int = DISPLAY_WIDTH, budget: Any = None, op: str = "display") -> str:
+    """A result as the REPL and ``viwo run`` print it: one line when it fits in ``width``, else indented."""
+    m = meter_for(budget, op)
+    s = _pretty(v, 0, width, m, set())
+    _finish(m, budget)
+    return s
+
+
+def _flat(v: Any, m: Meter, seen: set) -> str:
+    t = type(v)
+    if t is str:
+        s = json.dumps(v, ensure_ascii=False)
+    elif t is int or t is float:
+        s = js_number(v)
+    elif v is None:
+        s = "null"
+    elif t is bool:
+        s = "true" if v else "false"
+    elif t is list or t is dict:
+        key = id(v)
+        if key in seen:
+            s = "[...]" if t is list else "{...}"
+        else:
+            m.left -= len(v) + 1
+            if m.left < 0:
+                m.poll()
+            m.chars += 2 * len(v)
+            seen.add(key)
+            if t is list:
+                s = "[" + ", ".join([_flat(i, m, seen) for i in v]) + "]"
+            else:
+                s = "{" + ", ".join([_flat(k, m, seen) + ": " + _flat(x, m, seen) for k, x in v.items()]) + "}"
+            seen.discard(key)
+            return s
+    else:
+        s = repr(v)
+    m.chars += len(s)
+    if m.chars > m.max_chars:
+        raise m.too_long()
+    return s
+
+
+def _pretty(v: Any, level: int, width: int, m: Meter, seen: set) -> str:
+    chars = m.chars
+    flat = _flat(v, m, seen)
+    if len(flat) + level * 2 <= width or type(v) not in (list, dict) or not v or id(v) in seen:
+        return flat
+    m.chars = chars  # the one-line form is not printed: only what is
+    seen.add(id(v))
+    pad, end = "  " * (level + 1), "  " * level
+    m.chars += len(v) * (len(pad) + 2)
+    if type(v) is list:
+        items = [pad + _pretty(i, level + 1, width, m, seen) for i in v]
+        out = "[\n" + ",\n".join(items) + f"\n{end}]"
+    else:
+        items = [f"{pad}{_flat(k, m, seen)}: {_pretty(x, level + 1, width, m, seen)}" for k, x in v.items()]
+        out = "{\n" + ",\n".join(items) + f"\n{end}}}"
+    seen.discard(id(v))
+    return out
+
+
+def type_name(v: Any) -> str:
+    """A value's type as the language names it in messages: null, boolean, number, string, array, object,
+    lambda, or a host value's type (image, capability, ...)."""
+    if v.__class__ is Lambda:
+        return "lambda"
+    if isinstance(v, HostValue):
+        return v.type_name
+    return typeof(v)
+
+
+def describe(v: Any, width: int = 40) -> str:
+    """A value named in a message: its type and a short preview (``number NaN``, ``string "nope"``,
+    ``array [1, 2]``, ``null``)."""
+    if v is None:
+        return "null"
+    if v.__class__ is Lambda or isinstance(v, HostValue):
+        return type_name(v) if v.__class__ is Lambda else f"{type_name(v)} {preview(v, width)}"
+    return f"{type_name(v)} {preview(v, width)}"
+
+
+def preview(v: Any, width: int = 60, *, as_json: bool = False) -> str:
+    """A value shown inside a message: as it displays (or as compact JSON), cut to ``width`` characters (a
+    huge or deeply shared value costs no more than that)."""
+    m = Meter(None, "preview")
+    m.max_chars = m.max_nodes = 4 * width
+    try:
+        if as_json:
+            s = _json_text(v, m, None)
+        else:
+            s = _flat(v, m, set()) if type(v) in (list, dict) else to_display(v)
+    except LimitError:
+        return f"a list of {len(v)} items" if type(v) is list else f"an object of {len(v)} keys"
+    except ValueError:
+        return "a list or object that contains itself"
+    return s if len(s) <= width else s[:width - 1] + "…"
+
 
 
 def strict_equal(a: Any, b: Any) -> bool:

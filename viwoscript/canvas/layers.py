@@ -175,7 +175,9 @@ class LayerStack:
     def _check_size(self, w: Any, h: Any, op: str) -> tuple[int, int]:
         for name, v in (("width", w), ("height", h)):
             if type(v) not in (int, float) or not math.isfinite(v) or v != int(v):
-                raise ArgumentError(f"{op}: {name} must be a whole number, got {v!r}")
+                from ..values import to_display
+
+                raise ArgumentError(f"{op}: {name} must be a whole number, got {to_display(v)}")
             if not 1 <= v <= MAX_SIDE:
                 raise ArgumentError(f"{op}: {name} {int(v)} out of range 1–{MAX_SIDE}")
         w, h = int(w), int(h)

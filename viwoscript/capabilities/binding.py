@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from ..errors import ArgumentError
-from ..values import HostValue, to_display
+from ..values import HostValue, preview, to_display
 from .base import CallContext, MethodSpec, ParamSpec, _num, _same, _snake
 
 
@@ -147,4 +147,4 @@ def _type_error(where: str, p: ParamSpec, v: Any) -> ArgumentError:
 
     got = getattr(v, "type_name", None) if isinstance(v, HostValue) else typeof(v)
     want = "a whole number" if p.type == "integer" else f"{'an' if p.type[0] in 'aeiou' else 'a'} {p.type}"
-    return ArgumentError(f"{where}: {p.name} must be {want}, got {got} {to_display(v)}"[:300])
+    return ArgumentError(f"{where}: {p.name} must be {want}, got {got} {preview(v)}"[:300])

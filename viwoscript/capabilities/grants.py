@@ -26,7 +26,8 @@ import posixpath
 from typing import Any
 
 from ..errors import CapabilityError
-from ..values import HostValue, to_display, to_json_text
+from ..limits import Meter
+from ..values import HostValue, to_display, to_json_text, typeof
 from .base import TYPE_RE, Limit
 
 WILDCARD = "*"
@@ -34,11 +35,12 @@ WILDCARD = "*"
 
 # --- JSON-safe copies ----------------------------------------------------------------------------
 
-def plain_copy(value: Any, where: str, depth: int = 0) -> Any:
+def plain_copy(value: Any, where: str, depth: int = 0, meter: Meter | None = None) -> Any:
     """A deep copy of JSON-like data (null, booleans, numbers, strings, lists, objects) or an error.
 
     Grant parameters are data: lambdas, images and capability handles are refused, so no later change
-    to the script's object can reach a stored grant.
+    to the script's object can reach a stored grant. The walk is counted (``limits.Meter``): a list shared
+    into itself many times is a LimitError, not a hang.
     """
     if depth > 32:
         raise CapabilityError(f"{where}: parameters nested too deeply")
@@ -49,11 +51,15 @@ def plain_copy(value: Any, where: str, depth: int = 0) -> Any:
         if not math.isfinite(value):
             raise CapabilityError(f"{where}: parameters must be finite numbers, got {to_display(value)}")
         return value
-    if t is list:
-        return [plain_copy(v, where, depth + 1) for v in value]
-    if t is dict:
-        return {str(k): plain_copy(v, where, depth + 1) for k, v in value.items()}
-    kind = value.type_name if isinstance(value, HostValue) else type(value).__name__
+    if t is list or t is dict:
+        m = meter if meter is not None else Meter(None, where)
+        m.left -= len(value) + 1
+        if m.left < 0:
+            m.poll()
+        if t is list:
+            return [plain_copy(v, where, depth + 1, m) for v in value]
+        return {str(k): plain_copy(v, where, depth + 1, m) for k, v in value.items()}
+    kind = value.type_name if isinstance(value, HostValue) else typeof(value)
     raise CapabilityError(f"{where}: parameters must be plain data, got {kind}",
                           hint="use numbers, strings, booleans, lists and objects")
 

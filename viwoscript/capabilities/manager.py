@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import ArgumentError, CapabilityError, InternalError
-from ..values import HostValue, Lambda, to_display
+from ..values import HostValue, Lambda, preview, to_display
 from .base import TYPE_RE, CallContext, Capability
 from .binding import bind_arguments
 from .grants import matches_filter, namespace_covers, narrows, normalize_params, plain_copy, restrict
@@ -368,7 +368,7 @@ class CapabilityManager:
         rec = self._own_record(cap, op, what="cap")
         tid = holder_id(target)
         if tid is None or not isinstance(target, dict | HostValue):
-            raise ArgumentError(f"{op}: expected target entity, got {to_display(target)}"[:200],
+            raise ArgumentError(f"{op}: expected target entity, got {preview(target, 120)}",
                                 hint="give it to an entity, e.g. (std.caller)")
         if tid not in self.holders:
             raise CapabilityError(f"{op}: no such target: {to_display(tid)}",
@@ -405,7 +405,7 @@ class CapabilityManager:
                 raise ArgumentError(f"{op}: expected capability for {what}, got null",
                                     hint="get_capability returns null when nothing matching is granted; "
                                          "check with has_capability")
-            shown = "a plain object that only looks like one" if isinstance(obj, dict) else to_display(obj)[:80]
+            shown = "a plain object that only looks like one" if isinstance(obj, dict) else preview(obj, 80)
             raise ArgumentError(f"{op}: expected capability for {what}, got {shown}",
                                 hint="capabilities come from get_capability, mint or delegate")
         rec = obj._record

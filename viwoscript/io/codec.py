@@ -70,8 +70,10 @@ def _background(color: Any, op: str) -> tuple[int, int, int]:
 
 def encode_image(image: Image, fmt: str = "PNG", *, script: Any = None, args: Any = None,
                  extra: dict | None = None, quality: int | None = None, lossless: bool = False,
-                 background: Any = "white", op: str = "write_image", metadata: bool = True) -> bytes:
-    """Encode to PNG/JPEG/WEBP bytes with the viwo payload and A1111 ``parameters`` embedded."""
+                 background: Any = "white", op: str = "write_image", metadata: bool = True,
+                 budget: Any = None) -> bytes:
+    """Encode to PNG/JPEG/WEBP bytes with the viwo payload and A1111 ``parameters`` embedded (``budget``:
+    the limits the metadata's values are walked under, see ``build_payload``)."""
     from PIL import Image as PILImage
 
     from .metadata import a1111_parameters, build_payload, payload_json, xmp_packet
@@ -81,7 +83,7 @@ def encode_image(image: Image, fmt: str = "PNG", *, script: Any = None, args: An
         raise ArgumentError(f"{op}: unknown output format '{fmt}'", hint="use png, jpeg or webp")
     if quality is not None and (type(quality) not in (int, float) or not 1 <= quality <= 100):
         raise ArgumentError(f"{op}: quality must be a number from 1 to 100, got {quality!r}")
-    payload = build_payload(image, script=script, args=args, extra=extra) if metadata else None
+    payload = build_payload(image, script=script, args=args, extra=extra, budget=budget) if metadata else None
     params = a1111_parameters(payload["metadata"], (image.width, image.height)) if payload else None
     kw: dict[str, Any] = {}
     if fmt == "PNG":
@@ -89,7 +91,7 @@ def encode_image(image: Image, fmt: str = "PNG", *, script: Any = None, args: An
 
         info = PngInfo()
         if payload is not None:
-            info.add_itxt("viwo", payload_json(payload))
+            info.add_itxt("viwo", payload_json(payload, budget))
         if params:
             info.add_text("parameters", params)
         kw["pnginfo"] = info
@@ -122,7 +124,8 @@ def user_comment(text: str) -> bytes:
 
 def write_image(image: Image, path: str | os.PathLike, *, script: Any = None, args: Any = None,
                 extra: dict | None = None, format: str | None = None, quality: int | None = None,
-                lossless: bool = False, background: Any = "white", op: str = "write_image") -> Path:
+                lossless: bool = False, background: Any = "white", op: str = "write_image",
+                budget: Any = None) -> Path:
     """Write ``image`` to ``path`` (format from the suffix unless given) with its metadata embedded.
 
     ``script`` is the script that made it (text, JSON data or a node tree; stored in JSON form), ``args``
@@ -133,5 +136,5 @@ def write_image(image: Image, path: str | os.PathLike, *, script: Any = None, ar
     p = Path(path)
     fmt = format_for_path(p, op, format)
     data = encode_image(image, fmt, script=script, args=args, extra=extra, quality=quality, lossless=lossless,
-                        background=background, op=op)
+                        background=background, op=op, budget=budget)
     return atomic_write(p, data)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ScriptError
-from ..values import to_json_value
+from ..values import meter_for, to_json_text, to_json_value
 
 PAYLOAD_VERSION = 1
 #: Normalised generation fields, in display order.
@@ -54,33 +54,34 @@ def script_data(script: Any) -> Any:
     return to_json_value(script)
 
 
-def _json_safe(value: Any) -> Any:
+def _json_safe(value: Any, budget: Any = None) -> Any:
     try:
-        return to_json_value(value)
+        return to_json_value(value, budget, "writing image metadata")
     except (ValueError, RecursionError):
         return None
 
 
-def build_payload(image: Any, *, script: Any = None, args: Any = None, extra: dict | None = None) -> dict:
-    """The ``viwo`` metadata object for an image (a plain JSON-ready dict)."""
-    meta = _json_safe(getattr(image, "metadata", None) or {}) or {}
+def build_payload(image: Any, *, script: Any = None, args: Any = None, extra: dict | None = None, budget=None) -> dict:
+    """The ``viwo`` metadata object for an image (a plain JSON-ready dict); ``budget`` bounds the walk."""
+    meta = _json_safe(getattr(image, "metadata", None) or {}, budget := meter_for(budget, "writing image metadata")) or {}
     payload: dict[str, Any] = {"viwo": PAYLOAD_VERSION, "viwoscript": _version()}
     if script is not None:
         payload["script"] = script_data(script)
     if args is not None:
-        payload["args"] = _json_safe(list(args.values()) if isinstance(args, dict) else args)
+        payload["args"] = _json_safe(list(args.values()) if isinstance(args, dict) else args, budget)
     for key in _LIFT:
         if meta.get(key) is not None:
             payload[key] = meta[key]
     payload["metadata"] = meta
     for key, value in (extra or {}).items():
         if key not in ("viwo", "viwoscript"):
-            payload[str(key)] = _json_safe(value)
+            payload[str(key)] = _json_safe(value, budget)
+    budget.done()
     return payload
 
 
-def payload_json(payload: dict) -> str:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+def payload_json(payload: dict, budget: Any = None) -> str:
+    return to_json_text(payload, None, budget, "writing image metadata", number=repr)
 
 
 def _quote(value: Any) -> str:

@@ -77,7 +77,7 @@ class ReplSession(MetaCommands):
             if record:  # it ran: part of the session for :save, whatever happens when printing it
                 self.record(text, tree)
                 t.saver.script = lambda: self.script_data()
-            t.result(value, as_json=self.as_json)
+            t.result(value, as_json=self.as_json, limits=self.runtime.limits)
         except (InterruptedError_, KeyboardInterrupt):
             t.error("interrupted")
             return self._failed()

@@ -27,7 +27,7 @@ from ..limits import Limits
 from ..nodes import Array, Atom, Node, Span, to_data
 from ..opcodes import TYPE_CHECKS
 from ..scope import BreakSignal, ContinueSignal, ControlSignal, ReturnSignal, Scope
-from ..values import Lambda, to_json_text
+from ..values import Lambda, preview
 from .forms.variables import var as _builtin_var
 
 __all__ = ["BreakSignal", "ContinueSignal", "ControlSignal", "Evaluator", "ReturnSignal", "Scope"]
@@ -234,7 +234,7 @@ class Evaluator:
         if fn is None:
             raise ScriptError(f"{op}: func not found")
         if fn.__class__ is not Lambda:
-            raise ArgumentError(f"{op}: func must be a lambda, got {to_json_text(fn)}")
+            raise ArgumentError(f"{op}: func must be a lambda, got {preview(fn, as_json=True)}")
         return self.walk_call(fn.params, fn.body, fn.scope, args)
 
     def walk_call(self, params: tuple, body: Node, parent: Scope, args: list | tuple) -> Any:

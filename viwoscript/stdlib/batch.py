@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import ArgumentError, LimitError, ScriptError, ViwoError
 from ..opcodes import P
 from ..opcodes import opcode as _opcode
-from ..values import HostValue, Image
+from ..values import HostValue, Image, to_display
 
 OPCODES: list = []
 
@@ -30,8 +30,8 @@ def opcode(name, *params, **kw):
 
 
 def _count(v: Any, op: str, name: str, lo: int, hi: int) -> int:
-    if type(v) not in (int, float) or v != v or v != int(v) or not lo <= v <= hi:
-        raise ArgumentError(f"{op}: {name} must be a whole number from {lo} to {hi}, got {v!r}")
+    if type(v) not in (int, float) or not lo <= v <= hi or v != int(v):  # (NaN fails lo <= v)
+        raise ArgumentError(f"{op}: {name} must be a whole number from {lo} to {hi}, got {to_display(v)}")
     return int(v)
 
 
@@ -122,7 +122,7 @@ def run(ev, capability=None, method=None, base=None, variations=None, options=No
         raise LimitError(f"{op}: {len(items)} items is more than {MAX_ITEMS}")
     own_budget = opts.get("max_compute")
     if own_budget is not None and (type(own_budget) not in (int, float) or not own_budget >= 0):
-        raise ArgumentError(f"{op}: max_compute must be a number of at least 0, got {own_budget!r}")
+        raise ArgumentError(f"{op}: max_compute must be a number of at least 0, got {to_display(own_budget)}")
     keep_going = opts.get("continue_on_error", True) is not False
     save = opts.get("save")
     fmt = str(opts.get("format", "png")).lower().lstrip(".")
@@ -276,7 +276,7 @@ def _save(ev, image: Image, path: str, index: int | None, params: dict | None, o
     target = check_save_target(ev, path, op)
     extra = {"batch": {"index": index, "params": params}} if index is not None else {"batch": {"sheet": True}}
     data = encode_image(image, format_for_path(path, op), script=_running_script(ev), args=ev.args, extra=extra,
-                        op=op)
+                        op=op, budget=ev)
     _atomic_write(target, data)
     return path
 

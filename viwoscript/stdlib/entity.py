@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import ArgumentError, ScriptError
 from ..opcodes import P
 from ..opcodes import opcode as _opcode
-from ..values import HostValue, Image
+from ..values import HostValue, Image, to_json_value
 
 OPCODES: list = []
 
@@ -119,7 +119,7 @@ class ImageEntity(HostValue):
         if not isinstance(changes, dict):
             raise ArgumentError(f"{op}: expected an object of metadata changes (null removes a key)")
         self._writable(op)
-        self._record = _store(self._runtime, op).update_metadata(self._id, changes)
+        self._record = _store(self._runtime, op).update_metadata(self._id, _json_data(changes, op))
         return dict(self._record["metadata"])
 
     def _apply(self, op: str, fn) -> Image:
@@ -164,8 +164,17 @@ def save(ev, image=None, name=None, metadata=None, *_):
     """Store an image as a new entity owned by this runtime's principal; returns its handle."""
     store = _store(ev.runtime, "entity.save")
     _check(ev.runtime, None, "write", "entity.save", owner=_principal(ev.runtime), kind="image")
-    rec = store.save_image(image, name, owner=_principal(ev.runtime), metadata=metadata)
+    rec = store.save_image(image, name, owner=_principal(ev.runtime), metadata=_json_data(metadata, "entity.save", ev))
     return ImageEntity(ev.runtime, rec)
+
+
+def _json_data(value: Any, op: str, budget: Any = None) -> Any:
+    """Metadata as JSON data, its walk held to the limits; a value that contains itself is an error."""
+    try:
+        return to_json_value(value, budget, op)
+    except ValueError:
+        raise ScriptError(f"{op}: the metadata contains itself", hint="metadata is JSON data: build it without "
+                          "the self-reference") from None
 
 
 @opcode("entity.get", P("id", "string", description="an entity id, or a unique prefix of one (at least 4 characters)"),

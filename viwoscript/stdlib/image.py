@@ -180,7 +180,7 @@ def save(ev, image=None, path=None, options=None, *_):
     data = encode_image(image, fmt, script=_running_script(ev) if with_meta else None,
                         args=ev.args if with_meta else None, quality=quality,
                         lossless=bool(opts.get("lossless", False)), background=opts.get("background", "white"),
-                        op=op, metadata=bool(with_meta))
+                        op=op, metadata=bool(with_meta), budget=ev)
     _atomic_write(target, data)
     return path
 
@@ -228,7 +228,7 @@ def pixel(ev, image=None, x=None, y=None, *_):
 def metadata(ev, image=None, *_):
     """The image's metadata as an object: what made it (prompt, seed, model, capability, method...) for
     generated or loaded images."""
-    return to_json_value(image.metadata)
+    return to_json_value(image.metadata, ev, "image.metadata")
 
 
 @opcode("image.with_metadata", P("image", "image"), P("changes", "object", description="keys to set; null removes"),
@@ -240,7 +240,11 @@ def with_metadata(ev, image=None, changes=None, *_):
         if value is None:
             meta.pop(key, None)
         else:
-            meta[key] = to_json_value(value)
+            try:
+                meta[key] = to_json_value(value, ev, "image.with_metadata")
+            except ValueError:
+                raise ScriptError(f"image.with_metadata: the value of {key} contains itself",
+                                  hint="metadata is JSON data: build it without the self-reference") from None
     return Image(image.pixels, meta)
 
 
@@ -295,7 +299,7 @@ def transform(ev, image=None, steps=None, *_):
     _options(steps, op, _TRANSFORM_STEPS + _TRANSFORM_OPTIONS)
     kernel = steps.get("kernel", "lanczos3")
     if kernel not in KERNELS:
-        raise ArgumentError(f"{op}: unknown kernel '{_show(kernel)}'", hint="one of " + ", ".join(KERNELS))
+        raise ArgumentError(f"{op}: unknown kernel {_show(kernel)}", hint="one of " + ", ".join(KERNELS))
     bg = _color(steps.get("background", "transparent"), op)
     px = image.pixels
     for key, value in steps.items():
@@ -445,7 +449,7 @@ def filter_(ev, image=None, filter=None, options=None, *_):
         n = 3 if px.shape[2] >= 3 else 1
         out[:, :, :n] = lut[px[:, :, :n]]
     else:
-        raise ArgumentError(f"{op}: unknown filter '{_show(filter)}'", hint="one of " + ", ".join(FILTERS))
+        raise ArgumentError(f"{op}: unknown filter {_show(filter)}", hint="one of " + ", ".join(FILTERS))
     return _new(out, image)
 
 
@@ -516,5 +520,5 @@ def composite(ev, base=None, overlay=None, options=None, *_):
     opacity = _number(opts.get("opacity", 1), op, "opacity", 0, 1)
     mode = opts.get("mode", "normal")
     if mode not in BLEND_MODES:
-        raise ArgumentError(f"{op}: unknown blend mode '{_show(mode)}'", hint="one of " + ", ".join(BLEND_MODES))
+        raise ArgumentError(f"{op}: unknown blend mode {_show(mode)}", hint="one of " + ", ".join(BLEND_MODES))
     return _new(composite_pixels(base.pixels, overlay.pixels, x, y, opacity, mode), base)

@@ -26,12 +26,23 @@ def opcode(name, *params, **kw):
 
 # --- capabilities --------------------------------------------------------------------------------
 
+def _bounded(ev, value: Any, op: str) -> Any:
+    """``value`` after one walk of it counted against this run's limits (the grant code then copies data
+    whose size is known to be within them)."""
+    if type(value) in (list, dict):
+        try:
+            to_json_value(value, ev, op)
+        except ValueError:
+            pass  # contains itself: the grant code says what is wrong with it
+    return value
+
+
 @opcode("get_capability", P("type", "string", description="The capability type, e.g. diffusers.generate"),
         P("filter", "object", None, "Parameters the capability must cover, e.g. {\"path\": \"/data\"}"),
         returns="capability", label="Get Capability")
 def get_capability(ev, cap_type, flt=None):
     """A handle to a capability granted to this script whose parameters cover the filter, or null."""
-    return ev.runtime.caps.find(cap_type, flt)
+    return ev.runtime.caps.find(cap_type, _bounded(ev, flt, "get_capability"))
 
 
 @opcode("has_capability", P("type", "string", description="The capability type"),
@@ -39,7 +50,7 @@ def get_capability(ev, cap_type, flt=None):
         returns="boolean", label="Has Capability")
 def has_capability(ev, cap_type, flt=None):
     """Whether this script holds a capability of this type whose parameters cover the filter."""
-    return ev.runtime.caps.find(cap_type, flt, op="has_capability") is not None
+    return ev.runtime.caps.find(cap_type, _bounded(ev, flt, "has_capability"), op="has_capability") is not None
 
 
 @opcode("std.call_method", P("object", description="A capability handle, or an image/string/list/object"),
@@ -61,7 +72,7 @@ def call_method(ev, obj, name, *args):
         returns="capability", label="Mint Capability")
 def mint(ev, authority, cap_type, params=None):
     """Mint a new capability with a sys.mint authority whose namespace covers the type."""
-    return ev.runtime.caps.mint(authority, cap_type, params)
+    return ev.runtime.caps.mint(authority, cap_type, _bounded(ev, params, "mint"))
 
 
 @opcode("delegate", P("parent", "capability", description="The capability to narrow"),
@@ -70,13 +81,13 @@ def mint(ev, authority, cap_type, params=None):
 def delegate(ev, parent, restrictions):
     """A new capability of the same type whose parameters are the parent's narrowed by the restrictions;
     anything that would widen it is an error."""
-    return ev.runtime.caps.delegate(parent, restrictions)
+    return ev.runtime.caps.delegate(parent, _bounded(ev, restrictions, "delegate"))
 
 
 @opcode("give_capability", P("cap", "capability", description="The capability to give away"),
         P("target", "object", description="The entity receiving it, e.g. (std.caller)"),
         returns="null", label="Give Capability", validate=False)
-def give_capability(ev, cap, target):
+def give_capability(ev, cap=None, target=None):
     """Transfer a capability to another entity; this script no longer holds it."""
     ev.runtime.caps.give(cap, target)
     return None

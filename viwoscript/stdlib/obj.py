@@ -9,7 +9,7 @@ from ..errors import ArgumentError, ScriptError
 from ..nodes import Array, to_data
 from ..opcodes import P
 from ..opcodes import opcode as _opcode
-from ..values import Lambda, to_json_text, truthy
+from ..values import Lambda, preview, to_json_text, truthy
 
 OPCODES: list = []
 
@@ -39,7 +39,7 @@ def new(ev, args, scope):
         key = e(pair.items[0], scope)
         value = e(pair.items[1], scope)  # evaluated before the key is checked, as in the original
         if type(key) is not str:
-            raise ArgumentError(f"obj.new: expected string key at index {i}, got {to_json_text(key)}",
+            raise ArgumentError(f"obj.new: expected string key at index {i}, got {preview(key, as_json=True)}",
                                 pair.items[0].span)
         out[key] = value
     if len(out) > ev.limits.max_object:
@@ -105,10 +105,12 @@ def del_(ev, obj, key):
 
 @opcode("obj.merge", P("objects", "object", variadic=True), label="Merge", returns="object")
 def merge(ev, *objs):
-    """A new object with the keys of every object; later objects win."""
+    """A new object with the keys of every object; later objects win (null arguments are skipped, as
+    JavaScript's Object.assign skips them)."""
     out: dict = {}
     for o in objs:
-        out.update(o)
+        if o is not None:
+            out.update(o)
     if len(out) > ev.limits.max_object:
         ev.check_size(len(out), "obj.merge", "object")
     return out
@@ -128,17 +130,17 @@ def _lambda_or(ev, op: str, fn):
 
 
 @opcode("obj.map", OBJ, FN, label="Map object", returns="object", validate=False)
-def map_(ev, obj, fn=None):
+def map_(ev, obj=None, fn=None):
     """A new object with the same keys and each value replaced by `f(value, key)`."""
     _check_obj(ev, "obj.map", obj)
     if _lambda_or(ev, "obj.map", fn) is None:
-        raise ArgumentError(f"obj.map: expected lambda, got {to_json_text(fn)}")
+        raise ArgumentError(f"obj.map: expected lambda, got {preview(fn, as_json=True)}")
     call = ev.call
     return {k: call(fn, (v, k), op="obj.map") for k, v in list(obj.items())}
 
 
 @opcode("obj.filter", OBJ, FN, label="Filter object", returns="object", validate=False)
-def filter_(ev, obj, fn=None):
+def filter_(ev, obj=None, fn=None):
     """A new object with the entries for which `f(value, key)` is truthy."""
     _check_obj(ev, "obj.filter", obj)
     if _lambda_or(ev, "obj.filter", fn) is None:
@@ -148,7 +150,7 @@ def filter_(ev, obj, fn=None):
 
 
 @opcode("obj.reduce", OBJ, FN, P("init", default=None), label="Reduce object", validate=False)
-def reduce(ev, obj, fn=None, init=None):
+def reduce(ev, obj=None, fn=None, init=None):
     """Fold the entries into one value: `acc = f(acc, value, key)`, starting from `init`."""
     _check_obj(ev, "obj.reduce", obj)
     if _lambda_or(ev, "obj.reduce", fn) is None:
@@ -161,7 +163,7 @@ def reduce(ev, obj, fn=None, init=None):
 
 
 @opcode("obj.flatMap", OBJ, FN, label="FlatMap object", returns="object", validate=False)
-def flat_map(ev, obj, fn=None):
+def flat_map(ev, obj=None, fn=None):
     """Merge the objects that `f(value, key)` returns (other results are ignored) into a new object."""
     _check_obj(ev, "obj.flatMap", obj)
     if _lambda_or(ev, "obj.flatMap", fn) is None:

@@ -8,10 +8,11 @@ import math
 import re
 
 from ..errors import ArgumentError, ScriptError
+from ..limits import Meter
 from ..opcodes import P
 from ..opcodes import opcode as _opcode
 from ..runners.forms import control, functions, variables
-from ..values import normalize_number, to_json_text, to_json_value, to_text, truthy, typeof
+from ..values import LONE_SURROGATE, normalize_number, to_json_text, to_json_value, to_text, truthy, typeof
 
 #: The special forms come first (declared with their walk and emit rules in viwoscript/runners/forms/),
 #: then std.throw, the functions forms and the rest, in the order of docs/stdlib.md.
@@ -55,22 +56,31 @@ def args_(ev):
 @opcode("std.log", P("values", variadic=True), label="Log", returns="null", validate=False, pure=False)
 def log(ev, *values):
     """Report values to the host (the CLI prints them to stderr)."""
-    ev.runtime.emit({"type": "log", "message": " ".join(to_text(v) for v in values), "values": list(values)})
+    m = Meter(ev, "std.log")
+    message = " ".join([to_text(v, m) for v in values])
+    m.done()
+    ev.runtime.emit({"type": "log", "message": ev.check_string(message, "std.log"), "values": list(values)})
     return None
 
 
 @opcode("std.warn", P("message"), label="Warn", returns="null", validate=False, pure=False)
 def warn(ev, message=None):
     """Report a warning to the host."""
-    ev.runtime.emit({"type": "warn", "message": to_text(message)})
+    ev.runtime.emit({"type": "warn", "message": ev.check_string(to_text(message, ev, "std.warn"), "std.warn")})
     return None
 
 
 @opcode("send", P("type", "string"), P("payload", default=None), label="Send", returns="null", pure=False,
         category="std")
 def send(ev, type_, payload=None):
-    """Send an event to the host."""
-    ev.runtime.emit({"type": "send", "event": type_, "payload": payload})
+    """Send an event to the host; the payload goes as JSON data (NaN and lambdas as null, images as
+    their JSON form)."""
+    try:
+        data = to_json_value(payload, ev, "send")
+    except ValueError:
+        raise ScriptError("send: the payload contains itself and has no JSON form",
+                          hint="send a part of it, or build it without the self-reference") from None
+    ev.runtime.emit({"type": "send", "event": type_, "payload": data})
     return None
 
 
@@ -88,9 +98,9 @@ def caller(ev):
 
 # --- conversions ---------------------------------------------------------------------------------
 
-def parse_int(text, radix=None) -> int | float:
+def parse_int(text, radix=None, budget=None) -> int | float:
     """JavaScript parseInt."""
-    s = to_text(text).strip(" \t\n\r\v\f\u00a0\ufeff\u2028\u2029")
+    s = to_text(text, budget, "std.int").strip(" \t\n\r\v\f\u00a0\ufeff\u2028\u2029")
     sign = 1
     if s[:1] in "+-" and s:
         sign = -1 if s[0] == "-" else 1
@@ -119,9 +129,9 @@ def parse_int(text, radix=None) -> int | float:
 _FLOAT_RE = re.compile(r"[+-]?(?:Infinity|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)")
 
 
-def parse_float(text) -> int | float:
+def parse_float(text, budget=None) -> int | float:
     """JavaScript parseFloat."""
-    s = to_text(text).lstrip(" \t\n\r\v\f\u00a0\ufeff\u2028\u2029")
+    s = to_text(text, budget, "std.float").lstrip(" \t\n\r\v\f\u00a0\ufeff\u2028\u2029")
     m = _FLOAT_RE.match(s)
     if not m:
         return math.nan
@@ -131,7 +141,7 @@ def parse_float(text) -> int | float:
 _NUM_RE = re.compile(r"[+-]?(?:Infinity|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)\Z")
 
 
-def number_of(v) -> int | float:
+def number_of(v, budget=None) -> int | float:
     """JavaScript Number(v)."""
     t = type(v)
     if t is int or t is float:
@@ -158,7 +168,7 @@ def number_of(v) -> int | float:
         if not v:
             return 0
         if len(v) == 1:
-            return number_of(to_text(v[0]) if v[0] is not None else "")
+            return number_of(to_text(v[0], budget, "std.number") if v[0] is not None else "")
         return math.nan
     return math.nan
 
@@ -167,25 +177,25 @@ def number_of(v) -> int | float:
         validate=False)
 def int_(ev, text=None, radix=None):
     """Parse an integer like JavaScript parseInt ("0x1F" → 31, "-12px" → -12, "abc" → NaN)."""
-    return parse_int(text, radix)
+    return parse_int(text, radix, ev)
 
 
 @opcode("std.float", P("text"), label="Parse number", returns="number", validate=False)
 def float_(ev, text=None):
     """Parse a number like JavaScript parseFloat ("1e3" → 1000, "0x1F" → 0)."""
-    return parse_float(text)
+    return parse_float(text, ev)
 
 
 @opcode("std.number", P("value"), label="To number", returns="number")
 def number(ev, value=None):
     """Convert like JavaScript Number() ("" → 0, null → 0, "12px" → NaN, [5] → 5)."""
-    return number_of(value)
+    return number_of(value, ev)
 
 
 @opcode("std.string", P("value"), label="To string", returns="string")
 def string(ev, value=None):
     """Convert a value to text (numbers as JavaScript prints them, objects as compact JSON)."""
-    return ev.check_string(to_text(value), "std.string")
+    return ev.check_string(to_text(value, ev, "std.string"), "std.string")
 
 
 @opcode("std.boolean", P("value"), label="To boolean", returns="boolean")
@@ -204,7 +214,7 @@ def typeof_(ev, value=None):
 def stringify(ev, value=None):
     """Compact JSON text (NaN and Infinity become null)."""
     try:
-        return ev.check_string(to_json_text(value), "json.stringify")
+        return ev.check_string(to_json_text(value, None, ev, "json.stringify"), "json.stringify")
     except ValueError as e:
         raise ScriptError(f"json.stringify: {e}") from None
 
@@ -216,6 +226,12 @@ def parse(ev, text):
         value = json.loads(text, parse_constant=_reject_constant, parse_int=_json_int)
     except (ValueError, RecursionError) as e:
         raise ScriptError(f"json.parse: {getattr(e, 'msg', str(e))}", hint="pass valid JSON text") from None
+    if "\\u" in text:  # an escape may stand for half of a surrogate pair: no text file can hold that
+        bad = next(LONE_SURROGATE.finditer(json.dumps(value, ensure_ascii=False)), None)
+        if bad:
+            raise ScriptError(f"json.parse: the text has half of a UTF-16 surrogate pair (\\u{ord(bad.group()):04x}), "
+                              "which no text file can hold",
+                              hint="write the whole pair (e.g. \\ud83d\\ude00) or the character itself")
     return _normalize_json(value)
 
 

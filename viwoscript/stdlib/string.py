@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+from ..limits import Meter
 from ..opcodes import P
 from ..opcodes import opcode as _opcode
-from ..values import to_text
+from ..values import join_text, to_text
 from .list import relative_index
 
 OPCODES: list = []
@@ -32,7 +33,13 @@ def len_(ev, s):
 @opcode("str.concat", P("values", variadic=True), label="Concat", returns="string")
 def concat(ev, *values):
     """Join values as text (numbers as JavaScript prints them, null as `null`, lists comma-joined)."""
-    return ev.check_string("".join(to_text(v) for v in values), "str.concat")
+    if len(values) == 2:  # the common case, without a Meter unless a list or object needs one
+        a, b = values
+        return ev.check_string(to_text(a, ev, "str.concat") + to_text(b, ev, "str.concat"), "str.concat")
+    m = Meter(ev, "str.concat")
+    s = "".join([to_text(v, m) for v in values])
+    m.done()
+    return ev.check_string(s, "str.concat")
 
 
 @opcode("str.split", STR, P("separator", "string"), label="Split", returns="array")
@@ -89,4 +96,4 @@ def join(ev, lst, sep=","):
     """Join a list's items as text with a separator (null items become empty text)."""
     if sep is None:
         sep = ","
-    return ev.check_string(sep.join("" if v is None else to_text(v) for v in lst), "str.join")
+    return ev.check_string(join_text(lst, sep, ev, "str.join"), "str.join")

@@ -158,6 +158,9 @@ def to_timestamp(ev, text):
 def _trunc(x: float) -> int:
     if not math.isfinite(x):
         raise ArgumentError(f"time.offset: amount must be finite, got {to_display(x)}")
+    if abs(x) > MAX_MS:  # no unit is shorter than a millisecond: the result is past every valid time
+        raise ScriptError(f"time.offset: the result is outside the valid times (±{MAX_MS:,.0f} ms from 1970)",
+                          hint="offset by a smaller amount")
     return int(x)
 
 

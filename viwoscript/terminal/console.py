@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..values import HostValue, Image, Lambda, js_number, to_json_value
+from ..values import Image, to_json_text, to_json_value
+from ..values import display as values_display
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 WIDTH = 88
@@ -73,63 +74,9 @@ class sigint_interrupts:  # noqa: N801 - used as a context manager
 # --------------------------------------------------------------------------------------------------
 
 
-def display(v: Any, width: int = WIDTH) -> str:
-    """A result as the REPL and ``viwo run`` print it: one line when it fits, else indented."""
-    flat = _flat(v, set())
-    if len(flat) <= width or not isinstance(v, list | dict) or not v:
-        return flat
-    return _pretty(v, 0, width, set())
-
-
-def _scalar(v: Any) -> str | None:
-    if v is None:
-        return "null"
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    t = type(v)
-    if t is int or t is float:
-        return js_number(v)
-    if t is str:
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, Lambda | HostValue):
-        return repr(v)
-    if not isinstance(v, list | dict):
-        return repr(v)
-    return None
-
-
-def _flat(v: Any, seen: set[int]) -> str:
-    s = _scalar(v)
-    if s is not None:
-        return s
-    if id(v) in seen:
-        return "[...]" if isinstance(v, list) else "{...}"
-    seen.add(id(v))
-    try:
-        if isinstance(v, list):
-            return "[" + ", ".join(_flat(i, seen) for i in v) + "]"
-        return "{" + ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {_flat(x, seen)}" for k, x in v.items()) + "}"
-    finally:
-        seen.discard(id(v))
-
-
-def _pretty(v: Any, level: int, width: int, seen: set[int]) -> str:
-    flat = _flat(v, seen)
-    if len(flat) + level * 2 <= width or not isinstance(v, list | dict) or not v or id(v) in seen:
-        return flat
-    seen.add(id(v))
-    pad, end = "  " * (level + 1), "  " * level
-    try:
-        if isinstance(v, list):
-            items = [pad + _pretty(i, level + 1, width, seen) for i in v]
-            return "[\n" + ",\n".join(items) + f"\n{end}]"
-        items = [f"{pad}{json.dumps(k, ensure_ascii=False)}: {_pretty(x, level + 1, width, seen)}"
-                 for k, x in v.items()]
-        return "{\n" + ",\n".join(items) + f"\n{end}}}"
-    finally:
-        seen.discard(id(v))
+def display(v: Any, width: int = WIDTH, budget: Any = None) -> str:
+    """A result as the REPL and ``viwo run`` print it (``viwoscript.values.display``)."""
+    return values_display(v, width, budget, "printing the result")
 
 
 def find_images(v: Any) -> list[Image]:
@@ -171,29 +118,21 @@ def nesting_depth(v: Any, limit: int) -> int:
     return deepest
 
 
-def json_result(v: Any, paths: dict[int, Path] | None = None) -> str:
+def json_result(v: Any, paths: dict[int, Path] | None = None, budget: Any = None) -> str:
     """``--json`` output: the value as JSON; an image is ``{"type": "image", ..., "path": ...}``."""
     paths = paths or {}
 
-    def conv(x: Any, seen: set[int]) -> Any:
-        if isinstance(x, Image):
-            d = x.to_json()
-            if id(x) in paths:
-                d["path"] = str(paths[id(x)])
-            return d
-        if isinstance(x, list | dict):
-            if id(x) in seen:
-                raise ValueError("the result contains itself and has no JSON form")
-            seen.add(id(x))
-            try:
-                if isinstance(x, list):
-                    return [conv(i, seen) for i in x]
-                return {k: conv(i, seen) for k, i in x.items()}
-            finally:
-                seen.discard(id(x))
-        return to_json_value(x)
+    def host(x: Any) -> Any:
+        d = x.to_json()
+        if isinstance(x, Image) and id(x) in paths:
+            d["path"] = str(paths[id(x)])
+        return d
 
-    return json.dumps(conv(v, set()), ensure_ascii=False)
+    try:
+        return to_json_text(v, None, budget, "printing the result", host_json=host, number=repr,
+                            separators=(", ", ": "))
+    except ValueError:
+        raise ValueError("the result contains itself and has no JSON form") from None
 
 
 def image_summary(image: Image) -> str:
@@ -354,8 +293,12 @@ class Terminal:
         del self.saved[:-RECENT_IMAGES]  # keep memory bounded in long sessions
         return paths
 
-    def result(self, value: Any, *, as_json: bool = False, show_null: bool = True) -> None:
-        """Save the images in ``value`` and print it (pretty, or one JSON document)."""
+    def result(self, value: Any, *, as_json: bool = False, show_null: bool = True, limits: Any = None) -> None:
+        """Save the images in ``value`` and print it (pretty, or one JSON document), within ``limits``
+        (the Runtime's: size, memory and a fresh ``timeout``)."""
+        from ..limits import Budget
+
+        budget = Budget(limits, "printing the result")
         depth = nesting_depth(value, MAX_PRINT_DEPTH)
         if depth > MAX_PRINT_DEPTH:
             from ..errors import ScriptError
@@ -364,14 +307,14 @@ class Terminal:
                               "it is not printed", hint="return a flatter value, or json.stringify it yourself")
         paths = self.save_images(value)
         if as_json:
-            self.out(json_result(value, paths))
+            self.out(json_result(value, paths, budget))
             return
         if isinstance(value, Image):
             self.out(f"{image_summary(value)} → {shown_path(paths[id(value)])}", style="green")
             return
         if value is None and not show_null:
             return
-        self.out(display(value), highlight=True, style="dim" if value is None else None)
+        self.out(display(value, budget=budget), highlight=True, style="dim" if value is None else None)
         for image in find_images(value):
             self.out(f"{image_summary(image)} → {shown_path(paths[id(image)])}", style="green")
 

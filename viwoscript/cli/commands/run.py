@@ -129,7 +129,7 @@ def execute(cfg: Config, rt, script: Script, *, args: list, quiet: bool, as_json
             value = rt.run(script.tree, filename=script.filename, args=args)
         terminal.stop_progress()
         try:
-            terminal.result(value, as_json=as_json, show_null=show_null)
+            terminal.result(value, as_json=as_json, show_null=show_null, limits=rt.limits)
         except (ValueError, OSError) as e:  # a result with no JSON form; an image that cannot be saved
             terminal.error(f"error: {e}")
             return EXIT_ERROR

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from ...errors import ScriptError, ViwoError
+from ...errors import ArgumentError, ScriptError, ViwoError
 from ...nodes import Array, Atom
 from ...opcodes import P
 from ...opcodes import opcode as _opcode
 from ...scope import BreakSignal, ContinueSignal, ReturnSignal, Scope
-from ...values import truthy
+from ...values import describe, truthy
 from ..emit import MAX_BLOCKS, emits, is_literal
 from .functions import lambda_, quote
 from .variables import set_, var
@@ -176,11 +176,16 @@ def emit_while(c, u, node, cs, spec):
 @opcode("std.for", P("name", "string", kind="name"), P("list", "array"), P("body", "block", kind="block"),
         label="For each", lazy=True)
 def for_(ev, args, scope):
-    """Run the body once per item of the list, the item bound to `name` in a fresh scope each time."""
+    """Run the body once per item of the list, the item bound to `name` in a fresh scope each time; anything
+    but a list is an error (the original silently skipped the loop)."""
     name = ev.eval(args[0], scope) if args else None
     items = ev.eval(args[1], scope) if len(args) > 1 else None
     body = args[2] if len(args) > 2 else None
-    if type(items) is not list or body is None:
+    if type(name) is not str:
+        raise ArgumentError(f"std.for: expected string for name, got {describe(name)}")
+    if type(items) is not list:
+        raise for_over(items)
+    if body is None:
         return None
     e = ev.eval
     ev.loops += 1
@@ -210,7 +215,9 @@ def emit_for(c, u, node, cs, spec):
     u.pending.append(node)
     items = c.expr(u, rest[1], cs)
     c.flush(u)
-    if is_literal(items):  # a number, string, boolean or null: never a list, the body runs zero times
+    fail = f"_n = {c.index(node, spec)}; raise {c.const(for_over)}({items})"
+    if is_literal(items):  # a number, string, boolean or null: never a list
+        u.emit(fail)
         return "None"
     lst, i = u.temp(), u.temp()
     u.emit(f"if {items}.__class__ is list:")
@@ -240,7 +247,18 @@ def emit_for(c, u, node, cs, spec):
 
     c.loop(u, emit_body)
     u.indent -= 1
+    u.emit("else:")
+    u.emit("    " + fail)
     return "None"
+
+
+def for_over(items) -> ArgumentError:
+    """The error for ``std.for`` over something that is not a list (both runners raise it)."""
+    hint = ("loop over (obj.keys o) or (obj.entries o)" if type(items) is dict else
+            "loop over (str.split s \"\") for the characters" if type(items) is str else
+            "count with std.while" if type(items) in (int, float) else
+            "check that the value is a list before the loop")
+    return ArgumentError(f"std.for: expected array for list, got {describe(items)}", hint=hint)
 
 
 @opcode("std.break", label="Break", validate=False)

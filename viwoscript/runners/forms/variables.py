@@ -6,7 +6,7 @@ from ...errors import ArgumentError, ScriptError
 from ...nodes import Atom
 from ...opcodes import P
 from ...opcodes import opcode as _opcode
-from ...values import to_text
+from ...values import preview
 from ..emit import emits
 
 OPCODES: list = []
@@ -54,6 +54,8 @@ def var(ev, args, scope):
     """Read the nearest binding of a variable; an unbound name reads as null."""
     node = args[0] if args else None
     name = node.value if node.__class__ is Atom else (ev.eval(node, scope) if node is not None else None)
+    if type(name) is not str:
+        return None  # no binding has such a name (the original read undefined)
     return scope.lookup(name)  # (the tree-walker inlines this for the common literal-name case)
 
 
@@ -75,7 +77,7 @@ def set_(ev, args, scope):
     name = ev.eval(args[0], scope) if args else None
     value = ev.eval(args[1], scope) if len(args) > 1 else None
     if not (type(name) is str and scope.assign(name, value)):
-        raise ScriptError(f"Cannot set undefined variable '{to_text(name)}'",
+        raise ScriptError(f"Cannot set undefined variable '{name if type(name) is str else preview(name)}'",
                           hint="declare it first with std.let")
     return value
 
