@@ -67,8 +67,8 @@ class Setting:
     source: str = DEFAULT
 
 
-_LIMIT_KEYS = ("gas", "timeout", "max_depth", "max_string", "max_list", "max_object", "max_nodes")
-_UNLIMITED = ("gas", "timeout")
+_LIMIT_KEYS = ("gas", "timeout", "max_depth", "max_string", "max_list", "max_object", "max_nodes", "max_memory")
+_UNLIMITED = ("gas", "timeout", "max_memory")
 _SCHEMA = {
     "limits": _LIMIT_KEYS,
     "run": ("runner",),

@@ -87,6 +87,10 @@ class SizeLimitError(LimitError):
     pass
 
 
+class MemoryLimitError(LimitError):
+    """A run's values would take more memory than ``Limits.max_memory``."""
+
+
 class TimeoutLimitError(LimitError):
     catchable = False
 

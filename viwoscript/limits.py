@@ -28,6 +28,9 @@ class Limits:
     #: Most values one traversal of a value visits (converting it to text or JSON, printing it, copying
     #: it): a list shared into itself many times is walked once per reference.
     max_nodes: int = 10_000_000
+    #: Bytes of memory a run's values may take: images while the run holds them, strings of 1 MiB or
+    #: more and lists of 65,536 items or more as they are made. ``None`` = unlimited.
+    max_memory: int | None = 4 * 1024**3
     #: Wall-clock seconds per run. ``None`` = no limit.
     timeout: float | None = None
 
@@ -46,6 +49,8 @@ class Limits:
             v = getattr(self, name)
             if not (whole(v) and v >= 1):
                 raise bad(name, v, "a whole number ≥ 1")
+        if self.max_memory is not None and not (whole(self.max_memory) and self.max_memory >= 1):
+            raise bad("max_memory", self.max_memory, "a whole number of bytes ≥ 1, or None for unlimited")
         if self.timeout is not None and not (isinstance(self.timeout, int | float)
                                              and not isinstance(self.timeout, bool) and self.timeout > 0):
             raise bad("timeout", self.timeout, "a number of seconds > 0, or None for no limit")
@@ -143,3 +148,112 @@ class Meter:
 
         return SizeLimitError(f"{self.op}: text of more than {self.max_chars:,} characters exceeds the limit",
                               hint="convert a smaller part of the value, or raise Limits(max_string=...)")
+
+
+#: Strings this long (code points) and lists this long (items) count against ``max_memory`` when made.
+BIG_STRING = 1 << 20
+BIG_LIST = 1 << 16
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:,.1f} GiB"  # pragma: no cover
+
+
+class Memory:
+    """A run's memory budget (``Limits.max_memory``): images count while the run holds them (given back
+    when they are freed), big strings and lists count as they are made."""
+
+    __slots__ = ("limit", "used", "images", "__weakref__")
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+        self.images: dict[int, int] = {}  # id of a pixel buffer -> its bytes
+
+    def charge(self, nbytes: int, op: str, what: str) -> None:
+        if self.used + nbytes > self.limit:
+            from .errors import MemoryLimitError
+
+            raise MemoryLimitError(
+                f"{op}: {what} ({_size(nbytes)}) would take the run past its memory budget of "
+                f"{_size(self.limit)} ({_size(self.used)} in use)",
+                hint="keep fewer or smaller images at once (save them, drop the references), or raise "
+                     "Limits(max_memory=...) / [limits] max_memory")
+        self.used += nbytes
+
+    def image(self, image, op: str) -> None:
+        """Count an image's pixels until the buffer is freed (an image seen before costs nothing)."""
+        import weakref
+
+        pixels = getattr(image, "pixels", None)
+        if pixels is None or id(pixels) in self.images:
+            return
+        nbytes = int(pixels.nbytes)
+        self.charge(nbytes, op, f"a {image.width}×{image.height} image")
+        self.images[id(pixels)] = nbytes
+        weakref.finalize(pixels, Memory._release, weakref.ref(self), id(pixels))
+
+    @staticmethod
+    def _release(ref, key: int) -> None:
+        self = ref()
+        if self is not None:
+            self.used -= self.images.pop(key, 0)
+
+    def values(self, value, op: str) -> None:
+        """Count the images in an opcode's result (the value itself, or the items of a list or object)."""
+        items = value if type(value) is list else value.values() if type(value) is dict else (value,)
+        for v in items:
+            if getattr(v, "type_name", None) == "image":
+                self.image(v, op)
+
+
+def memory_of(ev) -> Memory | None:
+    """The run's :class:`Memory` (made on first use), or None when it has no memory limit."""
+    d = getattr(ev, "__dict__", None)
+    if d is None:
+        return None
+    m = d.get("_memory")
+    if m is None:
+        limit = getattr(getattr(ev, "limits", None), "max_memory", None)
+        if limit is None:
+            return None
+        m = d["_memory"] = Memory(limit)
+    return m
+
+
+def made_image(ev, value, op: str):
+    """Count the images an opcode returns against the run's memory budget; returns ``value``."""
+    m = memory_of(ev)
+    if m is not None:
+        m.values(value, op)
+    return value
+
+
+def made_string(ev, s: str, op: str) -> str:
+    if len(s) >= BIG_STRING:
+        m = memory_of(ev)
+        if m is not None:
+            m.charge(len(s) * (1 if s.isascii() else 4), op, f"a string of {len(s):,} characters")
+    return s
+
+
+def made_list(ev, n: int, op: str, chunks: int = 1) -> None:
+    """A list grew to ``n`` items, past ``chunks`` multiples of :data:`BIG_LIST`: they count as made."""
+    m = memory_of(ev)
+    if m is not None:
+        m.charge(8 * BIG_LIST * chunks, op, f"a list of {n:,} items")
+
+
+def images_made_by(fn, op: str):
+    """``fn`` (an opcode's function) with the images it returns counted against the run's memory budget."""
+    import functools
+
+    @functools.wraps(fn)
+    def counted(ev, *args):
+        return made_image(ev, fn(ev, *args), op)
+
+    return counted

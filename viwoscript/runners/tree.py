@@ -23,7 +23,7 @@ from ..errors import (
     TimeoutLimitError,
     ViwoError,
 )
-from ..limits import Limits
+from ..limits import BIG_STRING, Limits, made_string
 from ..nodes import Array, Atom, Node, Span, to_data
 from ..opcodes import TYPE_CHECKS
 from ..scope import BreakSignal, ContinueSignal, ControlSignal, ReturnSignal, Scope
@@ -99,7 +99,7 @@ class Evaluator:
         if len(s) > self.limits.max_string:
             raise SizeLimitError(f"{op}: string of {len(s)} characters exceeds the limit of {self.limits.max_string}",
                                  hint="build smaller strings, or raise Limits(max_string=...)")
-        return s
+        return made_string(self, s, op) if len(s) >= BIG_STRING else s
 
     def check_size(self, n: int, op: str, what: str = "list") -> None:
         limit = self.limits.max_list if what == "list" else self.limits.max_object

@@ -14,6 +14,7 @@ import itertools
 from typing import Any
 
 from ..errors import ArgumentError, LimitError, ScriptError, ViwoError
+from ..limits import images_made_by
 from ..opcodes import P
 from ..opcodes import opcode as _opcode
 from ..values import HostValue, Image, to_display
@@ -26,7 +27,10 @@ MAX_ITEMS = 10_000
 
 def opcode(name, *params, **kw):
     kw.setdefault("category", "batch")
-    return _opcode(name, *params, into=OPCODES, **kw)
+    register = _opcode(name, *params, into=OPCODES, **kw)
+    if kw.get("returns") not in ("image", "array", "object", "any"):
+        return register
+    return lambda fn: register(images_made_by(fn, name))  # images count against Limits.max_memory
 
 
 def _count(v: Any, op: str, name: str, lo: int, hi: int) -> int:

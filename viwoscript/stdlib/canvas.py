@@ -7,6 +7,7 @@ blending live in :mod:`viwoscript.canvas`. The original's argument orders are ke
 from __future__ import annotations
 
 from ..errors import ArgumentError
+from ..limits import images_made_by
 from ..nodes import Array, Atom, to_data
 from ..opcodes import P
 from ..opcodes import opcode as _opcode
@@ -18,7 +19,10 @@ _ID = 'the layer id, e.g. "sketch"'
 
 def opcode(name, *params, **kw):
     kw.setdefault("category", "canvas")
-    return _opcode(name, *params, into=OPCODES, **kw)
+    register = _opcode(name, *params, into=OPCODES, **kw)
+    if kw.get("returns") not in ("image",):
+        return register
+    return lambda fn: register(images_made_by(fn, name))  # images count against Limits.max_memory
 
 
 class _canvas:  # noqa: N801 - used like a function: ``with _canvas(ev) as c``

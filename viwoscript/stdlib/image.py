@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import ArgumentError, ScriptError, SizeLimitError
 from ..lazy import lazy_module
+from ..limits import images_made_by
 from ..opcodes import P
 from ..opcodes import opcode as _opcode
 from ..values import Image, to_json_value
@@ -35,7 +36,10 @@ _TRANSFORM_OPTIONS = ("background", "kernel")
 
 def opcode(name, *params, **kw):
     kw.setdefault("category", "image")
-    return _opcode(name, *params, into=OPCODES, **kw)
+    register = _opcode(name, *params, into=OPCODES, **kw)
+    if kw.get("returns") not in ("image",):
+        return register
+    return lambda fn: register(images_made_by(fn, name))  # images count against Limits.max_memory
 
 
 # --- helpers ---------------------------------------------------------------------------------------

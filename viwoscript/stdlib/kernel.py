@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ArgumentError
+from ..limits import made_image
 from ..opcodes import P
 from ..opcodes import opcode as _opcode
 from ..values import HostValue, Image, Lambda, to_display, to_json_value, typeof
@@ -62,8 +63,8 @@ def call_method(ev, obj, name, *args):
     snake_case), or an allowlisted method of another value (see docs/capabilities.md)."""
     caps_handle = getattr(obj, "type_name", None) == "capability" and isinstance(obj, HostValue)
     if caps_handle:
-        return ev.runtime.caps.call(ev, obj, name, list(args))
-    return call_value_method(obj, name, list(args))
+        return made_image(ev, ev.runtime.caps.call(ev, obj, name, list(args)), "std.call_method")
+    return made_image(ev, call_value_method(obj, name, list(args)), "std.call_method")
 
 
 @opcode("mint", P("authority", "capability", description="A sys.mint capability"),

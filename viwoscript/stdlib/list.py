@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from ..errors import ArgumentError
+from ..limits import BIG_LIST, made_list
 from ..opcodes import P
 from ..opcodes import opcode as _opcode
 from ..values import to_display, truthy, typeof
@@ -45,9 +46,12 @@ def relative_index(x, n: int, default: int) -> int:
     return min(i, n) if i != math.inf else n
 
 
-def _grown(ev, op: str, n: int) -> None:
+def _grown(ev, op: str, n: int, added: int = 1) -> None:
     if n > ev.limits.max_list:
         ev.check_size(n, op)
+    chunks = n // BIG_LIST - (n - added) // BIG_LIST
+    if chunks:  # each BIG_LIST items count against Limits.max_memory as they are made
+        made_list(ev, n, op, chunks)
 
 
 @opcode("list.new", P("items", variadic=True), label="List", returns="array")
@@ -94,7 +98,7 @@ def set_(ev, lst, index, value=None):
     if index < n:
         lst[index] = value
     else:
-        _grown(ev, "list.set", index + 1)
+        _grown(ev, "list.set", index + 1, index + 1 - n)
         lst.extend([None] * (index - n))
         lst.append(value)
     return value
@@ -144,7 +148,7 @@ def splice(ev, lst, start, delete_count=None, *items):
     i = relative_index(start, n, 0)
     # A missing deleteCount removes nothing: the original passed it on as undefined (→ 0).
     count = 0 if delete_count is None else min(max(js_int(delete_count), 0), n - i)
-    _grown(ev, "list.splice", n - count + len(items))
+    _grown(ev, "list.splice", n - count + len(items), max(len(items) - count, 0))
     removed = lst[i:i + count]
     lst[i:i + count] = items
     return removed
@@ -153,7 +157,8 @@ def splice(ev, lst, start, delete_count=None, *items):
 @opcode("list.concat", P("lists", "array", variadic=True), label="Concat lists", returns="array")
 def concat(ev, *lists):
     """A new list of the items of every list, in order (a null argument is added as one null item)."""
-    _grown(ev, "list.concat", sum(len(x) if type(x) is list else 1 for x in lists))
+    total = sum(len(x) if type(x) is list else 1 for x in lists)
+    _grown(ev, "list.concat", total, total)
     out: list = []
     for x in lists:
         if type(x) is list:
@@ -254,5 +259,5 @@ def flat_map(ev, lst, fn):
             out.extend(r)
         else:
             out.append(r)
-        _grown(ev, "list.flatMap", len(out))
+        _grown(ev, "list.flatMap", len(out), len(r) if type(r) is list else 1)
     return out

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ..limits import Meter
+from ..limits import BIG_LIST, Meter, made_list
 from ..opcodes import P
 from ..opcodes import opcode as _opcode
 from ..values import join_text, to_text
@@ -50,6 +50,8 @@ def split(ev, s, sep):
     else:
         parts = s.split(sep)
     ev.check_size(len(parts), "str.split")
+    if len(parts) >= BIG_LIST:
+        made_list(ev, len(parts), "str.split", len(parts) // BIG_LIST)
     return parts
 
 
