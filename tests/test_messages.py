@@ -44,6 +44,26 @@ def test_a_bare_special_form_name_suggests_the_std_one(head, meant):
     assert err.hint.startswith(f"did you mean '{meant}'")
 
 
+@pytest.mark.parametrize("src, message", [
+    ("(+ 1. 2)", "the number 1. needs a digit after its decimal point"),
+    ("(+ 0x10 2)", "numbers are decimal: no 0x prefix"),
+    ("(+ 007 1)", "a number does not start with 0"),
+    ("(+ 1e 2)", "the number 1e needs digits in its exponent"),
+    ("(+ .5 1)", "the number .5 needs a digit before its decimal point"),
+    ("(+ +5 1)", "the number +5 has no leading +"),
+    ("(+ NaN 1)", "NaN is not a number literal (it would read an undeclared variable)"),
+    ("-Infinity", "-Infinity is not a number literal (it would read an undeclared variable)"),
+    ('"\\ud800"', "the string has half of a UTF-16 surrogate pair (\\ud800), which no text file can hold")])
+def test_the_reader_refuses_what_it_cannot_read(src, message):
+    with pytest.raises(ViwoSyntaxError) as info:
+        Runtime().run(src)
+    assert info.value.message == message and info.value.hint
+
+
+def test_reserved_looking_names_are_still_names():
+    assert Runtime().run("(std.seq (std.let NaN 1) 2)") == 2
+
+
 @pytest.mark.parametrize("src, col, fragment", [
     ("(+ 1. 2)", 5, "decimal point"), ("(+ 0x10 2)", 5, "0x"), ("(+ 1 \x00 2)", 6, "U+0000"),
     ("(+ 12e+ 1)", 7, "exponent"), ("(+ .5 1)", 4, ".5"), ("(+ NaN 1)", 4, "NaN"), ("Infinity", 1, "Infinity")])
