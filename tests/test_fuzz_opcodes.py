@@ -79,6 +79,9 @@ def _values(rt: Runtime, scope: Scope, tmp) -> dict:
         vals[name] = scope.vars[name]
     for cap in CAPS:
         vals["cap:" + cap] = rt.run(f'(get_capability "{cap}")', scope=scope)
+    for meta in rt.capability_metadata():  # the declared method names, for std.call_method
+        for m in meta.get("methods", []):
+            vals["method:" + m["name"]] = m["name"]
     return vals
 
 
@@ -148,6 +151,19 @@ def _sweep_args(spec, values: dict) -> list[list[str]]:
         for name in pool[::max(1, len(pool) // 8)] + names[i::11]:
             out.append(typical[:i] + [name] + typical[i + 1:n])
     return out
+
+
+def test_every_declared_capability_method_is_called(tmp_path):
+    """std.call_method on each granted capability with each declared method and arguments of every type."""
+    rt, scope, values = _runtime(tmp_path, "compiled")
+    methods = sorted(n for n in values if n.startswith("method:"))
+    caps = sorted(n for n in values if n.startswith("cap:"))
+    assert len(methods) >= 10
+    args = [[], ["img", "opts"], ["sabc", "opts"], ["img", "img", "opts"], ["nan"], ["bomb", "ocyc"]]
+    for cap in caps:
+        for method in methods:
+            for rest in args:
+                _check(rt, scope, "std.call_method", [cap, method, *rest], values)
 
 
 def test_every_registered_opcode_is_called_with_every_type(tmp_path):
