@@ -110,3 +110,14 @@ test("a capability method's options object shows its declared fields", () => {
   const other = treeToState(model, parse(json.replace('"seed"', '"no_such_option"')));
   assert.equal(other.blocks.blocks[0].inputs.ARG1.block.type, TYPE.op("obj.new"));
 });
+
+test("a literal among a parameter's declared choices is a dropdown of them", () => {
+  const json = '["canvas.layer.create", "a", "A", "mask"]';
+  const state = treeToState(model, parse(json));
+  const b = state.blocks.blocks[0].inputs.ARG2.block;
+  assert.equal(b.type, TYPE.choice);
+  assert.deepEqual(b.extraState.choices, ["raster", "control", "mask"]);
+  assert.equal(print(stateToTree(model, state)), json);
+  const other = treeToState(model, parse('["canvas.layer.create", "a", "A", "nope"]'));
+  assert.equal(other.blocks.blocks[0].inputs.ARG2.block.type, TYPE.str);
+});

@@ -29,6 +29,7 @@ export const TYPE = {
   bool: "vw_bool",
   nul: "vw_null",
   json: "vw_json",
+  choice: "vw_choice",
   generic: "vw_generic",
 };
 
@@ -280,7 +281,7 @@ export class Loader {
         extraState.raw.push(i);
         inputs[key] = { block: this.data(a) };
       } else if (as.kind === "body") inputs[key] = { block: this.body(a) };
-      else inputs[key] = { block: this.options(as, a) ?? this.block(a, "value") };
+      else inputs[key] = { block: this.options(as, a) ?? this.choice(as.choices, a) ?? this.block(a, "value") };
     });
     if (!extraState.raw.length) delete extraState.raw;
     const b = { type: spec.blockType, extraState };
@@ -302,11 +303,23 @@ export class Loader {
     }
     const inputs = {};
     t.slice(1).forEach(([k, v]) => {
-      inputs[`F:${k}`] = { block: this.block(v, "value") };
+      const f = os.fields.find((x) => x.name === k);
+      inputs[`F:${k}`] = { block: this.choice(f.choices, v) ?? this.block(v, "value") };
     });
     const b = { type: os.blockType, extraState: { shape: "value", fields: names } };
     if (names.length) b.inputs = inputs;
     return b;
+  }
+
+  // A literal that is one of a parameter's declared choices: a dropdown of them.
+  choice(choices, t) {
+    if (!choices?.length) return null;
+    const texts = choices.map(String);
+    if (typeof t === "string" && choices.includes(t))
+      return { type: TYPE.choice, extraState: { choices: texts, num: false }, fields: { VALUE: t } };
+    if (t instanceof Num && choices.some((c) => typeof c === "number" && String(c) === t.text))
+      return { type: TYPE.choice, extraState: { choices: texts, num: true }, fields: { VALUE: t.text } };
+    return null;
   }
 
   // A value in a position the language does not evaluate (raw data): a data block unless atomic.
@@ -404,6 +417,8 @@ export class Saver {
         return new Num(f.NUM);
       case TYPE.str:
         return f.TEXT ?? "";
+      case TYPE.choice:
+        return es.num ? new Num(f.VALUE) : (f.VALUE ?? "");
       case TYPE.json:
         try {
           return parse(f.JSON);

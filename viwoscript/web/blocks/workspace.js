@@ -393,6 +393,29 @@ function defineFixed(onHelp) {
     this.appendDummyInput().appendField(new Bl.FieldDropdown([["true", "true"], ["false", "false"]]), "VALUE");
     this.setTooltip("true or false.");
   }, ["Boolean"]);
+  Bl.Blocks[TYPE.choice] = {
+    ...commonMixin(onHelp),
+    init() {
+      this.vwOutput = null;
+      this.vwState = { shape: "value", choices: [""], num: false };
+      this.setColour(160);
+      this.setTooltip("One of the values the parameter allows.");
+      setShape(this, "value");
+      this.vwBuild();
+    },
+    vwBuild() {
+      const block = this;
+      class ChoiceField extends Bl.FieldDropdown {
+        doClassValidation_(v) {
+          return typeof v === "string" ? v : null;
+        }
+      }
+      this.appendDummyInput("HEAD").appendField(
+        new ChoiceField(() => (block.vwState.choices ?? [""]).map((c) => [c, c])), "VALUE");
+      this.vwOutput = [this.vwState.num ? "Number" : "String"];
+      if (this.outputConnection) this.outputConnection.setCheck(this.vwOutput);
+    },
+  };
   lit(TYPE.nul, 0, function () {
     this.appendDummyInput().appendField("null");
     this.setTooltip("null: no value.");
@@ -491,6 +514,18 @@ export function saveState(workspace) {
   return B().serialization.workspaces.save(workspace);
 }
 
+// Required parameters with declared choices start as a dropdown of them in the toolbox.
+function choiceInputs(spec) {
+  const inputs = {};
+  (spec.args ?? []).slice(0, requiredCount(spec)).forEach((a, i) => {
+    if (!a.choices?.length) return;
+    const num = typeof a.choices[0] === "number";
+    const value = String(a.default ?? a.choices[0]);
+    inputs[`ARG${i}`] = { block: { type: TYPE.choice, extraState: { choices: a.choices.map(String), num }, fields: { VALUE: value } } };
+  });
+  return Object.keys(inputs).length ? inputs : null;
+}
+
 // Toolbox: a category per opcode namespace and one per capability.
 export function toolbox(model, opcodes, capabilities) {
   const cats = new Map();
@@ -511,6 +546,8 @@ export function toolbox(model, opcodes, capabilities) {
     const stmt = m.returnType === "null" || ["std.let", "std.set", "std.if", "std.for", "std.while", "std.try"].includes(m.opcode);
     const item = { kind: "block", type: spec.blockType };
     if (stmt) item.extraState = { shape: "stmt", ...(spec.kind === "pairs" ? { rows: [] } : { n: requiredCount(spec) }) };
+    const prefill = choiceInputs(spec);
+    if (prefill) item.inputs = prefill;
     add(spec.category, spec.category, hueOf(spec.category), item);
   }
   for (const c of capabilities) {
@@ -523,6 +560,7 @@ export function toolbox(model, opcodes, capabilities) {
       spec.args.slice(0, n).forEach((a, i) => {
         if (a.type === "string") inputs[`ARG${i}`] = { block: { type: TYPE.str, fields: { TEXT: "" } } };
       });
+      Object.assign(inputs, choiceInputs(spec) ?? {});
       add(`cap:${c.type}`, c.label || c.type, hueOf("kernel"), { kind: "block", type: spec.blockType, extraState: { n }, inputs });
       for (const a of spec.args) {
         if (a.optionsBlock) add(`cap:${c.type}`, c.label || c.type, hueOf("kernel"), { kind: "block", type: a.optionsBlock });
