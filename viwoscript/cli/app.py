@@ -86,10 +86,19 @@ def cli(ctx: click.Context) -> None:
             click.echo(ctx.get_help())
 
 
+#: Quiet model libraries in the terminal: errors only, no download or loading bars (a user's own
+#: environment variables win). Read by diffusers, transformers, huggingface_hub and tqdm when imported.
+QUIET_LIBRARIES = {"DIFFUSERS_VERBOSITY": "error", "TRANSFORMERS_VERBOSITY": "error",
+                   "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+                   "TQDM_DISABLE": "1"}
+
+
 def process_settings() -> None:
     """The process-wide settings of the command line (never made by the library)."""
     if sys.getrecursionlimit() < RECURSION_LIMIT:
         sys.setrecursionlimit(RECURSION_LIMIT)
+    for key, value in QUIET_LIBRARIES.items():
+        os.environ.setdefault(key, value)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -80,29 +80,16 @@ def pipeline_modules(pipe: Any) -> list:
     return [v for v in pipe.components.values() if hasattr(v, "parameters")]
 
 
-class quiet:  # noqa: N801 - context manager: no progress bars or info logs from diffusers/transformers
-    def __enter__(self):
-        import diffusers.utils.logging as dlog
-        import transformers.utils.logging as tlog
+class quiet:  # noqa: N801 - kept for callers: the library changes no process-wide logging state
+    """Formerly silenced diffusers/transformers for the whole process during a call. Log levels and
+    progress bars are the process's business (design §14): the command-line face sets them once at
+    start-up (``viwoscript.cli.app.process_settings``); pipelines' own denoising bars are switched off
+    per pipeline (``set_progress_bar_config``). Now a no-op."""
 
-        self.state = (dlog.is_progress_bar_enabled(), tlog.is_progress_bar_enabled(), dlog.get_verbosity(),
-                      tlog.get_verbosity())
-        dlog.disable_progress_bar()
-        dlog.set_verbosity_error()
-        tlog.disable_progress_bar()
-        tlog.set_verbosity_error()
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        import diffusers.utils.logging as dlog
-        import transformers.utils.logging as tlog
-
-        if self.state[0]:
-            dlog.enable_progress_bar()
-        if self.state[1]:
-            tlog.enable_progress_bar()
-        dlog.set_verbosity(self.state[2])
-        tlog.set_verbosity(self.state[3])
         return False
 
 
