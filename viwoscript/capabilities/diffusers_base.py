@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 
 from ..errors import CapabilityError, ViwoError
 from ..models.config import ModelConfig
-from ..models.manager import quiet
 from ..models.resolve import ResolvedModel, resolve
 from ..models.samplers import a1111_names
 from .base import MAX_SEED, MODEL_LIMITS, Capability
@@ -155,9 +154,8 @@ def run_pipeline(ctx, cap: DiffusersCapability, model: ResolvedModel, task: str,
         pipe.scheduler = mgr.scheduler(pipe, scheduler, mgr.base_scheduler_config(model, config))
         used = sampler_metadata(scheduler, pipe.scheduler)
         cut = truncated_prompts(pipe, kwargs)
-        with quiet():
-            out = pipe(generator=generators, num_images_per_prompt=batch, callback_on_step_end=on_step,
-                       output_type="np", **kwargs)
+        out = pipe(generator=generators, num_images_per_prompt=batch, callback_on_step_end=on_step,
+                   output_type="np", **kwargs)
         return out.images, used, cut
 
     ctx.check_interrupt()
@@ -181,7 +179,7 @@ _PROMPTS = (("prompt", "tokenizer"), ("negative_prompt", "tokenizer"), ("prompt_
 
 def truncated_prompts(pipe: Any, kwargs: dict) -> list[str]:
     """Notes for each prompt longer than its text encoder reads (CLIP: 77 tokens with start and end),
-    saying where it was cut (diffusers only logs this, and the quiet logging hides it)."""
+    saying where it was cut (diffusers only logs this, and a quiet process hides it)."""
     notes = []
     for key, attr in _PROMPTS:
         text, tok = kwargs.get(key), getattr(pipe, attr, None)
@@ -190,8 +188,7 @@ def truncated_prompts(pipe: Any, kwargs: dict) -> list[str]:
         limit = int(getattr(tok, "model_max_length", 0) or 0)
         if not 2 < limit < 100_000:
             continue
-        with quiet():
-            ids = tok(text, truncation=False).input_ids
+        ids = tok(text, truncation=False).input_ids
         if len(ids) <= limit:
             continue
         kept = tok.decode(ids[1:limit - 1], skip_special_tokens=True).strip()

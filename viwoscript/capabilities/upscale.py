@@ -257,7 +257,6 @@ class Upscale(Capability):
         import numpy as np
         from PIL import Image as PILImage
 
-        from ..models.manager import quiet
         from ..values import Image
         from .diffusers_base import sampler_metadata, truncated_prompts
         from .upscale_models import blend_tiles, pad_to_multiple
@@ -300,11 +299,10 @@ class Upscale(Capability):
                 if not used:  # first tile: the sampler's names, and whether the prompt fits the encoder
                     used.update(sampler_metadata(scheduler, pipe.scheduler))
                     notes.extend(truncated_prompts(pipe, {"prompt": prompt, "negative_prompt": negative_prompt}))
-                with quiet():
-                    return pipe(prompt=prompt, image=PILImage.fromarray(np.ascontiguousarray(padded)),
-                                strength=strength, negative_prompt=negative_prompt or None,
-                                num_inference_steps=steps, guidance_scale=guidance_scale, generator=g,
-                                output_type="np", callback_on_step_end=on_step)
+                return pipe(prompt=prompt, image=PILImage.fromarray(np.ascontiguousarray(padded)),
+                            strength=strength, negative_prompt=negative_prompt or None,
+                            num_inference_steps=steps, guidance_scale=guidance_scale, generator=g,
+                            output_type="np", callback_on_step_end=on_step)
 
             out = mgr.call(call)  # on the manager's long-lived pipeline thread, like every diffusion call
             return np.asarray(out.images[0], np.float32)[:ph, :pw].clip(0, 1)

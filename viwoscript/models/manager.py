@@ -80,19 +80,6 @@ def pipeline_modules(pipe: Any) -> list:
     return [v for v in pipe.components.values() if hasattr(v, "parameters")]
 
 
-class quiet:  # noqa: N801 - kept for callers: the library changes no process-wide logging state
-    """Formerly silenced diffusers/transformers for the whole process during a call. Log levels and
-    progress bars are the process's business (design §14): the command-line face sets them once at
-    start-up (``viwoscript.cli.app.process_settings``); pipelines' own denoising bars are switched off
-    per pipeline (``set_progress_bar_config``). Now a no-op."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
 class ModelManager:
     """Loaded models of one Runtime (or of several, when a host shares it).
 
@@ -193,8 +180,7 @@ class ModelManager:
                 extra = {}
                 if nets:
                     extra["controlnet"] = nets[0] if len(nets) == 1 else _multi(nets)
-                with quiet():
-                    pipe = cls.from_pipe(entry.obj, **extra)
+                pipe = cls.from_pipe(entry.obj, **extra)
                 pipe.set_progress_bar_config(disable=True)
             if nets:  # ControlNet pipelines are cheap wrappers; keep only the latest combination
                 for k in [k for k in entry.tasks if isinstance(k, tuple)]:
@@ -215,12 +201,11 @@ class ModelManager:
 
             device, dtype = device_policy(config)
             self._make_room(_disk_bytes(model.path, dtype), keep or [key], config)
-            with quiet():
-                try:
-                    net = diffusers.ControlNetModel.from_pretrained(model.path, dtype=dtype)
-                except (OSError, ValueError, RuntimeError) as e:
-                    raise ScriptError(f"models: cannot load ControlNet {model.name!r} from {model.path}: {e}",
-                                      hint="check that the folder holds a complete diffusers ControlNet") from None
+            try:
+                net = diffusers.ControlNetModel.from_pretrained(model.path, dtype=dtype)
+            except (OSError, ValueError, RuntimeError) as e:
+                raise ScriptError(f"models: cannot load ControlNet {model.name!r} from {model.path}: {e}",
+                                  hint="check that the folder holds a complete diffusers ControlNet") from None
             if not config.cpu_offload and device != "cpu":
                 net.to(device)
             self.loads += 1
@@ -275,12 +260,11 @@ class ModelManager:
         if model.family == "sd15" and not config.safety_checker:
             kwargs.update(safety_checker=None, requires_safety_checker=False)
         cls = getattr(diffusers, model.class_name)
-        with quiet():
-            try:
-                pipe = cls.from_pretrained(model.path, **kwargs)
-            except (OSError, ValueError, RuntimeError, TypeError) as e:
-                raise ScriptError(f"models: cannot load {model.name!r} from {model.path}: {e}",
-                                  hint="check that the folder holds a complete diffusers pipeline") from None
+        try:
+            pipe = cls.from_pretrained(model.path, **kwargs)
+        except (OSError, ValueError, RuntimeError, TypeError) as e:
+            raise ScriptError(f"models: cannot load {model.name!r} from {model.path}: {e}",
+                              hint="check that the folder holds a complete diffusers pipeline") from None
         self.loads += 1
         if config.cpu_offload and device != "cpu":
             pipe.enable_model_cpu_offload()

@@ -112,12 +112,10 @@ def make_tiny(directory: str | Path, family: str = "sd15", *, seed: int = 0, sca
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    from .manager import quiet
 
     if family.endswith("controlnet"):
         sdxl = family.startswith("sdxl")
-        with quiet():
-            _controlnet(cross=16 if sdxl else 8, sdxl=sdxl, scale=scale).save_pretrained(out)
+        _controlnet(cross=16 if sdxl else 8, sdxl=sdxl, scale=scale).save_pretrained(out)
         return out
     tmp_tok = out / "tokenizer"
     tok = _tokenizer(tmp_tok)
@@ -136,8 +134,7 @@ def make_tiny(directory: str | Path, family: str = "sd15", *, seed: int = 0, sca
         pipe = cls(vae=_vae(), text_encoder=_text_encoder(n, 8), tokenizer=tok,
                    unet=_unet(in_channels=9 if family == "sd15-inpaint" else 4, scale=scale), scheduler=_scheduler(),
                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    with quiet():
-        pipe.save_pretrained(out)
+    pipe.save_pretrained(out)
     return out
 
 
