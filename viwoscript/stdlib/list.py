@@ -46,12 +46,14 @@ def relative_index(x, n: int, default: int) -> int:
     return min(i, n) if i != math.inf else n
 
 
+_BIG_MASK = BIG_LIST - 1
+
+
 def _grown(ev, op: str, n: int, added: int = 1) -> None:
     if n > ev.limits.max_list:
         ev.check_size(n, op)
-    chunks = n // BIG_LIST - (n - added) // BIG_LIST
-    if chunks:  # each BIG_LIST items count against Limits.max_memory as they are made
-        made_list(ev, n, op, chunks)
+    if n & _BIG_MASK < added:  # past a multiple of BIG_LIST: those items count against Limits.max_memory
+        made_list(ev, n, op, n // BIG_LIST - (n - added) // BIG_LIST)
 
 
 @opcode("list.new", P("items", variadic=True), label="List", returns="array")
