@@ -193,3 +193,15 @@ def test_a_capability_plugin_is_a_block_with_its_declared_parameters(page):
     assert info["checks"] == [["String"], ["Number"]]
     page.locator(".blocklyToolboxCategory", has_text="Echo (test plugin)").first.click()
     page.locator(".blocklyFlyout .blocklyDraggable", has_text="shout").first.wait_for()
+
+
+def test_right_click_help_shows_the_opcode_doc(page):
+    set_script(page, '(canvas.layer.create "a" "A")', "canvas.layer.create")
+    open_blocks(page)
+    block = page.locator("[data-testid=blocks-workspace] .blocklyBlockCanvas .blocklyDraggable").first
+    block.click(button="right", position={"x": 20, "y": 8})
+    page.locator(".blocklyContextMenu .blocklyMenuItem", has_text="Help: canvas.layer.create").click()
+    help_panel = page.locator(".blocks-help")
+    help_panel.wait_for()
+    assert "canvas.layer.create" in help_panel.inner_text()
+    assert "type" in help_panel.inner_text()  # the declared parameters are listed

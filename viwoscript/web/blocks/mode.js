@@ -158,7 +158,12 @@ export class BlocksMode {
   // Load the page's current script into the workspace (when the mode opens or the text changed).
   async refresh() {
     const json = await this.api.scriptJson();
-    if (this.lastJson !== null && (json === this.lastJson || sameScript(json, this.lastJson))) return;
+    if (this.lastJson !== null && (json === this.lastJson || sameScript(json, this.lastJson))) {
+      this.editedUntil = 0;
+      return;
+    }
+    // The page's script lags a blocks edit until the server has replayed it: don't undo the edit.
+    if (Date.now() < (this.editedUntil ?? 0)) return;
     this.loadJson(json);
   }
 
@@ -193,6 +198,7 @@ export class BlocksMode {
     }
     if (json === this.lastJson) return;
     this.lastJson = json;
+    this.editedUntil = Date.now() + 3000;
     this.api.setScript(json);
     this.scheduleCheck();
   }
