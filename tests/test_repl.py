@@ -506,3 +506,17 @@ def test_history_in_a_missing_folder_warns_and_creates_nothing(tmp_path):
         ps = build_prompt_session(s, str(tmp_path / "no" / "such" / "hist"), input=inp, output=DummyOutput())
     assert isinstance(ps.history, InMemoryHistory) and not (tmp_path / "no").exists()
     assert "warning: --history: the folder" in err.getvalue() and "does not exist" in err.getvalue()
+
+
+def test_an_image_saved_by_an_input_carries_the_whole_session(tmp_path):
+    from viwoscript.io.metadata import read_metadata
+
+    s, out, err = session()
+    for spec in IMG_OPS:
+        s.runtime.register(spec, replace_existing=True)
+    assert s.handle("(std.let side 4)"), err.getvalue()
+    assert s.handle("(std.let img (test.image side))"), err.getvalue()
+    assert s.handle('(image.save img "saved.png")'), err.getvalue()
+    script = read_metadata(tmp_path / "saved.png")["script"]
+    text = str(script)
+    assert "side" in text and "test.image" in text and "image.save" in text, script

@@ -208,8 +208,11 @@ class Runtime:
     # --- running ---------------------------------------------------------------------------------
     def run(self, source: str | list | Node, *, filename: str | None = None, args: list | dict | None = None,
             syntax: str | None = None, limits: Limits | None = None, scope: Scope | None = None,
-            check: bool = False) -> Any:
+            check: bool = False, record: Any = None) -> Any:
         """Parse and evaluate a script; return its value.
+
+        ``record``: the script that images saved by this run embed (tree or JSON data; default: the script
+        run). The REPL passes the whole session, so an image saved by one input replays every input before it.
 
         ``args`` are the script arguments (``std.arg``/``std.args``). ``scope`` keeps variables between
         runs (the REPL passes ``runtime.globals``); by default each run starts with fresh variables.
@@ -227,6 +230,7 @@ class Runtime:
         elif args is not None and not isinstance(args, list | tuple):
             raise TypeError(f"Runtime.run: args must be a list (or a dict, taken in order), not {type(args).__name__}")
         ev = self.evaluator(limits, args, filename=filename, source=text)
+        ev.record = record
         return self._run_evaluator(ev, tree, scope if scope is not None else Scope(self.globals))
 
     def evaluator(self, limits: Limits | None = None, args: list | None = None, *, filename: str | None = None,

@@ -72,7 +72,8 @@ class ReplSession(MetaCommands):
             # Images this input saves carry the session's script: every input that ran, then this one.
             t.saver.script = lambda: self.script_data(tree)
             with sigint_interrupts(self.runtime):
-                value = self.runtime.run(tree, scope=self.runtime.globals, filename=filename, args=args)
+                value = self.runtime.run(tree, scope=self.runtime.globals, filename=filename, args=args,
+                                         record=self.script_data(tree))
             t.stop_progress()
             if record:  # it ran: part of the session for :save, whatever happens when printing it
                 self.record(text, tree)

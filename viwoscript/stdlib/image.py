@@ -152,6 +152,9 @@ def load(ev, src=None, *_):
 
 
 def _running_script(ev) -> Any:
+    recorded = getattr(ev, "record", None)  # Runtime.run(record=...): e.g. the REPL's whole session
+    if recorded is not None:
+        return recorded
     tree = getattr(ev, "program", None)
     if tree is not None:
         return tree
