@@ -49,6 +49,41 @@ def test_lambdas_made_by_the_compiled_runner_carry_their_compiled_body():
     assert isinstance(f, Lambda) and f.params == ("x",)
 
 
+def test_the_tree_runner_never_enters_compiled_code():
+    # A lambda made under the compiled runner, kept in the globals, then called after the Runtime switched
+    # to the tree runner: the walker walks its body; it never calls the compiled code it carries.
+    rt = Runtime()
+    rt.run("(std.let f (std.lambda (x) (* x 10)))", scope=rt.globals)
+    f = rt.globals.vars["f"]
+    assert f.code is not None
+
+    def trap(*a):
+        raise AssertionError("the tree runner called compiled code")
+
+    rt.globals.vars["f"] = Lambda(f.params, f.body, f.scope, None, None, trap)
+    rt.runner = "tree"
+    assert rt.run("[(std.apply f 4) (list.map [1 2] f)]", scope=rt.globals) == [40, [10, 20]]
+    rt.runner = "compiled"
+    with pytest.raises(ViwoError, match="the tree runner called compiled code"):
+        rt.run("(std.apply f 4)", scope=rt.globals)  # (the compiled runner does call it)
+
+
+def test_runners_are_objects_behind_one_protocol():
+    from viwoscript.runners import RUNNERS, make_runner
+    from viwoscript.runners.compiled import CompiledEvaluator, CompiledRunner
+    from viwoscript.runners.tree import Evaluator, TreeRunner
+
+    assert RUNNERS == ("compiled", "tree")
+    assert isinstance(make_runner("compiled"), CompiledRunner) and isinstance(make_runner("tree"), TreeRunner)
+    rt = Runtime()
+    assert type(rt.evaluator()) is CompiledEvaluator
+    rt.runner = "tree"
+    assert type(rt.evaluator()) is Evaluator
+    ev = rt.evaluator(Limits(gas=100))
+    assert ev.run_program(rt.parse("(std.let i 0) (std.while (< i 3) (std.set i (+ i 1))) i"), Scope()) == 3
+    assert ev.gas_used() > 0
+
+
 def test_compiled_code_is_cached_per_tree_and_dropped_when_opcodes_change():
     rt = Runtime()
     tree = rt.parse("(std.let i 0) (std.while (< i 3) (std.set i (+ i 1))) i")
