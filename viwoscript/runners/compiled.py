@@ -98,9 +98,10 @@ class Compiler(EmitKit):
         src = "\n\n".join("\n".join(u.lines) for u in self.units) + "\n"
         self.ns["T"] = self.table
         self.ns["_call"] = CompiledEvaluator.call
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            code = compile(src, "<viwoscript compiled>", "exec")
+        # (No warnings.catch_warnings around this: it would change the process's warning filters while
+        # other threads run. Generated code never draws a SyntaxWarning: literals are folded at compile
+        # time, never tested with `is` or given attributes; tests/test_compiler.py checks it.)
+        code = compile(src, "<viwoscript compiled>", "exec")
         exec(code, self.ns)  # noqa: S102 - our own generated source, names only from the tables above
         self.source = src  # the generated Python, for debugging the compiler
         return self.ns["_u0"]
