@@ -5,6 +5,8 @@
 // Array of trees, or an Obj (a JSON object literal: ordered [key, tree] entries). Keeping the text of
 // a number is what lets `1.0`, `-0.0` and integers past 2^53 survive a trip through the browser.
 
+import { floatRepr } from "../js/sexpr.js";
+
 export const WIDTH = 88;
 
 export class Num {
@@ -121,28 +123,8 @@ export function parse(text) {
   return out;
 }
 
-// Python's repr of a float, from JS's shortest round-trip digits.
-export function floatRepr(v) {
-  if (!Number.isFinite(v)) throw new Error(`${v} has no literal form; write (/ 1 0) or (/ 0 0) instead`);
-  if (Object.is(v, -0)) return "-0.0";
-  const [mant, expText] = v.toExponential().split("e");
-  const exp = Number(expText);
-  const neg = mant.startsWith("-");
-  const digits = mant.replace("-", "").replace(".", "");
-  let out;
-  if (exp >= -4 && exp < 16) {
-    if (exp >= 0) {
-      const intPart = digits.slice(0, exp + 1).padEnd(exp + 1, "0");
-      out = `${intPart}.${digits.slice(exp + 1) || "0"}`;
-    } else {
-      out = `0.${"0".repeat(-exp - 1)}${digits}`;
-    }
-  } else {
-    const m = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits;
-    out = `${m}e${exp < 0 ? "-" : "+"}${String(Math.abs(exp)).padStart(2, "0")}`;
-  }
-  return neg ? `-${out}` : out;
-}
+// Python's repr of a float: the page's one implementation (js/sexpr.js prints the text form with it).
+export { floatRepr };
 
 // The canonical text of a number typed by a person: an integer stays exact (any size), anything with
 // a point or an exponent is a double printed as Python prints it. Null when it is not a number.

@@ -22,7 +22,7 @@ export function isSymbol(name) {
 }
 
 // Python's repr of a float from JS's shortest round-trip digits.
-function floatRepr(v) {
+export function floatRepr(v) {
   if (!Number.isFinite(v)) throw new Error(`${v} has no literal form`);
   if (Object.is(v, -0)) return "-0.0";
   const [mant, expText] = v.toExponential().split("e");
