@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 
 from viwoscript import Limits
 from viwoscript.errors import InternalError, ViwoError
-from viwoscript.evaluator import Scope
 from viwoscript.nodes import Array, Atom, Span
 from viwoscript.runtime import Runtime
+from viwoscript.scope import Scope
 
 N = int(os.environ.get("FUZZ_OPCODES", "600"))
 LIMITS = Limits(gas=20_000, timeout=10, max_string=200_000, max_list=50_000, max_object=50_000, max_depth=50,
