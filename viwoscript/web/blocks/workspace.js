@@ -163,6 +163,20 @@ function plusMinus(block, canAdd, canRemove, add, remove) {
     }));
 }
 
+// ⊕ / ⊖ for a block whose arguments are ARG0..ARG{n-1} (extraState.n).
+function argCountButtons(block, n, canAdd, canRemove) {
+  plusMinus(block, canAdd, canRemove,
+    () => {
+      block.vwState.n = n + 1;
+      rebuild(block, () => block.vwBuild());
+    },
+    () => {
+      unplugInput(block, `ARG${n - 1}`);
+      block.vwState.n = n - 1;
+      rebuild(block, () => block.vwBuild());
+    });
+}
+
 function unplugInput(block, name) {
   const c = block.getInput(name)?.connection?.targetBlock();
   if (c) c.unplug(true);
@@ -253,18 +267,7 @@ function defineOpBlock(spec, onHelp) {
         }
       }
       const optional = n > minN;
-      if (canGrow(n) || optional) {
-        plusMinus(this, canGrow(n), optional,
-          () => {
-            this.vwState.n = n + 1;
-            rebuild(this, () => this.vwBuild());
-          },
-          () => {
-            unplugInput(this, `ARG${n - 1}`);
-            this.vwState.n = n - 1;
-            rebuild(this, () => this.vwBuild());
-          });
-      }
+      if (canGrow(n) || optional) argCountButtons(this, n, canGrow(n), optional);
       this.setInputsInline(isVar || (!statements && n <= 2 && !cap));
     },
   };
@@ -461,16 +464,7 @@ function defineFixed(onHelp) {
       const n = this.vwState.n ?? 0;
       this.appendDummyInput("HEAD").appendField("call").appendField(new Bl.FieldTextInput("op"), "OP");
       for (let i = 0; i < n; i++) this.appendValueInput(`ARG${i}`).appendField(`arg ${i + 1}`);
-      plusMinus(this, true, n > 0,
-        () => {
-          this.vwState.n = n + 1;
-          rebuild(this, () => this.vwBuild());
-        },
-        () => {
-          unplugInput(this, `ARG${n - 1}`);
-          this.vwState.n = n - 1;
-          rebuild(this, () => this.vwBuild());
-        });
+      argCountButtons(this, n, true, n > 0);
       this.setInputsInline(n <= 3);
     },
   };
