@@ -7,28 +7,19 @@ declared parameters, with no UI change. No test may leave a console error."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from web_server import ServedUI  # noqa: E402
+from web_server import CHROMIUM, CHROMIUM_ARGS, ServedUI, browser_missing  # noqa: E402
 
 from viwoscript.capabilities import Capability, ParamSpec, method  # noqa: E402
 
-CI = os.environ.get("CI", "").lower() == "true"
-CHROMIUM = shutil.which("chromium-headless-shell") or shutil.which("chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
+ARGS = CHROMIUM_ARGS
 
-if CHROMIUM is None or __import__("importlib").util.find_spec("playwright") is None:
-    why = ("browser tests need Debian's chromium-headless-shell (apt-get install -y chromium-headless-shell) "
-           "and pip playwright")
-    if CI:
-        raise RuntimeError(f"CI=true: {why}")
+if why := browser_missing():
     pytest.skip(why, allow_module_level=True)
 pytest.importorskip("aiohttp")
 

@@ -8,9 +8,7 @@ test may leave a console error. Without Chromium the suite skips, except under C
 from __future__ import annotations
 
 import io
-import os
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -18,19 +16,12 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from web_server import ServedUI  # noqa: E402
+from web_server import CHROMIUM, CHROMIUM_ARGS, ServedUI, browser_missing  # noqa: E402
 
-CI = os.environ.get("CI", "").lower() == "true"
-CHROMIUM = shutil.which("chromium-headless-shell") or shutil.which("chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
+ARGS = CHROMIUM_ARGS
 SIZE = 512
 
-if CHROMIUM is None or not any(True for _ in [0] if __import__("importlib").util.find_spec("playwright")):
-    why = ("browser tests need Debian's chromium-headless-shell (apt-get install -y chromium-headless-shell) "
-           "and pip playwright")
-    if CI:
-        raise RuntimeError(f"CI=true: {why}")
+if why := browser_missing():
     pytest.skip(why, allow_module_level=True)
 pytest.importorskip("aiohttp")
 from playwright.sync_api import expect  # noqa: E402

@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import os
+import shutil
 import socket
 import threading
 from pathlib import Path
 
 TOKEN = "ui-test-token-0123456789"
+
+#: Debian's Chromium (`playwright install` cannot download here) and the flags it needs on these machines.
+CHROMIUM = shutil.which("chromium-headless-shell") or shutil.which("chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+
+
+def browser_missing() -> str | None:
+    """Why browser tests cannot run here (None when they can). Under CI=true they must not skip."""
+    if CHROMIUM is not None and importlib.util.find_spec("playwright") is not None:
+        return None
+    why = ("browser tests need Debian's chromium-headless-shell (apt-get install -y chromium-headless-shell) "
+           "and pip playwright")
+    if os.environ.get("CI", "").lower() == "true":
+        raise RuntimeError(f"CI=true: {why}")
+    return why
 
 
 def free_port() -> int:
