@@ -6,8 +6,10 @@ program builds its own and passes :func:`viwoscript.capabilities.capabilities` t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from ..errors import ArgumentError
@@ -16,7 +18,11 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 #: Keys of a ``[models]`` table that are settings, not aliases.
 SETTINGS = ("default", "inpaint", "controlnets", "annotators", "device", "dtype", "cpu_offload", "vae_tiling",
-            "vae_slicing", "safety_checker", "cache_bytes", "download", "upscale_dir", "face_detector")
+            "vae_slicing", "safety_checker", "cache_bytes", "download", "upscale_dir", "face_detector",
+            "checkpoints_dir", "lora_dir", "embeddings_dir", "vae_dir", "vaes", "allow_pickle", "cache_dir")
+#: The model folders of ``[models]`` (A1111/ComfyUI layouts): key → what lives there (``viwo models scan``).
+MODEL_DIRS = {"checkpoints_dir": "checkpoint", "lora_dir": "lora", "embeddings_dir": "embedding",
+              "vae_dir": "vae"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,14 @@ class ModelConfig:
     ``upscale_dir`` is the folder of ``diffusers.upscale``'s weight files (``RealESRGAN_x4plus.pth``,
     ...) and ``face_detector`` its YuNet ONNX file (else looked for in ``upscale_dir``); see
     ``docs/upscale.md``.
+
+    Model folders as A1111, ComfyUI or InvokeAI keep them (see ``docs/models.md``): ``checkpoints_dir``
+    holds single-file checkpoints (``.safetensors``; ``.ckpt`` only with ``allow_pickle``, since loading a
+    pickle runs code), each a model by its file name; ``lora_dir`` LoRA files, ``embeddings_dir``
+    textual-inversion embeddings, ``vae_dir`` VAE files or folders. ``vaes`` maps a model name (alias,
+    checkpoint name or path) to the VAE it uses instead of its own (a name in ``vae_dir``, a single-file
+    VAE or a diffusers ``AutoencoderKL`` folder). ``cache_dir`` is where small caches live (the A1111 hash
+    cache ``model-hashes.json``); default: the user cache folder (``platformdirs``).
     """
 
     aliases: Mapping[str, str] = field(default_factory=dict)
@@ -54,17 +68,30 @@ class ModelConfig:
     download: bool = False
     upscale_dir: str | None = None
     face_detector: str | None = None
+    checkpoints_dir: str | None = None
+    lora_dir: str | None = None
+    embeddings_dir: str | None = None
+    vae_dir: str | None = None
+    vaes: Mapping[str, str] = field(default_factory=dict)
+    allow_pickle: bool = False
+    cache_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ArgumentError(f"models: unknown device {self.device!r}", hint="one of " + ", ".join(DEVICES))
         if self.dtype not in DTYPES:
             raise ArgumentError(f"models: unknown dtype {self.dtype!r}", hint="one of " + ", ".join(DTYPES))
-        for name in ("upscale_dir", "face_detector"):
+        for name in ("upscale_dir", "face_detector", "cache_dir", *MODEL_DIRS):
             v = getattr(self, name)
             if v is not None and not (isinstance(v, str) and v):
                 raise ArgumentError(f"models: {name} must be a path (a string), got {v!r}",
-                                    hint=f'e.g. {name} = "/models/upscale"')
+                                    hint=f'e.g. {name} = "/models/{name.removesuffix("_dir")}"')
+        if not (isinstance(self.vaes, Mapping) and all(isinstance(k, str) and isinstance(v, str) and v
+                                                       for k, v in self.vaes.items())):
+            raise ArgumentError(f"models: vaes must be a table of model name = VAE name or path, got {self.vaes!r}",
+                                hint='e.g. vaes = { sd15 = "vae-ft-mse-840000-ema-pruned" }')
+        if not isinstance(self.allow_pickle, bool):
+            raise ArgumentError(f"models: allow_pickle must be true or false, got {self.allow_pickle!r}")
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any] | None) -> ModelConfig:
@@ -91,6 +118,13 @@ class ModelConfig:
     def load_key(self) -> tuple:
         """What changes how weights load: part of the cache key, so differently loaded copies never mix."""
         return (self.device, self.dtype, self.cpu_offload, self.safety_checker)
+
+    def model_dir(self, key: str) -> Path | None:
+        """The folder of :data:`MODEL_DIRS` ``key`` (``~`` expanded) as a ``Path``, or ``None`` when unset."""
+        if key not in MODEL_DIRS:
+            raise KeyError(key)
+        value = getattr(self, key)
+        return Path(os.path.expanduser(value)) if value else None
 
     def replace(self, **kw) -> ModelConfig:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
