@@ -11,6 +11,7 @@ from viwoscript.capabilities.base import declared
 from viwoscript.capabilities.diffusion import DiffusersGenerate
 from viwoscript.capabilities.fake import FakeGenerate
 from viwoscript.capabilities.generate import GenerateMethods
+from viwoscript.capabilities.options import model_options
 from viwoscript.capabilities.registry import CapabilityRegistry
 
 
@@ -32,10 +33,16 @@ def test_fake_and_real_implement_one_declaration(cap_type, real, fake):
         assert (spec.positional, spec.returns, spec.label, spec.description, spec.options_name) == \
             (other.positional, other.returns, other.label, other.description, other.options_name)
         assert spec.to_metadata() == other.to_metadata()
-        # each implements it (neither runs the declaration's body) with the declared parameters, in order
+        # each implements it (neither runs the declaration's body) with the declared parameters, in order;
+        # the model options (schedule_type, loras, ...) arrive together as **options
+        extra = [p.name for p in model_options()]
         for impl in (spec.fn, other.fn):
             assert not getattr(impl, "declaration_only", False), (name, impl)
-            assert list(inspect.signature(impl).parameters)[2:] == [p.name for p in spec.params]
+            params = list(inspect.signature(impl).parameters.values())[2:]
+            if params and params[-1].kind is inspect.Parameter.VAR_KEYWORD:
+                assert [p.name for p in params[:-1]] + extra == [p.name for p in spec.params]
+            else:
+                assert [p.name for p in params] == [p.name for p in spec.params]
         assert spec.fn is not other.fn
 
 

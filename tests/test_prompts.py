@@ -295,3 +295,46 @@ def test_embedding_formats_pickles_and_the_wrong_model(folders, tmp_path, sd, xl
         plain = encode_prompts(xl, {"prompt": "a xlemb"}).kwargs["prompt_embeds"]
         c = encode_prompts(xl, {"prompt": "a xlemb"}, embeddings=Embeddings(files, allow_pickle=True))
         assert c.embeddings == {"xlemb": files["xlemb"]} and not torch.equal(plain, c.kwargs["prompt_embeds"])
+
+
+# --- through the capabilities ------------------------------------------------------------------------
+
+GEN = '(std.call_method (get_capability "diffusers.generate") "textToImage" (std.arg 0) (std.arg 1))'
+
+
+def test_through_the_capability_plain_prompts_weights_clip_skip_and_embeddings(folders, tmp_path):
+    import numpy as np
+
+    from viwoscript import Runtime
+    from viwoscript.capabilities import capabilities
+    from viwoscript.models import ModelConfig
+    from viwoscript.models.images import to_uint8
+    from viwoscript.models.manager import ModelManager
+
+    torch.manual_seed(7)
+    write_embedding(tmp_path / "emb" / "zqx.safetensors", {"emb_params": torch.randn(2, 8)})
+    config = ModelConfig(aliases={"tiny": str(folders / "sd15")}, default="tiny", embeddings_dir=str(tmp_path / "emb"))
+    rt = Runtime(capabilities=capabilities(config), grants="default")
+    rt.models = ModelManager()
+    opts = {"steps": 2, "seed": 3, "width": 64, "height": 64}
+
+    def run(prompt, **kw):
+        return rt.run(GEN, args=[prompt, {**opts, **kw}])
+
+    # a plain prompt: the very image diffusers makes from the prompt string
+    ref = load(folders, "sd15")
+    out = ref(prompt="a red comet", negative_prompt="dark", num_inference_steps=2, width=64, height=64,
+              generator=[torch.Generator("cpu").manual_seed(3)], output_type="np")
+    plain = run("a red comet", negative_prompt="dark")
+    assert np.array_equal(plain["image"].pixels, to_uint8(out.images)[0]) and "notes" not in plain
+    assert not np.array_equal(run("(a red:1.3) comet", negative_prompt="dark")["image"].pixels, plain["image"].pixels)
+    # clip skip: A1111's numbering, recorded; 1 is the default layer
+    two = run("a red comet", negative_prompt="dark", clip_skip=2)
+    assert two["image"].metadata["clip_skip"] == 2 and not np.array_equal(two["image"].pixels, plain["image"].pixels)
+    assert np.array_equal(run("a red comet", negative_prompt="dark", clip_skip=1)["image"].pixels,
+                          plain["image"].pixels)
+    # an embedding from embeddings_dir, by its file name; the shared pipelines stay as they were
+    emb = run("a zqx comet")
+    assert emb["image"].metadata["embeddings"] == ["zqx"]
+    assert not np.array_equal(emb["image"].pixels, run("a zq comet")["image"].pixels)
+    assert np.array_equal(run("a red comet", negative_prompt="dark")["image"].pixels, plain["image"].pixels)

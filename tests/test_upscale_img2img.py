@@ -208,13 +208,13 @@ def test_interrupt_stops_between_tiles(config, manager):
     assert seen == [1]
 
 
-def test_a_long_prompt_is_noted_once_and_the_sampler_named(config, manager):
+def test_a_prompt_note_comes_once_and_the_sampler_named(config, manager):
     events = []
     rt = make_rt(config, manager, events=events)
     long = '(std.call_method (get_capability "diffusers.upscale") "upscaleImg2Img" (std.arg 0) (std.arg 1) (std.arg 2))'
-    prompt = "a castle on a hill above the sea at dawn, towers and banners"  # tiny reads 30 characters
+    prompt = "a castle on a hill above the sea at dawn, [towers:banners:0.5]"  # 2 chunks; prompt editing
     r = rt.run(long, args=[picture(), prompt, {**FAST, "seed": 1, "scheduler": "euler"}])
     (note,) = r["notes"]
-    assert note.startswith("prompt truncated") and r["tiles"] == 2  # once, not once per tile
+    assert note.startswith("prompt: prompt editing [towers:banners:0.5]") and r["tiles"] == 2  # once, not per tile
     assert [e["message"] for e in events if e["type"] == "warn"] == [f"diffusers.upscale.upscaleImg2Img: {note}"]
     assert (r["scheduler"], r["sampler"], r["image"].metadata["sampler"]) == ("euler", "Euler", "Euler")

@@ -120,7 +120,7 @@ class ControlNetGenerate(DiffusersCapability):
             *common_options(),
             positional=3, returns="object", label="Apply ControlNet", workload=_workload)
     def apply(self, ctx, control_images, prompt, control_type, width, height, negative_prompt, steps,
-              guidance_scale, seed, model, batch, prompt_2, negative_prompt_2, scheduler):
+              guidance_scale, seed, model, batch, prompt_2, negative_prompt_2, scheduler, **options):
         """Generate an image guided by one or several control images, each with its ControlNet, weight
         (controlnet_conditioning_scale) and start/end fraction. Returns {image, width, height, seed, ...}."""
         from PIL import Image as PILImage
@@ -134,7 +134,7 @@ class ControlNetGenerate(DiffusersCapability):
         one = len(controls) == 1
         seed = ctx.seed(seed)
         arrays, used, notes = run_pipeline(
-            ctx, self, m, "controlnet", scheduler=scheduler, seed=seed, batch=batch, label="apply",
+            ctx, self, m, "controlnet", scheduler=scheduler, options=options, seed=seed, batch=batch, label="apply",
             controlnets=[c["net"] for c in controls], prompt=prompt, image=pics[0] if one else pics,
             width=w, height=h, negative_prompt=negative_prompt or None, num_inference_steps=steps,
             guidance_scale=guidance_scale,

@@ -127,14 +127,15 @@ def note_sdxl(ctx, model: ResolvedModel, where: str, prompt_2, negative_prompt_2
 
 def run_pipeline(ctx, cap: DiffusersCapability, model: ResolvedModel, task: str, *, scheduler: str | None,
                  seed: int, batch: int, controlnets: list | None = None, label: str | None = None,
-                 **kwargs) -> tuple[list, dict, list[str]]:
+                 options: dict | None = None, **kwargs) -> tuple[list, dict, list[str]]:
     """Run ``model``'s ``task`` pipeline with CPU-generator seeds (``seed + i`` per image), progress per
     step, interrupt between steps. Returns ``(H×W×3 uint8 arrays, sampler metadata, notes)``.
 
     Everything that touches the shared pipeline (fetching it, a fresh scheduler for this call, the call
     itself) runs inside one call on the manager's worker thread, so Runtimes sharing a manager never see
-    each other's settings. A prompt longer than the text encoder reads is never cut silently: a ``warn``
-    event and a note say where."""
+    each other's settings. Prompts are read as A1111 reads them (:func:`prompt_kwargs`); whatever is
+    dropped or read differently is a ``warn`` event and a note. ``options`` are the method's
+    :func:`~.options.model_options` (``clip_skip``, ...)."""
     import torch
 
     from ..models.images import to_uint8
@@ -142,6 +143,7 @@ def run_pipeline(ctx, cap: DiffusersCapability, model: ResolvedModel, task: str,
     mgr = cap.manager(ctx)
     config = cap.model_config
     where = f"{cap.type}.{ctx.method}"
+    opts = options or {}
     generators = [torch.Generator("cpu").manual_seed((seed + i) % (MAX_SEED + 1)) for i in range(batch)]
 
     def on_step(p, i, t, kw):
@@ -153,10 +155,10 @@ def run_pipeline(ctx, cap: DiffusersCapability, model: ResolvedModel, task: str,
         pipe = mgr.pipeline(model, task, config, controlnets=controlnets)
         pipe.scheduler = mgr.scheduler(pipe, scheduler, mgr.base_scheduler_config(model, config))
         used = sampler_metadata(scheduler, pipe.scheduler)
-        cut = truncated_prompts(pipe, kwargs)
+        args, prompt_meta, cut = prompt_kwargs(pipe, config, kwargs, opts)
         out = pipe(generator=generators, num_images_per_prompt=batch, callback_on_step_end=on_step,
-                   output_type="np", **kwargs)
-        return out.images, used, cut
+                   output_type="np", **args)
+        return out.images, {**used, **prompt_meta}, cut
 
     ctx.check_interrupt()
     images, used, notes = mgr.call(call)  # on the manager's long-lived thread (per-thread cuDNN plans)
@@ -172,38 +174,13 @@ def sampler_metadata(name: str | None, scheduler: Any) -> dict:
     return {"scheduler": name or cls_name, **a1111_names(name, cls_name, getattr(scheduler, "config", None))}
 
 
-#: Prompt arguments and the tokenizer that reads each.
-_PROMPTS = (("prompt", "tokenizer"), ("negative_prompt", "tokenizer"), ("prompt_2", "tokenizer_2"),
-            ("negative_prompt_2", "tokenizer_2"))
+def prompt_kwargs(pipe: Any, config: ModelConfig, kwargs: dict, options: dict) -> tuple[dict, dict, list[str]]:
+    """The pipeline's arguments with the prompts replaced by A1111 conditioning (weights, ``BREAK``,
+    75-token chunks, embeddings from ``embeddings_dir``, ``clip_skip``: :mod:`viwoscript.models.prompts`),
+    the metadata it adds and notes. Call it on the manager's thread, with the pipeline that will run."""
+    from ..models.prompts import condition
 
-
-def truncated_prompts(pipe: Any, kwargs: dict) -> list[str]:
-    """Notes for each prompt longer than its text encoder reads (CLIP: 77 tokens with start and end),
-    saying where it was cut (diffusers only logs this, and a quiet process hides it)."""
-    notes = []
-    for key, attr in _PROMPTS:
-        text, tok = kwargs.get(key), getattr(pipe, attr, None)
-        if not isinstance(text, str) or not text or tok is None:
-            continue
-        limit = int(getattr(tok, "model_max_length", 0) or 0)
-        if not 2 < limit < 100_000:
-            continue
-        ids = tok(text, truncation=False).input_ids
-        if len(ids) <= limit:
-            continue
-        kept = tok.decode(ids[1:limit - 1], skip_special_tokens=True).strip()
-        dropped = tok.decode(ids[limit - 1:-1], skip_special_tokens=True).strip()
-        notes.append(f"{key} truncated: the text encoder reads {limit - 2} tokens, the {key} has {len(ids) - 2}; "
-                     f"it was cut after \"…{_tail(kept)}\", dropping \"{_head(dropped)}\"")
-    return notes
-
-
-def _tail(text: str, n: int = 40) -> str:
-    return text[-n:]
-
-
-def _head(text: str, n: int = 80) -> str:
-    return text if len(text) <= n else text[:n] + "…"
+    return condition(pipe, kwargs, config=config, clip_skip=options.get("clip_skip"), handled_tags=("lora",))
 
 
 def seeds_for(seed: int, batch: int) -> list[int]:

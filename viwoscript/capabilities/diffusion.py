@@ -28,12 +28,12 @@ class DiffusersGenerate(DiffusersCapability, GenerateMethods):
         super().check_inputs(ctx, spec, args)
 
     def text_to_image(self, ctx, prompt, width, height, negative_prompt, steps, guidance_scale, seed, model,
-                      batch, prompt_2, negative_prompt_2, scheduler):
+                      batch, prompt_2, negative_prompt_2, scheduler, **options):
         where = f"{self.type}.textToImage"
         m = self.model(ctx, model, where)
         seed = ctx.seed(seed)
         arrays, used, notes = run_pipeline(
-            ctx, self, m, "txt2img", scheduler=scheduler, seed=seed, batch=batch, label="textToImage",
+            ctx, self, m, "txt2img", scheduler=scheduler, options=options, seed=seed, batch=batch, label="textToImage",
             prompt=prompt, negative_prompt=negative_prompt or None, num_inference_steps=steps,
             guidance_scale=guidance_scale, width=width, height=height,
             **note_sdxl(ctx, m, where, prompt_2, negative_prompt_2))
@@ -45,7 +45,7 @@ class DiffusersGenerate(DiffusersCapability, GenerateMethods):
         return build_result(self, "textToImage", arrays, seed, meta, notes)
 
     def image_to_image(self, ctx, image, prompt, strength, negative_prompt, steps, guidance_scale, seed, model,
-                       batch, prompt_2, negative_prompt_2, scheduler):
+                       batch, prompt_2, negative_prompt_2, scheduler, **options):
         from PIL import Image as PILImage
 
         where = f"{self.type}.imageToImage"
@@ -62,7 +62,7 @@ class DiffusersGenerate(DiffusersCapability, GenerateMethods):
             rgb = resize(rgb, w, h)
         seed = ctx.seed(seed)
         arrays, used, cut = run_pipeline(
-            ctx, self, m, "img2img", scheduler=scheduler, seed=seed, batch=batch, label="imageToImage",
+            ctx, self, m, "img2img", scheduler=scheduler, options=options, seed=seed, batch=batch, label="imageToImage",
             prompt=prompt, image=PILImage.fromarray(rgb), strength=strength,
             negative_prompt=negative_prompt or None, num_inference_steps=steps, guidance_scale=guidance_scale,
             **note_sdxl(ctx, m, where, prompt_2, negative_prompt_2))

@@ -33,7 +33,7 @@ FAKE_MODEL = "fake"
 #: The fake's models by default: name → native size.
 FAKE_MODELS = {FAKE_MODEL: 512}
 #: Options the fake records but cannot honour (its picture depends on prompt, seed and size only).
-UNHONOURED = ("negative_prompt", "guidance_scale", "scheduler", "prompt_2", "negative_prompt_2")
+UNHONOURED = ("negative_prompt", "guidance_scale", "scheduler", "prompt_2", "negative_prompt_2", "clip_skip")
 
 
 class FakeGenerate(GenerateMethods):
@@ -76,20 +76,20 @@ class FakeGenerate(GenerateMethods):
         return name
 
     def text_to_image(self, ctx, prompt, width, height, negative_prompt, steps, guidance_scale, seed, model,
-                      batch, prompt_2, negative_prompt_2, scheduler):
+                      batch, prompt_2, negative_prompt_2, scheduler, **options):
         return self._run(ctx, "textToImage", prompt, width, height, steps, steps, seed, batch, None, 1.0,
                          self._options(ctx, negative_prompt, guidance_scale, model, prompt_2, negative_prompt_2,
-                                       scheduler))
+                                       scheduler, options))
 
     def image_to_image(self, ctx, image, prompt, strength, negative_prompt, steps, guidance_scale, seed, model,
-                       batch, prompt_2, negative_prompt_2, scheduler):
+                       batch, prompt_2, negative_prompt_2, scheduler, **options):
         effective = min(int(steps * strength), steps)
         if effective < 1:
             raise ArgumentError(f"{self.type}.imageToImage: strength × steps must be at least 1 "
                                 f"(got {strength:g} × {steps})", hint="raise strength or steps")
         width, height = max(8, image.width // 8 * 8), max(8, image.height // 8 * 8)
         meta, notes = self._options(ctx, negative_prompt, guidance_scale, model, prompt_2, negative_prompt_2,
-                                    scheduler)
+                                    scheduler, options)
         meta["strength"] = strength
         if (width, height) != (image.width, image.height):
             notes.insert(0, f"image cropped from {image.width}×{image.height} to {width}×{height} (multiples of 8)")
@@ -98,20 +98,21 @@ class FakeGenerate(GenerateMethods):
 
     # --- options --------------------------------------------------------------------------------
     def _options(self, ctx, negative_prompt, guidance_scale, model, prompt_2, negative_prompt_2,
-                 scheduler) -> tuple[dict, list[str]]:
+                 scheduler, options: dict) -> tuple[dict, list[str]]:
         """The metadata the real one would record, and a note naming the options given that the fake's
         picture ignores."""
         meta = {"negative_prompt": negative_prompt, "guidance_scale": guidance_scale,
                 "model": self.model_name(model, f"{self.type}.{ctx.method}")}
         if scheduler is not None:
             meta.update(scheduler=scheduler, **a1111_names(scheduler))
+        meta.update({k: v for k, v in options.items() if v is not None})
         if prompt_2 is not None:
             meta["prompt_2"] = prompt_2
         if negative_prompt_2 is not None:
             meta["negative_prompt_2"] = negative_prompt_2
         given = {"negative_prompt": negative_prompt or None, "guidance_scale": guidance_scale,
-                 "scheduler": scheduler, "prompt_2": prompt_2, "negative_prompt_2": negative_prompt_2}
-        ignored = [k for k in UNHONOURED if k not in ctx.defaulted and given[k] is not None]
+                 "scheduler": scheduler, "prompt_2": prompt_2, "negative_prompt_2": negative_prompt_2, **options}
+        ignored = [k for k in UNHONOURED if k not in ctx.defaulted and given.get(k) is not None]
         notes = []
         if ignored:
             notes.append("fake: recorded but not rendered (the test pattern depends on prompt, seed and size "

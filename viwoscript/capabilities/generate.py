@@ -28,7 +28,7 @@ class GenerateMethods(Capability):
             workload=image_workload(batch="batch"))
     @declared
     def text_to_image(self, ctx, prompt, width, height, negative_prompt, steps, guidance_scale, seed, model,
-                      batch, prompt_2, negative_prompt_2, scheduler):
+                      batch, prompt_2, negative_prompt_2, scheduler, **options):
         """Generate an image from a prompt. Returns {image, width, height, format, seed, model_id, steps,
         scheduler, sampler} (plus images and seeds when batch > 1, notes when something was changed or
         ignored)."""
@@ -44,7 +44,7 @@ class GenerateMethods(Capability):
             workload=image_workload(image="image", strength="strength", batch="batch"))
     @declared
     def image_to_image(self, ctx, image, prompt, strength, negative_prompt, steps, guidance_scale, seed, model,
-                       batch, prompt_2, negative_prompt_2, scheduler):
+                       batch, prompt_2, negative_prompt_2, scheduler, **options):
         """Transform an image guided by a prompt; only about strength × steps steps run. The size is the
         image's, rounded down to a multiple of 8. Returns {image, width, height, format, seed, ...}."""
         raise NotImplementedError

@@ -155,7 +155,7 @@ class DiffusersInpaint(DiffusersCapability):
             positional=3, returns="object", label="Inpaint", options_name="params",
             workload=_inpaint_workload)
     def inpaint(self, ctx, image, mask, prompt, strength, mask_blur, only_masked, padding, negative_prompt, steps,
-                guidance_scale, seed, model, batch, prompt_2, negative_prompt_2, scheduler):
+                guidance_scale, seed, model, batch, prompt_2, negative_prompt_2, scheduler, **options):
         """Repaint the masked region of an image; unmasked pixels are returned unchanged. Returns {image,
         width, height, format, seed, model_id, steps, ...}."""
         where = f"{self.type}.inpaint"
@@ -178,7 +178,8 @@ class DiffusersInpaint(DiffusersCapability):
         arrays, used, notes = self._generate(ctx, where, "inpaint", rgb[y0:y1, x0:x1], m[y0:y1, x0:x1], prompt,
                                              model, seed, batch, strength=strength, negative_prompt=negative_prompt,
                                              steps=steps, guidance_scale=guidance_scale, prompt_2=prompt_2,
-                                             negative_prompt_2=negative_prompt_2, scheduler=scheduler, target=target)
+                                             negative_prompt_2=negative_prompt_2, scheduler=scheduler, target=target,
+                                             options=options)
         out = []
         for gen in arrays:
             full = rgb.copy()
@@ -203,7 +204,7 @@ class DiffusersInpaint(DiffusersCapability):
             positional=4, returns="object", label="Outpaint", options_name="params",
             workload=_outpaint_workload)
     def outpaint(self, ctx, image, direction, pixels, prompt, strength, overlap, mask_blur, negative_prompt, steps,
-                 guidance_scale, seed, model, batch, prompt_2, negative_prompt_2, scheduler):
+                 guidance_scale, seed, model, batch, prompt_2, negative_prompt_2, scheduler, **options):
         """Extend an image outwards; the new area starts from the image's blurred edges, the seam is
         feathered, the original is pasted back. Only the requested sides grow, each to the next multiple
         of 8 (noted in the result); ``extended`` says by how much."""
@@ -232,7 +233,8 @@ class DiffusersInpaint(DiffusersCapability):
         arrays, used, notes = self._generate(ctx, where, "outpaint", init, gen_mask, prompt, model, seed, batch,
                                              strength=strength, negative_prompt=negative_prompt, steps=steps,
                                              guidance_scale=guidance_scale, prompt_2=prompt_2,
-                                             negative_prompt_2=negative_prompt_2, scheduler=scheduler)
+                                             negative_prompt_2=negative_prompt_2, scheduler=scheduler,
+                                             options=options)
         out = []
         for gen in arrays:
             o = paste_back(init, gen, soft)
@@ -261,7 +263,7 @@ class DiffusersInpaint(DiffusersCapability):
 
     def _generate(self, ctx, where, task, rgb, mask, prompt, model, seed, batch, *, strength, negative_prompt,
                   steps, guidance_scale, prompt_2, negative_prompt_2, scheduler,
-                  target: tuple[int, int] | None = None) -> tuple[list, dict, list[str]]:
+                  target: tuple[int, int] | None = None, options: dict | None = None) -> tuple[list, dict, list[str]]:
         """Run the inpaint pipeline on ``rgb``/``mask`` at ``target`` (else at rgb's size rounded to a
         multiple of 8); returns the results at rgb's size, the model used (metadata) and notes."""
         from PIL import Image as PILImage
@@ -282,7 +284,7 @@ class DiffusersInpaint(DiffusersCapability):
         if min(int(steps * strength), steps) < 1:
             raise ArgumentError(f"{where}: strength × steps must be at least 1", hint="raise strength or steps")
         arrays, used, cut = run_pipeline(
-            ctx, self, m, "inpaint", scheduler=scheduler, seed=seed, batch=batch, label=task, prompt=prompt,
+            ctx, self, m, "inpaint", scheduler=scheduler, options=options, seed=seed, batch=batch, label=task, prompt=prompt,
             image=PILImage.fromarray(rgb_in), mask_image=PILImage.fromarray(mask_in, "L"), width=gw, height=gh,
             strength=strength, negative_prompt=negative_prompt or None, num_inference_steps=steps,
             guidance_scale=guidance_scale, **note_sdxl(ctx, m, where, prompt_2, negative_prompt_2))

@@ -34,6 +34,18 @@ def common_options() -> tuple[ParamSpec, ...]:
         ParamSpec("scheduler", "string", None, "Sampler (default: the model's own); recorded under A1111's "
                   "name, e.g. dpm++_2m_karras is \"DPM++ 2M\" with schedule type Karras", choices=tuple(SAMPLERS),
                   aliases=("sampler",)),
+        *model_options(),
+    )
+
+
+def model_options() -> tuple[ParamSpec, ...]:
+    """Options that change how the model runs (clip skip, ...). Implementations take them as
+    ``**options`` and hand them to ``run_pipeline(..., options=options)``, so adding one here needs no
+    change to any method's signature."""
+    return (
+        ParamSpec("clip_skip", "integer", None, "A1111's clip skip: 1 reads the text encoder's last layer, 2 the "
+                  "one before (A1111 \"Clip skip: 2\" = diffusers clip_skip=1); SDXL already reads its "
+                  "penultimate layer (default: the model's own)", min=1, max=12),
     )
 
 

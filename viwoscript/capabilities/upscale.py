@@ -258,7 +258,7 @@ class Upscale(Capability):
         from PIL import Image as PILImage
 
         from ..values import Image
-        from .diffusers_base import sampler_metadata, truncated_prompts
+        from .diffusers_base import prompt_kwargs, sampler_metadata
         from .upscale_models import blend_tiles, pad_to_multiple
         from .upscale_traditional import resize_pixels
 
@@ -280,6 +280,7 @@ class Upscale(Capability):
         index = iter(range(len(tiles)))
         used: dict = {}
         notes: list[str] = []
+        prompts: dict = {}
 
         def on_step(p, i, t, kw):
             ctx.check_interrupt()
@@ -296,12 +297,15 @@ class Upscale(Capability):
                 # the shared pipeline and a fresh scheduler, only inside the manager's serialized call
                 pipe = mgr.pipeline(m, "img2img", gen.model_config)
                 pipe.scheduler = mgr.scheduler(pipe, scheduler, mgr.base_scheduler_config(m, gen.model_config))
-                if not used:  # first tile: the sampler's names, and whether the prompt fits the encoder
+                if not used:  # first tile: the sampler's names and the prompts' conditioning, for every tile
                     used.update(sampler_metadata(scheduler, pipe.scheduler))
-                    notes.extend(truncated_prompts(pipe, {"prompt": prompt, "negative_prompt": negative_prompt}))
-                return pipe(prompt=prompt, image=PILImage.fromarray(np.ascontiguousarray(padded)),
-                            strength=strength, negative_prompt=negative_prompt or None,
-                            num_inference_steps=steps, guidance_scale=guidance_scale, generator=g,
+                    args, meta, cut = prompt_kwargs(pipe, gen.model_config, {
+                        "prompt": prompt, "negative_prompt": negative_prompt or None}, {})
+                    prompts.update(args)
+                    used.update(meta)
+                    notes.extend(cut)
+                return pipe(**prompts, image=PILImage.fromarray(np.ascontiguousarray(padded)),
+                            strength=strength, num_inference_steps=steps, guidance_scale=guidance_scale, generator=g,
                             output_type="np", callback_on_step_end=on_step)
 
             out = mgr.call(call)  # on the manager's long-lived pipeline thread, like every diffusion call

@@ -29,7 +29,8 @@ from typing import Any
 from .embeddings import Embeddings
 from .prompt_syntax import BREAK, extract_tags, parse_prompt_attention, unsupported_syntax
 
-__all__ = ["COMMA_BACKTRACK", "MAX_CHUNKS", "Chunk", "Conditioning", "chunk_tokens", "encode_prompts"]
+__all__ = ["COMMA_BACKTRACK", "MAX_CHUNKS", "Chunk", "Conditioning", "chunk_tokens", "condition", "encode_prompts",
+           "final_layer_norm", "replace_prompts"]
 
 #: A1111's ``comma_padding_backtrack``: how far back a full chunk looks for a comma to break after.
 COMMA_BACKTRACK = 20
@@ -183,6 +184,21 @@ def encode_prompts(pipe: Any, texts: dict, *, clip_skip: int | None = None, embe
             kwargs["pooled_prompt_embeds"] = pooled
     notes += [n for n in emb.notes if n not in notes]
     return Conditioning(kwargs, notes, dict(emb.used), n)
+
+
+def condition(pipe: Any, kwargs: dict, *, config: Any = None, clip_skip: int | None = None,
+              handled_tags: tuple[str, ...] = ()) -> tuple[dict, dict, list[str]]:
+    """A pipeline call's keyword arguments with its prompt texts replaced by A1111 conditioning: ``(new
+    kwargs, metadata, notes)``. The metadata records ``clip_skip`` (when given) and the ``embeddings``
+    used (names); embeddings come from ``config``'s ``embeddings_dir`` (a :class:`ModelConfig`)."""
+    emb = Embeddings.from_config(config) if config is not None else Embeddings()
+    cond = encode_prompts(pipe, kwargs, clip_skip=clip_skip, embeddings=emb, handled_tags=handled_tags)
+    meta: dict[str, Any] = {}
+    if clip_skip is not None:
+        meta["clip_skip"] = clip_skip
+    if cond.embeddings:
+        meta["embeddings"] = sorted(cond.embeddings)
+    return replace_prompts(kwargs, cond), meta, cond.notes
 
 
 def replace_prompts(kwargs: dict, cond: Conditioning) -> dict:
