@@ -212,3 +212,28 @@ def test_sessions_are_bounded_per_user_and_idle_ones_close(tmp_path, monkeypatch
         assert ids[2] not in server.canvas_sessions.entries
 
     run(tmp_path, body)
+
+
+def test_canvas_preprocessors_says_what_preprocess_can_do_here(tmp_path):
+    pytest.importorskip("cv2")
+
+    async def body(connect, client, server):
+        c = await connect()
+        r = await c.call("canvas_preprocessors")
+        rows = {t["type"]: t for t in r["types"]}
+        assert r["granted"] and {"canny", "invert", "depth", "openpose", "scribble"} <= set(rows)
+        assert rows["canny"]["available"] and rows["invert"]["available"] and not rows["canny"]["weights"]
+        assert not rows["depth"]["available"] and "annotators" in rows["depth"]["reason"]
+        # no diffusion model is configured: preprocessing with canny still runs as a job
+        job = await c.call("execute_script", script='(std.call_method (get_capability "controlnet.generate") '
+                                                     '"preprocess" (image.new 32 32 "white") "canny")')
+        assert job["status"] == "done" and job["images"][0]["width"] == 32
+
+    run(tmp_path, body, grants=["controlnet.generate"])
+
+    async def not_granted(connect, client, server):
+        r = await (await connect()).call("canvas_preprocessors")
+        assert not r["granted"] and r["types"] and not any(t["available"] for t in r["types"])
+        assert "grants" in r["types"][0]["reason"]
+
+    run(tmp_path / "b", not_granted, grants=["diffusers.upscale"])

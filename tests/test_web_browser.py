@@ -459,3 +459,32 @@ def test_a_visible_mask_layer_makes_an_inpaint_request(page, served):
     assert "diffusers.inpaint.inpaint" in rec["error"]["message"]
     page.get_by_role("button", name="Hide Mask 1").click()
     page.wait_for_function("document.querySelector('.gen-mode').textContent === 'Text to image'")
+
+
+def test_preprocess_a_control_layer_with_canny(page, served):
+    from viwoscript.capabilities.controlnet import canny
+    from viwoscript.models.images import to_rgb
+
+    page.get_by_role("button", name="+ Control").click()
+    wait_version(page, 2)
+    page.get_by_test_id("brush-color").evaluate("(e) => { e.value = '#202020'; e.dispatchEvent(new Event('input', {bubbles: true})); }")
+    draw(page, [(80, 80), (300, 120), (260, 400)])
+    wait_version(page, 3)
+    _, before = server_layers(served, session_id(page))
+    # the server offers the preprocessors it can run; those needing weights are disabled with the reason
+    select = page.get_by_label("Preprocessor for Control 1")
+    expect(select.locator("option[value=canny]")).to_be_enabled()
+    depth = select.locator("option[value=depth]")
+    expect(depth).to_be_disabled()
+    assert "Annotators" in depth.get_attribute("title")
+    select.select_option("canny")
+    page.get_by_role("button", name="Preprocess", exact=True).click()
+    wait_version(page, 6)
+    script, layers = server_layers(served, session_id(page))
+    assert script[4][0] == "canvas.layer.clear" and script[5][2].startswith("blob:")
+    assert script[6] == ["canvas.layer.update", "control-1", {"controlType": "canny"}]
+    want = canny(to_rgb(before["control-1"]))
+    got = layers["control-1"]
+    assert (got[..., 3] == 255).all() and np.array_equal(got[..., :3], want) and want.any()
+    # the page shows the control image (tinted: the tint is display only)
+    assert client_pixels(page, "control-1")[..., 3].all()

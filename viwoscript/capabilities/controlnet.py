@@ -5,13 +5,17 @@ The ``canny`` and ``invert`` preprocessors need no weights; ``scribble`` (HED sc
 ``depth``, ``openpose`` and ``lineart`` use controlnet-aux with the ``lllyasviel/Annotators`` weights the
 host configured (``[models] annotators = "folder"``), run on the configured device, held by the model
 manager, and return a control image of the input's size. An ``annotators`` value that is not a local
-folder is a Hugging Face id, fetched only with ``download = true``.
+folder is a Hugging Face id, fetched only with ``download = true``. ``preprocess`` needs no diffusion
+model: it runs where the capability is granted even when no model is configured
+(:meth:`ControlNetGenerate.available_for`); :meth:`ControlNetGenerate.preprocessors` says which
+preprocessors can run here.
 ControlNet models are configured per control type (``[models] controlnets = {canny = [...]}``), one
 per base family; the pipeline shares the base model's weights (``from_pipe``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import Any
 
@@ -20,7 +24,7 @@ import numpy as np
 from ..errors import ArgumentError, CapabilityError, ScriptError
 from ..models.images import resize, round8, to_rgb
 from ..models.resolve import ResolvedModel, offline, resolve
-from .base import ParamSpec, Workload, method
+from .base import Capability, ParamSpec, Workload, method
 from .diffusers_base import DiffusersCapability, build_result, note_sdxl, run_pipeline
 from .options import common_options
 
@@ -69,6 +73,40 @@ class ControlNetGenerate(DiffusersCapability):
     label = "ControlNet"
     description = ("Guide generation with control images (edges, scribbles, depth, pose) through one or several "
                    "ControlNets, for Stable Diffusion 1.x/2.x and SDXL models (diffusers).")
+
+    @classmethod
+    def available_for(cls, args: dict) -> str | None:
+        """``preprocess`` (bound arguments ``image`` and ``control_type``, no ``control_images``) needs no
+        diffusion model: only the installed packages; annotator weights are checked when it runs."""
+        if "control_type" in args and "image" in args and "control_images" not in args:
+            return Capability.availability.__func__(cls)
+        return super().available_for(args)
+
+    @classmethod
+    def preprocessors(cls) -> list[dict]:
+        """Every preprocessor with whether it can run here: ``{type, available, reason, weights}``
+        (``weights``: it needs the Annotators weights). Reads configuration only, loads nothing."""
+        base = Capability.availability.__func__(cls)
+        config = cls.model_config
+        folder = config.annotators
+        if not folder:
+            missing = "needs the Annotators weights: the host sets [models] annotators = \"folder\""
+        elif not os.path.isdir(os.path.expanduser(folder)) and (not config.download or offline()):
+            missing = f"annotators {folder!r} is not a local folder, and downloads are off"
+        else:
+            missing = None
+        rows = []
+        for name, found in PREPROCESSORS.items():
+            if base:
+                reason = base
+            elif found is None:
+                reason = None if importlib.util.find_spec("cv2") else "needs OpenCV: pip install 'viwoscript[diffusion]'"
+            elif importlib.util.find_spec("controlnet_aux") is None:
+                reason = "needs controlnet-aux: pip install 'viwoscript[diffusion]'"
+            else:
+                reason = missing
+            rows.append({"type": name, "available": reason is None, "reason": reason, "weights": found is not None})
+        return rows
 
     def check_inputs(self, ctx, spec, args):
         if spec.name == "apply":

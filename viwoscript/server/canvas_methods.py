@@ -264,6 +264,26 @@ async def canvas_image_info(call: Call, sha256: str) -> dict:
             "script": info.get("script"), "width": info.get("width"), "height": info.get("height")}
 
 
+@methods.method("canvas_preprocessors")
+async def canvas_preprocessors(call: Call) -> dict:
+    """What a control layer's *preprocess* can do here: ``{capability, granted, types: [{type, available,
+    reason, weights}]}`` — each ``controlnet.generate`` preprocessor with whether it can run for this server's
+    jobs (granted, packages installed, Annotators weights configured where it needs them) and why not."""
+    cap = "controlnet.generate"
+
+    def ask() -> dict:
+        caps = call.server.check_runtime().caps
+        granted = any(row["type"] == cap and row["granted"] for row in caps.status())
+        entry = caps.registry.real.get(cap)
+        rows = entry.cls.preprocessors() if entry is not None and hasattr(entry.cls, "preprocessors") else []
+        if not granted:
+            why = f"this server does not grant {cap} (the host adds it to [server] grants)"
+            rows = [{**r, "available": False, "reason": why} for r in rows]
+        return {"capability": cap, "granted": granted, "types": rows}
+
+    return await call.server.run_check(ask)
+
+
 @methods.method("canvas_close", SESSION)
 async def canvas_close(call: Call, session: str) -> dict:
     """Forget a session (its pixels are freed)."""

@@ -151,8 +151,10 @@ function LayerItem({ l, s, index, count }) {
         ${l.type === "control" && html`<label class="field inline">Control type
           <select aria-label="Control type" value=${l.controlType || "scribble"}
                   onChange=${(e) => C.layerOps.update(l.id, { controlType: e.target.value })}>
-            ${CONTROL_TYPES.map((t) => html`<option value=${t}>${t}</option>`)}</select></label>
-          <${ControlSettings} id=${l.id} c=${s.controlSettings[l.id] || {}} />`}
+            ${[...CONTROL_TYPES, ...(CONTROL_TYPES.includes(l.controlType) || !l.controlType ? [] : [l.controlType])]
+              .map((t) => html`<option value=${t}>${t}</option>`)}</select></label>
+          <${ControlSettings} id=${l.id} c=${s.controlSettings[l.id] || {}} />
+          <${Preprocess} l=${l} s=${s} />`}
         <span class="row">
           <label class="button ghost small">Put image…<input type="file" accept="image/*" class="visually-hidden"
                  onChange=${(e) => { const f = e.target.files[0]; if (f) C.placeFile(f, { newLayer: false }); e.target.value = ""; }} /></label>
@@ -169,6 +171,31 @@ function ControlSettings({ id, c }) {
     <label class="field">Weight <input type="number" min="0" max="2" step="0.05" value=${c.weight ?? 1} onInput=${num("weight")} /></label>
     <label class="field">Start <input type="number" min="0" max="1" step="0.05" value=${c.start ?? 0} onInput=${num("start")} /></label>
     <label class="field">End <input type="number" min="0" max="1" step="0.05" value=${c.end ?? 1} onInput=${num("end")} /></label>
+  </div>`;
+}
+
+// A control layer's "preprocess": its picture through one of the preprocessors the server offers
+// (those it cannot run are disabled, the reason as their tooltip); the control image replaces the layer.
+function Preprocess({ l, s }) {
+  const types = s.preprocessors;
+  const usable = types.filter((t) => t.available);
+  const [choice, setChoice] = useState(null);
+  const picked = types.find((t) => t.type === choice) || usable[0] || null;
+  const busy = Object.values(s.jobs).some((j) => j.kind === "preprocess" && j.layer === l.id && ["queued", "running"].includes(j.status));
+  return html`<div class="preprocess">
+    <span class="row tight">
+      <label class="field inline">Preprocess
+        <select class="preprocess-type" aria-label=${`Preprocessor for ${l.name}`} value=${picked?.type || ""}
+                onChange=${(e) => setChoice(e.target.value)} disabled=${!types.length}>
+          ${types.map((t) => html`<option value=${t.type} disabled=${!t.available}
+                                          title=${t.available ? `${t.type}: make a control image of the layer` : t.reason}>
+              ${t.type}${t.available ? "" : " (unavailable)"}</option>`)}</select></label>
+      <button type="button" class="small" disabled=${!picked?.available || busy || l.locked}
+              title=${picked && !picked.available ? picked.reason : "Replace the layer's picture by its control image"}
+              onClick=${() => C.preprocess(l.id, picked.type)}>${busy ? "Preprocessing…" : "Preprocess"}</button>
+    </span>
+    ${!usable.length && types.length ? html`<p class="muted small-note">${types[0].reason}</p>` : null}
+    ${s.errors.preprocess && html`<p class="error" role="alert">${s.errors.preprocess}</p>`}
   </div>`;
 }
 

@@ -4,7 +4,7 @@
 import { Rpc, uploadBlob } from "./rpc.js";
 import {
   Program, addLayerStatements, build, colorWithAlpha, generateScript, generatedLayerStatements, randomSeed,
-  generationMode, statementsOf, upscaleScript,
+  generationMode, preprocessScript, preprocessedLayerStatements, statementsOf, upscaleScript,
 } from "./script.js";
 import { slotsFromOpcodes, toText } from "./sexpr.js";
 import { isTyping } from "./stage.js";
@@ -32,6 +32,7 @@ export const store = createStore({
   gallery: [],
   saved: [],
   controlSettings: {},
+  preprocessors: [],
   galleryTab: "session",
   templatesOpen: false,
   templates: [],
@@ -99,6 +100,7 @@ async function onOpen(first) {
   }
   if (first) {
     loadMetadata();
+    loadPreprocessors();
     refreshTemplates();
   }
   resumeJobs();
@@ -191,6 +193,16 @@ async function loadMetadata() {
     refreshScript();
   } catch (e) {
     toast(`Could not load the capability metadata: ${e.message}`);
+  }
+}
+
+// What a control layer's "preprocess" can do on this server: [{type, available, reason, weights}].
+async function loadPreprocessors() {
+  try {
+    const r = await rpc.call("canvas_preprocessors", {});
+    store.set({ preprocessors: r.types || [] });
+  } catch (e) {
+    toast(`Could not ask which preprocessors the server has: ${e.message}`);
   }
 }
 
@@ -362,9 +374,30 @@ export async function cancel() {
   }
 }
 
+// A control layer's picture through a preprocessor, as a job; the control image replaces the layer's
+// pixels (recorded as load_image of its blob) when the job is done.
+export async function preprocess(layer, type) {
+  const l = store.get().layers.find((x) => x.id === layer);
+  if (l?.locked) {
+    setError("preprocess", `Layer “${l.name}” is locked: unlock it to preprocess.`);
+    return;
+  }
+  setError("preprocess", null);
+  try {
+    const rec = await rpc.call("submit_script", { script: preprocessScript(program.statements, layer, type) });
+    const job = { id: rec.job, status: rec.status, step: 0, total: 1, kind: "preprocess", layer, preprocessor: type,
+                  prompt: `${type} of ${l?.name || layer}` };
+    store.set((st) => ({ jobs: { ...st.jobs, [rec.job]: job } }));
+    rememberJob(job);
+  } catch (e) {
+    setError("preprocess", e.message);
+  }
+}
+
 function rememberJob(job) {
   const all = JSON.parse(sessionStorage.getItem("viwo.jobs") || "{}");
-  all[job.id] = { prompt: job.prompt, seed: job.seed, place: job.place, kind: job.kind };
+  all[job.id] = { prompt: job.prompt, seed: job.seed, place: job.place, kind: job.kind, layer: job.layer,
+                  preprocessor: job.preprocessor };
   sessionStorage.setItem("viwo.jobs", JSON.stringify(all));
 }
 
@@ -398,11 +431,16 @@ async function finishJob(id) {
   const job = { ...(store.get().jobs[id] || {}), status: rec.status };
   patchJob(id, { status: rec.status, error: rec.error || null });
   if (rec.status === "error") {
-    setError("generate", rec.error ? `${rec.error.message}${rec.error.hint ? ` — ${rec.error.hint}` : ""}` : "the job failed");
+    setError(job.kind === "preprocess" ? "preprocess" : "generate",
+      rec.error ? `${rec.error.message}${rec.error.hint ? ` — ${rec.error.hint}` : ""}` : "the job failed");
     return;
   }
   if (rec.status !== "done") return;
   const images = rec.images || [];
+  if (job.kind === "preprocess") {
+    if (images.length) await apply(preprocessedLayerStatements(job.layer, images[0].sha256, job.preprocessor)).catch(() => {});
+    return;
+  }
   const seed = job.kind === "upscale" ? job.seed : rec.result?.seed ?? job.seed;
   store.set((s) => ({
     gallery: [...images.map((im, i) => ({ ...im, seed: Number.isInteger(seed) ? seed + i : seed, prompt: job.prompt, job: id })), ...s.gallery],

@@ -193,6 +193,24 @@ export function generateScript(opts) {
     ["std.call_method", ["std.var", "gen"], opts.method || "textToImage", opts.prompt ?? "", o]];
 }
 
+// A control layer's picture through a preprocessor (controlnet.generate → preprocess): the job replays
+// the page's canvas statements and returns the control image (white features on black).
+export function preprocessScript(statements, layer, type) {
+  return ["std.seq", ...statements,
+    ["std.let", "cn", ["get_capability", "controlnet.generate"]],
+    ["std.call_method", ["std.var", "cn"], "preprocess", ["canvas.layer.image", layer], type]];
+}
+
+// The control type a preprocessor's image feeds (drawn lines inverted feed a scribble ControlNet).
+export function controlTypeOf(preprocessor) {
+  return preprocessor === "invert" ? "scribble" : preprocessor;
+}
+
+// The statements putting a preprocessed control image on its layer (a blob: replay never re-runs it).
+export function preprocessedLayerStatements(layer, sha256, preprocessor) {
+  return [build.clear(layer), build.loadImage(layer, sha256, 0, 0), build.update(layer, { controlType: controlTypeOf(preprocessor) })];
+}
+
 // Upscale an image file (blob) with the upscale capability's CPU resampling (no model needed).
 export function upscaleScript(sha256, factor = 2, method = "lanczos") {
   return ["std.seq",
