@@ -488,3 +488,21 @@ def test_preprocess_a_control_layer_with_canny(page, served):
     assert (got[..., 3] == 255).all() and np.array_equal(got[..., :3], want) and want.any()
     # the page shows the control image (tinted: the tint is display only)
     assert client_pixels(page, "control-1")[..., 3].all()
+
+
+def test_queue_position_beside_the_progress_bar(page, served):
+    call = "window.viwo.rpc.call('submit_script', {script: %r})"
+    blocker = page.evaluate(call % "(std.while true null)")["job"]
+    page.wait_for_function(f"window.viwo.store.get().jobs[{blocker!r}]?.status === 'running'")
+    ahead = page.evaluate(call % "(+ 1 2)")["job"]
+    try:
+        page.get_by_test_id("prompt").fill("wait your turn")
+        page.get_by_label("Steps").fill("2")
+        page.get_by_test_id("generate").click()
+        expect(page.locator(".job-status")).to_have_text("queued, 2nd")
+        page.evaluate(f"window.viwo.rpc.call('cancel_job', {{job: {ahead!r}}})")
+        expect(page.locator(".job-status")).to_have_text("queued, 1st")
+    finally:
+        page.evaluate(f"window.viwo.rpc.call('cancel_job', {{job: {blocker!r}}})")
+    page.get_by_test_id("result-image").first.wait_for(timeout=30000)
+    expect(page.locator(".job-status")).to_have_text("done")

@@ -22,6 +22,10 @@ from .rpc import QUEUE_FULL, UNKNOWN_JOB, RpcError
 
 log = logging.getLogger("viwoscript.server")
 
+#: When the queue moves (a job starts, a queued one is cancelled), the owners of the first this many queued
+#: jobs hear their new ``queue_position`` (``job.queue``); a job further back hears when it comes this close.
+QUEUE_REPORT = 16
+
 
 class JobManager:
     def __init__(self, config, jobs: Jobs, executor, hub, blobs):
@@ -77,8 +81,11 @@ class JobManager:
                                          idempotency_key=idempotency_key, max_queued=self.config.max_queued_jobs)
         except QueueFull as e:
             raise RpcError(QUEUE_FULL, f"queue full: {e}", {"max_queued_jobs": e.limit}) from None
+        if rec["status"] == "queued":
+            rec["queue_position"] = await self.db(self.jobs.queue_position, rec["job"])
         if created:
-            self.hub.notify(user, client_id, "job.status", {"job": rec["job"], "status": "queued"})
+            self.hub.notify(user, client_id, "job.status",
+                            {"job": rec["job"], "status": "queued", "queue_position": rec.get("queue_position")})
             self._wake.set()
         return rec
 
@@ -86,7 +93,15 @@ class JobManager:
         rec = await self.db(self.jobs.get, job_id, user) if isinstance(job_id, str) else None
         if rec is None:
             raise RpcError(UNKNOWN_JOB, f"unknown job {job_id!r}", {"job": job_id})
+        if rec["status"] == "queued":
+            rec["queue_position"] = await self.db(self.jobs.queue_position, rec["job"])
         return rec
+
+    def _queue_moved(self) -> None:
+        """On the event loop: the first ``QUEUE_REPORT`` queued jobs' owners hear where they stand now."""
+        for q in self.jobs.queued_head(QUEUE_REPORT):
+            self.hub.notify(q["owner"], q["client_id"], "job.queue",
+                            {"job": q["job"], "queue_position": q["queue_position"]})
 
     async def wait(self, user: str, job_id: str, *, just_submitted: bool = False) -> dict:
         """The record once the job has finished. ``just_submitted``: the caller submitted it and has not
@@ -116,6 +131,7 @@ class JobManager:
         if before == "queued":
             full = await self.db(self.jobs.get, job_id, full=True)
             self._finished(full["owner"], full["client_id"], rec)
+            self._queue_moved()
         elif before == "running":  # also when its slot has claimed it but not started it yet
             self.executor.cancel(job_id)
         return rec
@@ -150,6 +166,7 @@ class JobManager:
         while rec is not None and not self._stopping:
             post(self.hub.notify, rec["owner"], rec["client_id"], "job.status",
                  {"job": rec["job"], "status": "running"})
+            post(self._queue_moved)
             try:
                 status, result, error, images = self._run_here(rec)
             except Exception as e:  # noqa: BLE001 - one job's failure never stops the queue
@@ -201,6 +218,7 @@ class JobManager:
                     continue
                 self._wake.set()  # there may be more: let another idle runner look
             self.hub.notify(rec["owner"], rec["client_id"], "job.status", {"job": rec["job"], "status": "running"})
+            self._queue_moved()
             try:
                 status, result, error, images = await self._run(rec)
             except asyncio.CancelledError:

@@ -194,6 +194,22 @@ class Jobs:
                 "ORDER BY seq", (owner, client_id)).fetchall()
         return [record(r) for r in rows]
 
+    def queue_position(self, job_id: str) -> int | None:
+        """Where a queued job stands in the server's queue (1: it starts next); None when not queued."""
+        with self.store._lock:
+            n = self.store.db.execute(
+                "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND seq <= "
+                "(SELECT seq FROM jobs WHERE id = ? AND status = 'queued')", (job_id,)).fetchone()[0]
+        return n or None
+
+    def queued_head(self, limit: int) -> list[dict]:
+        """The first ``limit`` queued jobs: ``{job, owner, client_id, queue_position}``, next first."""
+        with self.store._lock:
+            rows = self.store.db.execute("SELECT id, owner, client_id FROM jobs WHERE status = 'queued' "
+                                         "ORDER BY seq LIMIT ?", (int(limit),)).fetchall()
+        return [{"job": r["id"], "owner": r["owner"], "client_id": r["client_id"], "queue_position": i}
+                for i, r in enumerate(rows, 1)]
+
     def queued_count(self) -> int:
         with self.store._lock:
             return self.store.db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0]

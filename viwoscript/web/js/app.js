@@ -274,9 +274,15 @@ function Generate({ s }) {
       ${job && html`<div class="job" aria-live="polite">
         <progress data-testid="progress" max=${job.total || 1} value=${job.status === "done" ? job.total || 1 : job.step || 0}
                   aria-label="Generation progress"></progress>
-        <span class="job-status">${job.status}${job.status === "running" && job.total ? ` · step ${job.step || 0}/${job.total}` : ""}${job.status === "queued" && job.queue != null ? ` · position ${job.queue}` : ""}</span>
+        <span class="job-status">${job.status}${job.status === "running" && job.total ? ` · step ${job.step || 0}/${job.total}` : ""}${job.status === "queued" && job.queue != null ? `, ${ordinal(job.queue)}` : ""}</span>
       </div>`}
     </section>`;
+}
+
+// 1 → "1st", 2 → "2nd", 3 → "3rd", 11 → "11th", 22 → "22nd".
+export function ordinal(n) {
+  const teen = n % 100 >= 11 && n % 100 <= 13;
+  return `${n}${teen ? "th" : ["th", "st", "nd", "rd"][n % 10] || "th"}`;
 }
 
 function Gallery({ s }) {

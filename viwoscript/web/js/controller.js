@@ -410,8 +410,9 @@ function patchJob(id, patch) {
 
 function onJobEvent(method, p) {
   if (method === "job.progress") patchJob(p.job, { step: p.step, total: p.total, task: p.task, status: "running" });
+  else if (method === "job.queue") patchJob(p.job, { queue: p.queue_position ?? null });
   else if (method === "job.status") {
-    patchJob(p.job, { status: p.status });
+    patchJob(p.job, p.status === "queued" ? { status: p.status, queue: p.queue_position ?? null } : { status: p.status });
     if (["done", "error", "cancelled", "interrupted"].includes(p.status)) finishJob(p.job);
   }
 }
