@@ -58,7 +58,9 @@ def test_parameters_bind_by_position_and_name():
     ("{not json", "line 1 column 2: not valid JSON"),
     ("[1, 2]", "template: expected a JSON object, got list"),
     ({"name": "x"}, "template.script: missing (required)"),
-    ({"name": "9lives", "script": 1}, "template.name: expected a name"),
+    ({"name": "two\nlines", "script": 1}, "template.name: a name may not hold control characters"),
+    ({"name": " padded", "script": 1}, "template.name: a name may not start or end with a space"),
+    ({"name": "x" * 101, "script": 1}, "template.name: a name has at most 100 characters"),
     ({"name": "x", "script": 1, "colour": "red"}, "template.colour: unknown field"),
     ({"name": "x", "script": 1, "created": "yesterday"}, "template.created: expected milliseconds"),
     ({"name": "x", "script": 1, "metadata": {"tags": ["a", 3]}}, "template.metadata.tags[1]: expected a string"),
@@ -153,3 +155,33 @@ def test_templates_build_no_runtime_the_caller_passes_the_check():
     t = parse_template(ORIGINAL, check=lambda script: seen.append(script) or [])
     assert seen == [ORIGINAL["script"]] and t.name == "comet"
     assert parse_template({"name": "x", "script": ["no.such_op"]}, check=False).script == ["no.such_op"]
+
+
+@pytest.mark.parametrize("name", ["Mon portrait ✨ v2", "9 lives", "ポートレート", "a/b\\c: d?", "../../etc/passwd",
+                                  "Robert'); DROP TABLE templates;--"])
+def test_free_text_names_are_data_never_paths(tmp_path, name):
+    from viwoscript.store import Store
+    from viwoscript.templates import export_template, load_template_file, stored_template, template_filename
+
+    store = Store(tmp_path / "store")
+    t = template_from_script(name, "(+ 1 2)", description="free text", check=False)
+    store.save_template(t)
+    back = stored_template(store, name)
+    assert back.name == name and [x["name"] for x in store.list_templates()] == [name]
+    out = tmp_path / "out"
+    out.mkdir()
+    path = export_template(back, out)
+    assert path.parent == out and path.name == template_filename(name) and path.name.endswith(".viwo-template.json")
+    assert [p.name for p in out.iterdir()] == [path.name]  # one file, right here, whatever the name says
+    again = load_template_file(path, check=False)
+    assert again.name == name and again.script == back.script
+    assert store.delete_template(name) and store.list_templates() == []
+
+
+def test_template_filename_keeps_letters_and_drops_what_file_systems_refuse():
+    from viwoscript.templates import template_filename
+
+    assert template_filename("Mon portrait ✨ v2") == "Mon portrait ✨ v2.viwo-template.json"
+    assert template_filename("a/b\\c:d*?\"<>|e") == "a_b_c_d_e.viwo-template.json"
+    assert template_filename("..") == "template.viwo-template.json"
+    assert len(template_filename("é" * 100).encode()) <= 220

@@ -8,6 +8,7 @@ test may leave a console error. Without Chromium the suite skips, except under C
 from __future__ import annotations
 
 import io
+import json
 import re
 import sys
 from pathlib import Path
@@ -291,10 +292,12 @@ def test_templates_round_trip_and_script_editing(page, served):
     saved_text = script_text(page)
     page.get_by_test_id("templates-toggle").click()
     page.get_by_test_id("template-save").click()
-    page.get_by_test_id("template-name").fill("sketch.one")
+    name = "Mon portrait ✨ v2"  # free text: spaces, any letters
+    page.get_by_test_id("template-name").fill(name)
     page.get_by_test_id("template-name").press("Enter")
-    item = page.locator("[data-testid=template-item][data-name='sketch.one']")
+    item = page.locator("[data-testid=template-item]").filter(has_text=name)
     item.wait_for()
+    assert item.get_attribute("data-name") == name
     # change the canvas by editing the script text
     area = page.get_by_test_id("script-text")
     area.fill('(canvas.layer.create "x" "From text")\n(canvas.draw_stroke "x" [[10 10] [90 90]] "#00ff00" 8)\n')
@@ -309,7 +312,17 @@ def test_templates_round_trip_and_script_editing(page, served):
     expect(page.get_by_test_id("script-text")).to_have_value(saved_text)
     with page.expect_download() as dl:
         item.get_by_role("button", name="Export").click()
-    assert dl.value.suggested_filename.endswith(".viwo-template.json")
+    assert dl.value.suggested_filename == f"{name}.viwo-template.json"
+    exported = Path(dl.value.path()).read_bytes()
+    item.get_by_role("button", name="Delete").click()
+    item.wait_for(state="detached")
+    assert served.server.user_store("painter").list_templates() == []
+    # import the exported file: the same name and script come back
+    page.locator(".drawer input[type=file]").set_input_files(
+        files=[{"name": dl.value.suggested_filename, "mimeType": "application/json", "buffer": exported}])
+    item.wait_for()
+    (stored,) = served.server.user_store("painter").list_templates()
+    assert stored["name"] == name and stored["script"] == json.loads(exported)["script"]
     item.get_by_role("button", name="Delete").click()
     item.wait_for(state="detached")
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +35,11 @@ Check = Callable[[Any], list]
 
 SUFFIX = ".viwo-template.json"
 PARAM_TYPES = ("string", "number", "integer", "boolean", "array", "object", "any")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}\Z")
+#: A template's name is free text ("Mon portrait ✨ v2"): 1–100 characters, no control characters or line
+#: breaks, no spaces at either end. Names are data (a store row, a JSON field), never paths: a file name
+#: made from one goes through :func:`template_filename`.
+MAX_NAME = 100
+_UNSAFE_FILENAME = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
 _FIELDS = ("id", "name", "description", "author", "created", "script", "parameters", "metadata")
 MAX_TEMPLATE_BYTES = 16 * 1024 * 1024
 
@@ -137,9 +142,10 @@ def parse_template(data: Any, *, runtime: Any = None, source: str | None = None,
         if key not in data:
             raise _fail(f"template.{key}", "missing (required)", source)
     name = data["name"]
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise _fail("template.name", f"expected a name of letters, digits, _ . - (1–64, not starting with a "
-                    f"digit), got {json.dumps(name)}", source)
+    problem = name_problem(name)
+    if problem:
+        raise _fail("template.name", f"{problem}, got {json.dumps(name, ensure_ascii=False)[:120]}", source)
+    name = unicodedata.normalize("NFC", name)
     for key in ("id", "description", "author"):
         if key in data and not isinstance(data[key], str):
             raise _fail(f"template.{key}", f"expected a string, got {json.dumps(data[key])}", source)
@@ -168,6 +174,31 @@ def parse_template(data: Any, *, runtime: Any = None, source: str | None = None,
     return Template(name=name, script=script, id=data.get("id") or str(uuid.uuid4()),
                     description=data.get("description", ""), author=data.get("author", ""), created=int(created),
                     parameters=params, metadata={"version": "1.0", "tags": [], **meta})
+
+
+def name_problem(name: Any) -> str | None:
+    """Why ``name`` cannot name a template (None when it can): free text of 1–100 characters without
+    control characters or line breaks, not blank, no spaces at either end."""
+    if not isinstance(name, str):
+        return "expected a name (text)"
+    if not name.strip():
+        return "expected a name (1–100 characters, not blank)"
+    if len(name) > MAX_NAME:
+        return f"a name has at most {MAX_NAME} characters"
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp", "Cs") for c in name):
+        return "a name may not hold control characters or line breaks"
+    if name != name.strip():
+        return "a name may not start or end with a space"
+    return None
+
+
+def template_filename(name: str) -> str:
+    """A file name for a template's export, ``NAME.viwo-template.json``: characters that file systems
+    refuse (``/ \\ : * ? " < > |``, control characters) become ``_``, leading dots and spaces go."""
+    base = _UNSAFE_FILENAME.sub("_", name).strip(" .") or "template"
+    while len(base.encode("utf-8")) > 200:
+        base = base[:-1]
+    return base + SUFFIX
 
 
 def _parse_parameters(raw: Any, source: str | None) -> list[Parameter]:
@@ -288,7 +319,7 @@ def export_template(template: Template, path: str | Path) -> Path:
 
     p = Path(path)
     if p.is_dir():
-        p = p / f"{template.name}{SUFFIX}"
+        p = p / template_filename(template.name)
     return atomic_write(p, template.dumps().encode("utf-8"), fsync=False)
 
 

@@ -3,7 +3,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   Program, addLayerStatements, build, colorWithAlpha, decodeFrame, encodeFrame, freshLayerId,
-  generateScript, generatedLayerStatements, simplifyPoints, statementsOf,
+  generateScript, generatedLayerStatements, preprocessScript, preprocessedLayerStatements, simplifyPoints,
+  statementsOf, templateFilename,
 } from "../../viwoscript/web/js/script.js";
 import { toText } from "../../viwoscript/web/js/sexpr.js";
 
@@ -100,4 +101,20 @@ test("inpaint and ControlNet scripts", () => {
   assert.deepEqual(cn.slice(-1)[0], ["std.call_method", ["std.var", "cn"], "apply",
     ["list.new", { image: "c", controlType: "canny", weight: 0.5, start: 0, end: 1 }], "p",
     { width: 512, height: 512, steps: 3, guidance_scale: 7.5, seed: 2 }]);
+});
+
+test("template export names keep letters and drop what file systems refuse (as templates.template_filename)", () => {
+  assert.equal(templateFilename("Mon portrait ✨ v2"), "Mon portrait ✨ v2.viwo-template.json");
+  assert.equal(templateFilename('a/b\\c:d*?"<>|e'), "a_b_c_d_e.viwo-template.json");
+  assert.equal(templateFilename(".."), "template.viwo-template.json");
+});
+
+test("preprocess: a job replaying the canvas; its image replaces the layer's pixels", () => {
+  const canvas = [["canvas.layer.create", "control-1", "C", "control"]];
+  const s = preprocessScript(canvas, "control-1", "canny");
+  assert.deepEqual(s.at(-1), ["std.call_method", ["std.var", "cn"], "preprocess", ["canvas.layer.image", "control-1"], "canny"]);
+  assert.deepEqual(s[1], canvas[0]);
+  assert.deepEqual(preprocessedLayerStatements("control-1", "ab", "invert"), [
+    ["canvas.layer.clear", "control-1"], ["canvas.layer.load_image", "control-1", "blob:ab", 0, 0],
+    ["canvas.layer.update", "control-1", { controlType: "scribble" }]]);
 });

@@ -359,7 +359,7 @@ function TemplatesDrawer({ s }) {
         <button type="button" class="icon" aria-label="Close templates" onClick=${() => store.set({ templatesOpen: false })}>✕</button></div>
       ${naming
         ? html`<div class="save-form">
-            <label class="field">Name <input data-testid="template-name" autofocus placeholder="My sketch template"
+            <label class="field">Name <input data-testid="template-name" autofocus maxlength="100" placeholder="Mon portrait ✨ v2"
                    onKeyDown=${async (e) => { if (e.key === "Enter" && e.target.value.trim()) { if (await C.saveTemplate(e.target.value.trim(), desc)) { setNaming(false); setDesc(""); } } if (e.key === "Escape") setNaming(false); }} /></label>
             <label class="field">Description <input value=${desc} onInput=${(e) => setDesc(e.target.value)} /></label>
             <p class="muted">Enter saves.</p></div>`

@@ -4,7 +4,7 @@
 import { Rpc, uploadBlob } from "./rpc.js";
 import {
   Program, addLayerStatements, build, colorWithAlpha, generateScript, generatedLayerStatements, randomSeed,
-  generationMode, preprocessScript, preprocessedLayerStatements, statementsOf, upscaleScript,
+  generationMode, preprocessScript, preprocessedLayerStatements, statementsOf, templateFilename, upscaleScript,
 } from "./script.js";
 import { slotsFromOpcodes, toText } from "./sexpr.js";
 import { isTyping } from "./stage.js";
@@ -565,7 +565,7 @@ export async function deleteTemplate(name) {
 export async function exportTemplate(name) {
   try {
     const t = await rpc.call("get_template", { name });
-    download(`${name.replace(/[^\p{L}\p{N} _.-]+/gu, "_")}.viwo-template.json`,
+    download(templateFilename(name),
       new Blob([JSON.stringify(t, null, 2)], { type: "application/json" }));
   } catch (e) {
     setError("templates", e.message);

@@ -211,6 +211,13 @@ export function preprocessedLayerStatements(layer, sha256, preprocessor) {
   return [build.clear(layer), build.loadImage(layer, sha256, 0, 0), build.update(layer, { controlType: controlTypeOf(preprocessor) })];
 }
 
+// A template's export file name, as the server's templates.template_filename makes it: characters file
+// systems refuse become "_", leading and trailing dots and spaces go (a name is data, never a path).
+export function templateFilename(name) {
+  const base = String(name).replace(/[\\/:*?"<>|\x00-\x1f\x7f]+/g, "_").replace(/^[ .]+|[ .]+$/g, "") || "template";
+  return `${base}.viwo-template.json`;
+}
+
 // Upscale an image file (blob) with the upscale capability's CPU resampling (no model needed).
 export function upscaleScript(sha256, factor = 2, method = "lanczos") {
   return ["std.seq",
