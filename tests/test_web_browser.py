@@ -519,3 +519,48 @@ def test_queue_position_beside_the_progress_bar(page, served):
         page.evaluate(f"window.viwo.rpc.call('cancel_job', {{job: {blocker!r}}})")
     page.get_by_test_id("result-image").first.wait_for(timeout=30000)
     expect(page.locator(".job-status")).to_have_text("done")
+
+
+def test_statements_replay_does_not_run_show_as_hatched_placeholders(page, served):
+    area = page.get_by_test_id("script-text")
+    area.fill('(canvas.layer.create "a" "A")\n(my.plugin.sparkle 1 2)\n(std.log "hello")\n')
+    page.get_by_role("button", name="Apply script").click()
+    page.wait_for_function("window.viwo.store.get().layers.length === 3")
+    layers = page.evaluate("window.viwo.store.get().layers")
+    assert [(la["id"], la.get("placeholder"), la["locked"]) for la in layers] == [
+        ("a", None, False), ("op1", "my.plugin.sparkle", True), ("op2", "std.log", True)]
+    script, server_px = server_layers(served, session_id(page))
+    assert script == ["std.seq", ["canvas.layer.create", "a", "A"], ["my.plugin.sparkle", 1, 2], ["std.log", "hello"]]
+    assert not server_px["op1"].any()  # display only: the server's layer stays empty
+    shown = client_pixels(page, "op1")
+    assert shown[..., 3].all() and len(np.unique(shown.reshape(-1, 4), axis=0)) > 2  # hatched, with a label
+    assert not client_pixels(page, "a")[..., 3].any()
+    expect(page.locator("li[data-layer=op1]")).to_contain_text("placeholder")
+    # hidden like any layer; the script does not change
+    page.get_by_role("button", name="Hide my.plugin.sparkle").click()
+    wait_version(page, 4)
+    assert page.evaluate("window.viwo.stage.canvases.get('op1').hidden")
+
+
+def test_drag_a_layer_to_reorder_the_stack(page, served):
+    for _ in range(3):
+        page.get_by_test_id("layer-add").click()
+    wait_version(page, 3)
+    draw(page, [(100, 100), (300, 300)])  # on layer-3, the active one
+    wait_version(page, 4)
+    # the list shows the top layer first; drag the bottom one onto the top one
+    page.locator("li[data-layer=layer-1]").drag_to(page.locator("li[data-layer=layer-3]"))
+    wait_version(page, 5)
+    script, layers = server_layers(served, session_id(page))
+    assert script[-1] == ["canvas.layer.update", "layer-1", {"index": 2}]
+    assert page.evaluate("window.viwo.store.get().layers.map(l => l.id)") == ["layer-2", "layer-3", "layer-1"]
+    assert [el.get_attribute("data-layer") for el in page.get_by_test_id("layer-item").all()] == [
+        "layer-1", "layer-3", "layer-2"]
+    assert page.evaluate("[...document.querySelectorAll('.stage-layers canvas')].map(c => c.dataset.layer)") == [
+        "layer-2", "layer-3", "layer-1"]
+    # and back down: layer-1 dropped on the bottom one
+    page.locator("li[data-layer=layer-1]").drag_to(page.locator("li[data-layer=layer-2]"))
+    wait_version(page, 6)
+    assert page.evaluate("window.viwo.store.get().layers.map(l => l.id)") == ["layer-1", "layer-2", "layer-3"]
+    assert "(canvas.layer.update \"layer-1\" {\"index\": 0})" in script_text(page)
+    assert np.array_equal(server_layers(served, session_id(page))[1]["layer-3"], layers["layer-3"])

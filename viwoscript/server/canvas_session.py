@@ -551,7 +551,12 @@ class CanvasSession:
 
     def _update(self, tiles: list[Tile] | None = None, reset: set[str] | None = None) -> Update:
         s = self.stack
-        return Update(len(self.statements), s.to_list(), s.active, s.width, s.height, tiles or [],
+        layers = s.to_list()
+        for info, layer in zip(layers, s.layers, strict=True):
+            if layer.op is not None:  # a placeholder: the page shows which statement it stands for
+                op = layer.op
+                info["placeholder"] = op[0] if type(op) is list and op and type(op[0]) is str else "statement"
+        return Update(len(self.statements), layers, s.active, s.width, s.height, tiles or [],
                       sorted(reset or ()), bool(self.statements), bool(self.redo_stack))
 
 

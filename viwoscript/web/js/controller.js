@@ -208,7 +208,16 @@ async function loadPreprocessors() {
 
 // --- canvas actions -------------------------------------------------------------------------------
 
+// Statements sent but not answered yet: new layer ids avoid theirs too (two quick "+ Layer" clicks).
+const inFlight = new Set();
+
+function idSpace() {
+  return [...program.statements, ...inFlight];
+}
+
 export function apply(statements, { fromStroke = false } = {}) {
+  for (const st of statements) inFlight.add(st);
+  const done = () => { for (const st of statements) inFlight.delete(st); };
   return serial(async () => {
     const session = store.get().session;
     try {
@@ -221,6 +230,7 @@ export function apply(statements, { fromStroke = false } = {}) {
       toast(e.message);
       throw e;
     } finally {
+      done();
       if (fromStroke) stage.strokeDone();
     }
   });
@@ -261,7 +271,7 @@ export function replaceScript(text) {
 }
 
 export function addLayer(type, opts = {}) {
-  const { statements } = addLayerStatements(type, program.statements, opts);
+  const { statements } = addLayerStatements(type, idSpace(), opts);
   return apply(statements).catch(() => {});
 }
 
@@ -298,7 +308,7 @@ export async function placeFile(file, { newLayer = true } = {}) {
     const y = s.box ? s.box.y : 0;
     let statements;
     if (newLayer || !s.active) {
-      const a = addLayerStatements("raster", program.statements, { name: file.name || "image" });
+      const a = addLayerStatements("raster", idSpace(), { name: file.name || "image" });
       statements = [...a.statements, build.loadImage(a.id, blob.sha256, x, y)];
     } else {
       statements = [build.loadImage(s.active, blob.sha256, x, y)];
@@ -448,7 +458,7 @@ async function finishJob(id) {
   }));
   if (images.length && job.kind !== "upscale") {
     const place = job.place || { x: 0, y: 0 };
-    const g = generatedLayerStatements(images[0].sha256, program.statements, place);
+    const g = generatedLayerStatements(images[0].sha256, idSpace(), place);
     await apply(g.statements).catch(() => {});
   }
 }
@@ -490,7 +500,7 @@ export async function upscale(item, factor = 2) {
 }
 
 export function galleryToLayer(item) {
-  const g = generatedLayerStatements(item.sha256, program.statements, { name: "generated" });
+  const g = generatedLayerStatements(item.sha256, idSpace(), { name: "generated" });
   return apply(g.statements).catch(() => {});
 }
 
@@ -515,7 +525,7 @@ export async function refreshSaved() {
 }
 
 export function savedToLayer(rec) {
-  const a = addLayerStatements("raster", program.statements, { name: rec.name });
+  const a = addLayerStatements("raster", idSpace(), { name: rec.name });
   return apply([...a.statements, build.loadImage(a.id, rec.sha256, 0, 0)]).catch(() => {});
 }
 

@@ -76,6 +76,7 @@ export class Stage {
     for (const c of this.canvases.values()) {
       c.width = w;
       c.height = h;
+      if (c.dataset.placeholder) paintPlaceholder(c, c.dataset.placeholder);
     }
     this.fitted = false;
     this.fit();
@@ -128,6 +129,11 @@ export class Stage {
         this.canvases.set(l.id, c);
       }
       this.layerTypes.set(l.id, l.type);
+      if ((l.placeholder || "") !== (c.dataset.placeholder || "")) {
+        if (l.placeholder) c.dataset.placeholder = l.placeholder;
+        else delete c.dataset.placeholder;
+        this.resetLayer(l.id);
+      }
       c.style.opacity = String(l.opacity);
       c.hidden = !l.visible;
       c.dataset.type = l.type;
@@ -137,7 +143,9 @@ export class Stage {
 
   resetLayer(id) {
     const c = this.canvases.get(id);
-    if (c) c.getContext("2d").clearRect(0, 0, c.width, c.height);
+    if (!c) return;
+    c.getContext("2d").clearRect(0, 0, c.width, c.height);
+    if (c.dataset.placeholder) paintPlaceholder(c, c.dataset.placeholder);
   }
 
   paintTile(h, bytes) {
@@ -309,6 +317,36 @@ export class Stage {
     const r = this.viewport.getBoundingClientRect();
     this.zoomBy(Math.exp(-e.deltaY * 0.0015), e.clientX - r.left, e.clientY - r.top);
   }
+}
+
+// A placeholder layer (a statement replay does not run: a capability call, an unknown opcode) is shown
+// hatched grey with the statement's opcode; display only: its pixels on the server stay empty.
+export function paintPlaceholder(c, op) {
+  const ctx = c.getContext("2d");
+  const { width: w, height: h } = c;
+  ctx.save();
+  ctx.fillStyle = "rgba(120, 124, 132, 0.45)";
+  ctx.fillRect(0, 0, w, h);
+  ctx.strokeStyle = "rgba(40, 42, 48, 0.5)";
+  ctx.lineWidth = Math.max(2, w / 256);
+  const step = Math.max(12, Math.round(w / 32));
+  ctx.beginPath();
+  for (let x = -h; x < w; x += step) {
+    ctx.moveTo(x, h);
+    ctx.lineTo(x + h, 0);
+  }
+  ctx.stroke();
+  const size = Math.max(12, Math.round(Math.min(w, h) / 16));
+  ctx.font = `600 ${size}px system-ui, sans-serif`;
+  ctx.textAlign = "center";
+  ctx.textBaseline = "middle";
+  const label = String(op).slice(0, 60);
+  const tw = ctx.measureText(label).width;
+  ctx.fillStyle = "rgba(20, 22, 26, 0.8)";
+  ctx.fillRect((w - tw) / 2 - size * 0.6, h / 2 - size, tw + size * 1.2, size * 2);
+  ctx.fillStyle = "#fff";
+  ctx.fillText(label, w / 2, h / 2);
+  ctx.restore();
 }
 
 export function hexToRgba(hex, alpha = 1) {
