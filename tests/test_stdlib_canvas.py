@@ -188,3 +188,25 @@ def test_examples_results():
     assert isinstance(img, Image) and (np.asarray(img)[:, :, 3] == 255).all()
     assert rt.canvas.get("layer-1").pixels[100, 128, 3] == 0  # erased
     assert rt.canvas.active == "layer-1"
+
+
+def test_extend_grows_the_canvas_and_keeps_every_picture_exactly():
+    from viwoscript.replay import decompile
+
+    rt = Runtime(canvas_size=(32, 24))
+    rt.run('(canvas.layer.create "a") (canvas.draw_stroke "a" [[0 0] [40 30]] "red" 6) (canvas.layer.create "b")'
+           '(canvas.layer.update "a" {"locked": true})')
+    before = rt.canvas.get("a").pixels.copy()
+    rt.run("(canvas.extend 8 4 0 16)")  # locked layers move too: it is the canvas that grows
+    assert rt.run("(canvas.get_size)") == [40, 44]
+    px = rt.canvas.get("a").pixels
+    assert np.array_equal(px[4:28, 8:40], before) and not px[:4].any() and not px[:, :8].any() and not px[28:].any()
+    assert rt.canvas.get("b").is_blank
+    rt.run('(canvas.layer.update "a" {"locked": false}) (canvas.draw_stroke "a" [[0 43] [39 0]] "blue" 4)')
+    again = Runtime(canvas_size=(8, 8))
+    again.run(decompile(rt.canvas))  # the history became the picture: a decompiled script gives the same pixels
+    assert np.array_equal(again.canvas.get("a").pixels, rt.canvas.get("a").pixels)
+    with pytest.raises(ArgumentError, match=r"canvas.extend: left must be a whole number of pixels, 0 or more"):
+        rt.run("(canvas.extend -8)")
+    with pytest.raises(ViwoError, match="canvas.extend: width 20040 out of range"):
+        rt.run("(canvas.extend 0 0 20000)")

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import {
   Program, addLayerStatements, build, colorWithAlpha, decodeFrame, encodeFrame, freshLayerId,
   generateScript, generatedLayerStatements, preprocessScript, preprocessedLayerStatements, simplifyPoints,
-  statementsOf, templateFilename,
+  statementsOf, templateFilename, outpaintOf, outpaintedStatements, generationMode,
 } from "../../viwoscript/web/js/script.js";
 import { toText } from "../../viwoscript/web/js/sexpr.js";
 
@@ -117,4 +117,17 @@ test("preprocess: a job replaying the canvas; its image replaces the layer's pix
   assert.deepEqual(preprocessedLayerStatements("control-1", "ab", "invert"), [
     ["canvas.layer.clear", "control-1"], ["canvas.layer.load_image", "control-1", "blob:ab", 0, 0],
     ["canvas.layer.update", "control-1", { controlType: "scribble" }]]);
+});
+
+test("a generation box past the canvas edge asks for an outpaint of the sides it crosses", () => {
+  assert.equal(outpaintOf({ x: 0, y: 0, w: 512, h: 512 }, 512, 512), null);
+  assert.deepEqual(outpaintOf({ x: 256, y: 0, w: 320, h: 256 }, 512, 512), { sides: ["right"], pixels: 64 });
+  assert.deepEqual(outpaintOf({ x: -40, y: 400, w: 200, h: 200 }, 512, 512), { sides: ["left", "bottom"], pixels: 88 });
+  const m = generationMode([{ id: "m", type: "mask", visible: true, name: "M" }], { box: { x: 500, y: 0, w: 64, h: 64 }, width: 512, height: 512 });
+  assert.equal(m.kind, "outpaint");  // the box wins over a mask layer
+  const s = generateScript({ prompt: "more", outpaint: m.outpaint, steps: 3, canvas: [["canvas.layer.create", "a"]] });
+  assert.deepEqual(s.at(-1).slice(0, 6), ["std.call_method", ["std.var", "ip"], "outpaint", ["canvas.composite", "white"], "right", 56]);
+  assert.deepEqual(outpaintedStatements("ab", { right: 56 }, []), [
+    ["canvas.extend", 0, 0, 56, 0], ["canvas.layer.create", "generated-1", "outpainted", "raster"],
+    ["canvas.layer.load_image", "generated-1", "blob:ab", 0, 0], ["canvas.layer.update", "generated-1", { locked: true }]]);
 });

@@ -195,6 +195,36 @@ class LayerStack:
                               hint="set the size first, or remove the layers")
         self.width, self.height = w, h
 
+    def extend(self, left: Any = 0, top: Any = 0, right: Any = 0, bottom: Any = 0) -> None:
+        """Grow the canvas by whole pixels on each side (outpainting): every layer keeps its picture, moved
+        ``left`` right and ``top`` down; the new area is transparent. A layer's drawing history becomes
+        that one picture, so decompiling gives the same pixels."""
+        op = "canvas.extend"
+        grow = []
+        for name, v in (("left", left), ("top", top), ("right", right), ("bottom", bottom)):
+            if type(v) not in (int, float) or not math.isfinite(v) or v != int(v) or v < 0:
+                from ..values import to_display
+
+                raise ArgumentError(f"{op}: {name} must be a whole number of pixels, 0 or more, got {to_display(v)}")
+            grow.append(int(v))
+        gl, gt, gr, gb = grow
+        w, h = self._check_size(self.width + gl + gr, self.height + gt + gb, op)
+        need = len(self.layers) * w * h * 4
+        if need > self.max_bytes:
+            raise SizeLimitError(f"{op}: {len(self.layers)} layers of {w}×{h} would need {need >> 20} MiB "
+                                 f"(limit {self.max_bytes >> 20} MiB)", hint="remove layers or grow it less")
+        for layer in self.layers:
+            if layer.is_blank:
+                continue
+            old = layer.pixels
+            new = np.zeros((h, w, 4), np.uint8)
+            new[gt:gt + self.height, gl:gl + self.width] = old
+            kept = old.copy()
+            kept.flags.writeable = False
+            layer._pixels = new
+            layer.history = [Placed(kept, gl, gt)]
+        self.width, self.height = w, h
+
     # --- layers ----------------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.layers)

@@ -61,6 +61,17 @@ def get_size(ev, *_):
     return [c.width, c.height]
 
 
+@opcode("canvas.extend", P("left", "number", 0, "pixels added on the left"),
+        P("top", "number", 0, "pixels added at the top"), P("right", "number", 0, "pixels added on the right"),
+        P("bottom", "number", 0, "pixels added at the bottom"), returns="null", label="Extend Canvas")
+def extend(ev, left=0, top=0, right=0, bottom=0, *_):
+    """Grow the canvas on its sides (outpainting): the layers keep their pictures, moved by left and top;
+    the new area is transparent."""
+    with _canvas(ev) as c:
+        c.extend(left, top, right, bottom)
+    return None
+
+
 @opcode("canvas.layers", returns="array", label="Layers")
 def layers(ev, *_):
     """The layers, bottom first, as objects {id, name, type, visible, opacity, locked, controlType, maskFor,

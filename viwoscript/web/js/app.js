@@ -259,8 +259,8 @@ function Generate({ s }) {
         ${schedulers ? html`<select value=${g.scheduler} onChange=${(e) => C.setGen({ scheduler: e.target.value })}>
             <option value="">default</option>${schedulers.map((m) => html`<option value=${m}>${m}</option>`)}</select>`
           : html`<input value=${g.scheduler} placeholder="default" onInput=${(e) => C.setGen({ scheduler: e.target.value })} />`}</label>`}
-      <p class="muted mode-line" aria-live="polite">Request: <strong class="gen-mode">${generationMode(s.layers, { fromCanvas: g.fromCanvas }).label}</strong>
-        <span title="A visible mask layer makes an inpaint request, visible control layers a ControlNet one; hide a layer to leave it out."> (from the visible layers)</span></p>
+      <p class="muted mode-line" aria-live="polite">Request: <strong class="gen-mode">${generationMode(s.layers, { fromCanvas: g.fromCanvas, box: s.box, width: s.width, height: s.height }).label}</strong>
+        <span title="A generation box past the canvas edge makes an outpaint request; else a visible mask layer makes an inpaint request, visible control layers a ControlNet one; hide a layer to leave it out."> (from the box and the visible layers)</span></p>
       <label class="check from-canvas" title="Image to image: start from the visible raster layers (the job replays the canvas script)">
         <input type="checkbox" checked=${g.fromCanvas} onChange=${(e) => C.setGen({ fromCanvas: e.target.checked })} /> Start from the canvas</label>
       ${g.fromCanvas && html`<label class="field inline">Strength

@@ -4,7 +4,7 @@
 import { Rpc, uploadBlob } from "./rpc.js";
 import {
   Program, addLayerStatements, build, colorWithAlpha, generateScript, generatedLayerStatements, randomSeed,
-  generationMode, preprocessScript, preprocessedLayerStatements, statementsOf, templateFilename, upscaleScript,
+  generationMode, outpaintedStatements, preprocessScript, preprocessedLayerStatements, statementsOf, templateFilename, upscaleScript,
 } from "./script.js";
 import { slotsFromOpcodes, toText } from "./sexpr.js";
 import { isTyping } from "./stage.js";
@@ -359,13 +359,15 @@ export async function generate() {
   if (!gen.seedLocked) gen.seed = randomSeed();
   store.set({ gen });
   const size = s.box ? { width: s.box.w, height: s.box.h } : { width: gen.width, height: gen.height };
-  const mode = generationMode(s.layers, { fromCanvas: gen.fromCanvas, controlSettings: s.controlSettings });
-  const fromCanvas = mode.kind === "img2img" || mode.kind === "inpaint"; // results cover the whole canvas
+  const mode = generationMode(s.layers, { fromCanvas: gen.fromCanvas, controlSettings: s.controlSettings,
+                                          box: s.box, width: s.width, height: s.height });
+  const fromCanvas = ["img2img", "inpaint", "outpaint"].includes(mode.kind); // results cover the whole canvas
   const script = generateScript({ ...gen, ...size, ...mode, strength: mode.kind === "img2img" ? gen.strength : undefined,
                                   canvas: program.statements });
   try {
     const rec = await rpc.call("submit_script", { script });
     const job = { id: rec.job, status: rec.status, step: 0, total: gen.steps, prompt: gen.prompt, seed: gen.seed,
+                  kind: mode.kind === "outpaint" ? "outpaint" : undefined,
                   place: s.box && !fromCanvas ? { x: s.box.x, y: s.box.y } : { x: 0, y: 0 }, queue: rec.queue_position ?? null };
     store.set((st) => ({ job: rec.job, jobs: { ...st.jobs, [rec.job]: job } }));
     rememberJob(job);
@@ -456,7 +458,11 @@ async function finishJob(id) {
   store.set((s) => ({
     gallery: [...images.map((im, i) => ({ ...im, seed: Number.isInteger(seed) ? seed + i : seed, prompt: job.prompt, job: id })), ...s.gallery],
   }));
-  if (images.length && job.kind !== "upscale") {
+  if (images.length && job.kind === "outpaint") {
+    await apply(outpaintedStatements(images[0].sha256, rec.result?.extended, idSpace())).catch(() => {});
+    store.set({ box: null });
+    stage?.showBox(null);
+  } else if (images.length && job.kind !== "upscale") {
     const place = job.place || { x: 0, y: 0 };
     const g = generatedLayerStatements(images[0].sha256, idSpace(), place);
     await apply(g.statements).catch(() => {});

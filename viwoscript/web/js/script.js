@@ -134,7 +134,11 @@ export function statementsOf(script) {
 
 // Which request the visible layers make: inpaint (a visible mask layer), ControlNet (visible control
 // layers), image to image (asked for), else text to image.
-export function generationMode(layers, { fromCanvas = false, controlSettings = {} } = {}) {
+export function generationMode(layers, { fromCanvas = false, controlSettings = {}, box = null, width = 0, height = 0 } = {}) {
+  const out = box && width && height ? outpaintOf(box, width, height) : null;
+  if (out) {
+    return { kind: "outpaint", label: `Outpaint (${out.sides.join(", ")}: ${out.pixels} px)`, outpaint: out };
+  }
   const mask = layers.find((l) => l.type === "mask" && l.visible);
   if (mask) return { kind: "inpaint", label: `Inpaint (mask “${mask.name}”)`, mask: mask.id };
   const controls = layers.filter((l) => l.type === "control" && l.visible)
@@ -142,6 +146,23 @@ export function generationMode(layers, { fromCanvas = false, controlSettings = {
   if (controls.length) return { kind: "controlnet", label: `ControlNet (${controls.length} layer${controls.length > 1 ? "s" : ""})`, controls };
   if (fromCanvas && layers.some((l) => l.type === "raster" && l.visible)) return { kind: "img2img", label: "Image to image", fromCanvas: true };
   return { kind: "txt2img", label: "Text to image" };
+}
+
+// A generation box past the canvas edge asks for an outpaint: the sides it crosses, and how far (its
+// furthest overshoot; diffusers.inpaint → outpaint grows each of those sides by that much).
+export function outpaintOf(box, width, height) {
+  const over = { left: -box.x, top: -box.y, right: box.x + box.w - width, bottom: box.y + box.h - height };
+  const sides = ["left", "right", "top", "bottom"].filter((k) => over[k] > 0);
+  if (!sides.length) return null;
+  return { sides, pixels: Math.max(8, ...sides.map((k) => Math.ceil(over[k] / 8) * 8)) };
+}
+
+// The statements putting an outpaint's result on the canvas: the canvas grows by what the result says
+// (`extended`), then the image (the whole new canvas) lands as a locked generated layer.
+export function outpaintedStatements(sha256, extended, statements) {
+  const e = extended || {};
+  const g = generatedLayerStatements(sha256, statements, { x: 0, y: 0, name: "outpainted" });
+  return [["canvas.extend", e.left || 0, e.top || 0, e.right || 0, e.bottom || 0], ...g.statements];
 }
 
 // The script submitted for a generation (JSON form). Options follow the capability's declared names.
@@ -159,6 +180,15 @@ export function generateScript(opts) {
   if (opts.batch && opts.batch > 1) o.batch = opts.batch;
   const cap = opts.capability || "diffusers.generate";
   const canvas = opts.canvas || [];
+  if (opts.outpaint) {
+    // Outpaint: extend the composite of the visible raster layers (on white) past the canvas edge.
+    delete o.width;
+    delete o.height;
+    return ["std.seq", ...canvas,
+      ["std.let", "ip", ["get_capability", "diffusers.inpaint"]],
+      ["std.call_method", ["std.var", "ip"], "outpaint", ["canvas.composite", "white"], opts.outpaint.sides.join(","),
+        opts.outpaint.pixels, opts.prompt ?? "", o]];
+  }
   if (opts.mask) {
     // Inpaint: repaint where the mask layer is painted, on the composite of the visible raster layers.
     delete o.width;
