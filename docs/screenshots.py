@@ -84,6 +84,20 @@ def shoot(page, out: Path, scheme: str):
         page.get_by_test_id("template-name").press("Enter")
         page.locator("[data-testid=template-item]").first.wait_for()
         page.locator("#templates-drawer").screenshot(path=str(out / "ui-templates.png"))
+        page.get_by_role("button", name="Close templates").click()
+        # a control layer: a scribble, then its canny control image (Preprocess)
+        page.get_by_role("button", name="+ Control").click()
+        wait_version(page, 11)
+        page.get_by_test_id("brush-size").fill("14")
+        page.get_by_test_id("brush-color").evaluate(
+            "(e) => { e.value = '#202020'; e.dispatchEvent(new Event('input', {bubbles: true})); }")
+        draw(page, [(560, 420), (700, 360), (840, 440), (760, 560)])
+        wait_version(page, 12)
+        page.get_by_label("Preprocessor for Control 1").select_option("canny")
+        page.get_by_role("button", name="Preprocess", exact=True).click()
+        wait_version(page, 15)
+        page.wait_for_timeout(300)
+        page.locator("section.layers").screenshot(path=str(out / "ui-control-layer.png"))
 
 
 def shoot_blocks(page, out: Path, scheme: str):
@@ -129,7 +143,8 @@ def main() -> int:
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     with tempfile.TemporaryDirectory() as tmp:
         conf = Path(tmp) / "viwo.toml"
-        conf.write_text('[server]\ngrants = [{ type = "diffusers.generate", provider = "fake" }]\n')
+        conf.write_text('[server]\ngrants = [{ type = "diffusers.generate", provider = "fake" }, '
+                        '{ type = "controlnet.generate" }]\n')
         proc = subprocess.Popen([sys.executable, "-m", "viwoscript", "serve", "--port", str(port), "--token", TOKEN,
                                  "--data", str(Path(tmp) / "data"), "--config", str(conf)],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
