@@ -424,7 +424,7 @@ function onJobEvent(method, p) {
   if (method === "job.progress") patchJob(p.job, { step: p.step, total: p.total, task: p.task, status: "running" });
   else if (method === "job.queue") patchJob(p.job, { queue: p.queue_position ?? null });
   else if (method === "job.status") {
-    patchJob(p.job, p.status === "queued" ? { status: p.status, queue: p.queue_position ?? null } : { status: p.status });
+    patchJob(p.job, p.queue_position != null ? { status: p.status, queue: p.queue_position } : { status: p.status });
     if (["done", "error", "cancelled", "interrupted"].includes(p.status)) finishJob(p.job);
   }
 }
@@ -476,6 +476,10 @@ async function resumeJobs() {
       const known = JSON.parse(sessionStorage.getItem("viwo.jobs") || "{}");
       if (!known[rec.job]) continue;
       patchJob(rec.job, { status: rec.status });
+      if (rec.status === "queued") {
+        const full = await rpc.call("get_job", { job: rec.job }).catch(() => null);
+        if (full?.queue_position != null) patchJob(rec.job, { queue: full.queue_position });
+      }
       if (["queued", "running"].includes(rec.status)) store.set({ job: rec.job });
       else finishJob(rec.job);
     }
