@@ -31,3 +31,16 @@ def test_readme_and_ci_install_with_the_constraints():
         text = (ROOT / path).read_text(encoding="utf-8")
         installs = [line for line in text.splitlines() if "pip install" in line and "dev,diffusion" in line]
         assert installs and all("-c constraints.txt" in line for line in installs), path
+
+
+def test_the_shipped_model_configs_are_package_data():
+    """Every file of viwoscript/models/configs/ (single-file checkpoints load with them, offline) is in the
+    wheel: a package-data pattern matches it."""
+    from fnmatch import fnmatch
+
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    patterns = tool["package-data"]["viwoscript.models"]
+    base = ROOT / "viwoscript" / "models"
+    files = [f.relative_to(base).as_posix() for f in (base / "configs").rglob("*") if f.is_file()]
+    assert len(files) > 30
+    assert not [f for f in files if not any(fnmatch(f, p) and f.count("/") == p.count("/") for p in patterns)]

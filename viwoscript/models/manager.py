@@ -232,7 +232,8 @@ class ModelManager:
     # --- internals -------------------------------------------------------------------------------
     @staticmethod
     def _key(model: ResolvedModel, config: ModelConfig) -> tuple:
-        return (model.kind, str(model.path), *config.load_key())
+        extra = () if model.checkpoint is None else (model.checkpoint.variant, model.checkpoint.prediction_type)
+        return (model.kind, str(model.path), *config.load_key(), *extra)
 
     def _budget(self, config: ModelConfig | None = None) -> int:
         if self.max_bytes is not None:
@@ -261,10 +262,19 @@ class ModelManager:
             kwargs.update(safety_checker=None, requires_safety_checker=False)
         cls = getattr(diffusers, model.class_name)
         try:
-            pipe = cls.from_pretrained(model.path, **kwargs)
-        except (OSError, ValueError, RuntimeError, TypeError) as e:
+            if model.checkpoint is not None:  # a single-file checkpoint (models/checkpoints.py)
+                from .checkpoints import load_pipeline
+
+                pipe = load_pipeline(model.path, model.checkpoint, dtype=dtype, allow_pickle=config.allow_pickle,
+                                     safety_checker=config.safety_checker)
+            else:
+                pipe = cls.from_pretrained(model.path, **kwargs)
+        except (OSError, ValueError, RuntimeError, TypeError, KeyError, PermissionError) as e:
+            what = "checkpoint file" if model.checkpoint is not None else "folder"
             raise ScriptError(f"models: cannot load {model.name!r} from {model.path}: {e}",
-                              hint="check that the folder holds a complete diffusers pipeline") from None
+                              hint=f"check that the {what} holds a complete "
+                              + ("Stable Diffusion checkpoint" if model.checkpoint is not None
+                                 else "diffusers pipeline")) from None
         self.loads += 1
         if config.cpu_offload and device != "cpu":
             pipe.enable_model_cpu_offload()
@@ -310,6 +320,8 @@ def _disk_bytes(path: Path, dtype: Any) -> int:
     """An estimate of the loaded size from the weight files (before loading, to evict first)."""
     import torch
 
+    if path.is_file():  # a single-file checkpoint
+        return path.stat().st_size // (2 if dtype in (torch.float16, torch.bfloat16) else 1)
     total = 0
     for f in path.rglob("*"):
         if f.suffix in (".safetensors", ".bin", ".pt", ".pth") and f.is_file():

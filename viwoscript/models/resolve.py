@@ -1,7 +1,9 @@
-"""Model names → local folders, and what a folder holds (family, inpaint UNet, native size).
+"""Model names → local folders or checkpoint files, and what they hold (family, inpaint UNet, native size).
 
 A name is, in order: an alias from the host's configuration (whose target the host trusts: any local
-folder or a Hugging Face id); a diffusers folder under the Runtime's allowed roots; a Hugging Face id
+folder, single-file checkpoint or Hugging Face id); a single-file checkpoint (a path, or a file in the
+host's ``checkpoints_dir`` by its name, see :mod:`.checkpoints`); a diffusers folder under the Runtime's
+allowed roots; a Hugging Face id
 (``org/name``) already in the local Hugging Face cache (downloaded only when the host allows it and
 ``HF_HUB_OFFLINE`` is not set). The family comes from the model's own config files (``model_index.json``,
 the ControlNet's ``config.json``), never from its name. Reading these JSON files is all that happens
@@ -15,6 +17,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import ScriptError
 from .config import ModelConfig
@@ -45,9 +48,14 @@ class ResolvedModel:
     inpaint_unet: bool = False
     native_size: int = 512
     source: str = "folder"
+    #: A single-file checkpoint's detected kind and config folder (``source == "checkpoint"``).
+    checkpoint: Any = None
 
     def to_metadata(self) -> dict:
-        return {"name": self.name, "family": self.family, "class": self.class_name, "source": self.source}
+        out = {"name": self.name, "family": self.family, "class": self.class_name, "source": self.source}
+        if self.checkpoint is not None:
+            out["variant"] = self.checkpoint.variant
+        return out
 
 
 def offline() -> bool:
@@ -68,6 +76,10 @@ def resolve(name: str, config: ModelConfig, roots: list[Path], op: str, *, kind:
             target, host = config.aliases[target], True
         else:
             break
+    if kind == "pipeline":
+        file = _as_checkpoint(target, roots, op, host, config, looked)
+        if file is not None:
+            return describe_checkpoint(name, file, config, op)
     path = _as_folder(target, roots, op, host, looked)
     source = "folder"
     if path is None and HF_ID_RE.match(target):
@@ -76,13 +88,46 @@ def resolve(name: str, config: ModelConfig, roots: list[Path], op: str, *, kind:
     if path is None:
         raise ScriptError(f"{op}: model {name!r} not found",
                           hint="looked in: " + "; ".join(looked or ["nothing configured"])
-                          + f"; configure it in viwo.toml: [models] {_key(name)} = \"/path/to/diffusers/folder "
-                          "or org/name from the Hugging Face cache\"")
+                          + f"; configure it in viwo.toml: [models] {_key(name)} = \"/path/to/diffusers/folder, "
+                          "model.safetensors or org/name from the Hugging Face cache\", or set checkpoints_dir")
     return describe(name, path, kind, op, source)
 
 
 def _key(name: str) -> str:
     return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else "my-model"
+
+
+def _as_checkpoint(target: str, roots: list[Path], op: str, host: bool, config: ModelConfig,
+                   looked: list[str]) -> Path | None:
+    """A single-file checkpoint: a file path (the host's anywhere, a script's under the roots) or a file
+    in ``checkpoints_dir`` by its name (with or without extension, subfolders as A1111 shows them)."""
+    from . import checkpoints as ck
+
+    raw = Path(os.path.expanduser(target)) if host else Path(target)
+    if raw.suffix.lower() in ck.CHECKPOINT_SUFFIXES + ck.PICKLE_SUFFIXES:
+        if host:
+            if raw.is_file():
+                return raw.resolve()
+        elif roots and ".." not in raw.parts and (raw.is_absolute() or any((r / raw).is_file() for r in roots)):
+            from ..paths import resolve_under_roots
+
+            found = resolve_under_roots(target, roots, op)  # refuses paths outside the roots
+            if found.is_file():
+                return found
+    folder = config.model_dir("checkpoints_dir")
+    if folder is not None:
+        looked.append(f"checkpoints_dir {folder}")
+        return ck.find_in_dir(target, folder, ck.CHECKPOINT_SUFFIXES + (".pt", ".pth"))
+    return None
+
+
+def describe_checkpoint(name: str, path: Path, config: ModelConfig, op: str) -> ResolvedModel:
+    """A single-file checkpoint as a model: its kind from the weight keys (header only), no weights load."""
+    from .checkpoints import inspect_checkpoint
+
+    info = inspect_checkpoint(path, allow_pickle=config.allow_pickle, op=op, name=name)
+    return ResolvedModel(name, path, "pipeline", info.family, info.class_name, inpaint_unet=info.inpaint,
+                         native_size=info.native_size, source="checkpoint", checkpoint=info)
 
 
 def _as_folder(target: str, roots: list[Path], op: str, host: bool, looked: list[str]) -> Path | None:
