@@ -289,6 +289,8 @@ def configured_models(config: ModelConfig) -> list[dict]:
             row.update(available=False, reason=e.message.removeprefix("models: ") + (f" ({looked})" if looked else ""))
         else:
             row.update(available=True, family=m.family, path=str(m.path), source=m.source)
+            if m.checkpoint is not None:
+                row["variant"] = m.checkpoint.label
             if kind == "pipeline":
                 row.update(native_size=m.native_size, inpaint_unet=m.inpaint_unet)
         rows.append(row)
