@@ -21,7 +21,7 @@ def test_queued_jobs_know_their_position_and_hear_when_it_changes(tmp_path):
             busy = await rpc.call("submit_script", script=FOREVER)
             await rpc.wait_status(busy["job"], "running")
             assert "queue_position" not in await rpc.call("get_job", job=busy["job"])
-            first = await rpc.call("submit_script", script="(+ 1 1)")
+            first = await rpc.call("submit_script", script=FOREVER)
             second = await bob.call("submit_script", script="(+ 2 2)")  # every user's jobs count
             third = await rpc.call("submit_script", script="(+ 3 3)")
             assert [first["queue_position"], second["queue_position"], third["queue_position"]] == [1, 2, 3]
@@ -37,6 +37,7 @@ def test_queued_jobs_know_their_position_and_hear_when_it_changes(tmp_path):
             await rpc.call("cancel_job", job=busy["job"])
             await rpc.until(lambda: {"job": third["job"], "queue_position": 1} in
                             [n["params"] for n in rpc.notes if n["method"] == "job.queue"])
+            await rpc.call("cancel_job", job=first["job"])
             await rpc.wait_status(third["job"], "done")
             assert "queue_position" not in await rpc.call("get_job", job=third["job"])
             await rpc.close()

@@ -25,6 +25,9 @@ log = logging.getLogger("viwoscript.server")
 #: When the queue moves (a job starts, a queued one is cancelled), the owners of the first this many queued
 #: jobs hear their new ``queue_position`` (``job.queue``); a job further back hears when it comes this close.
 QUEUE_REPORT = 16
+#: Moves within this many seconds make one report (a busy queue costs a few reports a second, not a
+#: query and 16 notifications per job).
+QUEUE_REPORT_DELAY_S = 0.1
 
 
 class JobManager:
@@ -41,6 +44,7 @@ class JobManager:
         #: job id -> (owner, client_id) of the jobs running now
         self._running: dict[str, tuple[str, str | None]] = {}
         self._stopping = False
+        self._queue_report: asyncio.TimerHandle | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
 
     # --- life cycle -------------------------------------------------------------------------------
@@ -54,6 +58,8 @@ class JobManager:
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._queue_report is not None:
+            self._queue_report.cancel()
         for task in self._runners:
             task.cancel()
         await asyncio.gather(*self._runners, return_exceptions=True)
@@ -98,8 +104,21 @@ class JobManager:
         return rec
 
     def _queue_moved(self) -> None:
-        """On the event loop: the first ``QUEUE_REPORT`` queued jobs' owners hear where they stand now."""
-        for q in self.jobs.queued_head(QUEUE_REPORT):
+        """On the event loop: the queue moved; its first ``QUEUE_REPORT`` jobs' owners hear where they stand
+        once it has been still for ``QUEUE_REPORT_DELAY_S`` (moves meanwhile join the same report)."""
+        if self._queue_report is None and not self._stopping:
+            self._queue_report = self.loop.call_later(QUEUE_REPORT_DELAY_S, self._report_queue)
+
+    def _report_queue(self) -> None:
+        self._queue_report = None
+        if self._stopping:
+            return
+        try:
+            head = self.jobs.queued_head(QUEUE_REPORT)
+        except Exception:  # noqa: BLE001 - a report is a courtesy; the record stays the truth
+            log.exception("could not read the queue positions")
+            return
+        for q in head:
             self.hub.notify(q["owner"], q["client_id"], "job.queue",
                             {"job": q["job"], "queue_position": q["queue_position"]})
 
