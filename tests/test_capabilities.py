@@ -268,7 +268,7 @@ def test_default_grants_skip_unavailable_capabilities():
 def test_grant_params_get_documented_defaults():
     rt = Runtime(grants=[{"type": "diffusers.generate", "params": {"max_steps": 10}}])
     h = rt.caps.held_by()[0]
-    assert h.params == {"allowed_models": None, "max_width": 2048, "max_height": 2048, "max_pixels": 4194304,
+    assert h.params == {"allowed_models": None, "allowed_loras": None, "max_width": 2048, "max_height": 2048, "max_pixels": 4194304,
                         "max_steps": 10, "max_compute": 250, "max_batch": 8}
 
 

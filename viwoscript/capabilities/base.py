@@ -86,6 +86,9 @@ class Limit:
 ALLOWED_MODELS = Limit("allowed_models", "array", None,
                        "Model ids or aliases the script may use (null: any model the host configured)",
                        kind="subset")
+ALLOWED_LORAS = Limit("allowed_loras", "array", None,
+                      "LoRA names (file names in the host's lora_dir, without .safetensors) the script may use "
+                      "(null: every LoRA the host has)", kind="subset")
 MAX_WIDTH = Limit("max_width", "number", 2048, "Widest image a method may produce, in pixels")
 MAX_HEIGHT = Limit("max_height", "number", 2048, "Tallest image a method may produce, in pixels")
 MAX_PIXELS = Limit("max_pixels", "number", 2048 * 2048, "Most pixels (width × height) in one image")
@@ -93,7 +96,7 @@ MAX_STEPS = Limit("max_steps", "number", 150, "Most denoising steps in one call"
 MAX_COMPUTE = Limit("max_compute", "number", 250,
                     "Largest compute cost of one call: width × height × steps that run × batch / 1e6")
 MAX_BATCH = Limit("max_batch", "number", 8, "Most images in one call")
-MODEL_LIMITS = (ALLOWED_MODELS, MAX_WIDTH, MAX_HEIGHT, MAX_PIXELS, MAX_STEPS, MAX_COMPUTE, MAX_BATCH)
+MODEL_LIMITS = (ALLOWED_MODELS, ALLOWED_LORAS, MAX_WIDTH, MAX_HEIGHT, MAX_PIXELS, MAX_STEPS, MAX_COMPUTE, MAX_BATCH)
 
 
 # --- method parameters ---------------------------------------------------------------------------

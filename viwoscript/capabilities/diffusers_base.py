@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from ..errors import CapabilityError, ViwoError
 from ..models.config import ModelConfig
 from ..models.resolve import ResolvedModel, resolve
-from ..models.samplers import a1111_names
+from ..models.samplers import a1111_of
 from .base import MAX_SEED, MODEL_LIMITS, Capability
 from .options import common_options, sdxl_options, size_params
 
@@ -135,7 +135,7 @@ def run_pipeline(ctx, cap: DiffusersCapability, model: ResolvedModel, task: str,
     itself) runs inside one call on the manager's worker thread, so Runtimes sharing a manager never see
     each other's settings. Prompts are read as A1111 reads them (:func:`prompt_kwargs`); whatever is
     dropped or read differently is a ``warn`` event and a note. ``options`` are the method's
-    :func:`~.options.model_options` (``clip_skip``, ...)."""
+    :func:`~.options.model_options` (``clip_skip``, ``schedule_type``, ``timestep_spacing``, ``loras``, ...)."""
     import torch
 
     from ..models.images import to_uint8
@@ -153,8 +153,12 @@ def run_pipeline(ctx, cap: DiffusersCapability, model: ResolvedModel, task: str,
 
     def call():
         pipe = mgr.pipeline(model, task, config, controlnets=controlnets)
-        pipe.scheduler = mgr.scheduler(pipe, scheduler, mgr.base_scheduler_config(model, config))
+        pipe.scheduler = mgr.scheduler(pipe, scheduler, mgr.base_scheduler_config(model, config),
+                                       schedule_type=opts.get("schedule_type"),
+                                       timestep_spacing=opts.get("timestep_spacing"), seed=seed)
         used = sampler_metadata(scheduler, pipe.scheduler)
+        if opts.get("timestep_spacing"):
+            used["timestep_spacing"] = opts["timestep_spacing"]
         args, prompt_meta, cut = prompt_kwargs(pipe, config, kwargs, opts)
         out = pipe(generator=generators, num_images_per_prompt=batch, callback_on_step_end=on_step,
                    output_type="np", **args)
@@ -169,9 +173,9 @@ def run_pipeline(ctx, cap: DiffusersCapability, model: ResolvedModel, task: str,
 
 def sampler_metadata(name: str | None, scheduler: Any) -> dict:
     """``{scheduler, sampler, schedule_type?}``: the script's choice (or the model's scheduler class) and
-    A1111's names for it."""
+    A1111's names for the scheduler that runs (read from its class and config)."""
     cls_name = type(scheduler).__name__
-    return {"scheduler": name or cls_name, **a1111_names(name, cls_name, getattr(scheduler, "config", None))}
+    return {"scheduler": name or cls_name, **a1111_of(cls_name, getattr(scheduler, "config", None))}
 
 
 def prompt_kwargs(pipe: Any, config: ModelConfig, kwargs: dict, options: dict) -> tuple[dict, dict, list[str]]:

@@ -33,7 +33,8 @@ FAKE_MODEL = "fake"
 #: The fake's models by default: name → native size.
 FAKE_MODELS = {FAKE_MODEL: 512}
 #: Options the fake records but cannot honour (its picture depends on prompt, seed and size only).
-UNHONOURED = ("negative_prompt", "guidance_scale", "scheduler", "prompt_2", "negative_prompt_2", "clip_skip")
+UNHONOURED = ("negative_prompt", "guidance_scale", "scheduler", "prompt_2", "negative_prompt_2", "clip_skip",
+              "schedule_type", "timestep_spacing", "loras")
 
 
 class FakeGenerate(GenerateMethods):
@@ -103,8 +104,8 @@ class FakeGenerate(GenerateMethods):
         picture ignores."""
         meta = {"negative_prompt": negative_prompt, "guidance_scale": guidance_scale,
                 "model": self.model_name(model, f"{self.type}.{ctx.method}")}
-        if scheduler is not None:
-            meta.update(scheduler=scheduler, **a1111_names(scheduler))
+        if scheduler is not None or options.get("schedule_type") is not None:
+            meta.update(scheduler=scheduler, **a1111_names(scheduler, schedule_type=options.get("schedule_type")))
         meta.update({k: v for k, v in options.items() if v is not None})
         if prompt_2 is not None:
             meta["prompt_2"] = prompt_2

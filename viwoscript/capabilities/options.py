@@ -5,7 +5,7 @@ Cheap to import: no torch, no diffusers.
 
 from __future__ import annotations
 
-from ..models.samplers import SAMPLERS
+from ..models.samplers import SAMPLER_NAMES, SCHEDULE_NAMES, TIMESTEP_SPACINGS
 from .base import MAX_SEED, ParamSpec
 
 
@@ -31,21 +31,27 @@ def common_options() -> tuple[ParamSpec, ...]:
         ParamSpec("batch", "integer", 1, "Number of images (seeds seed, seed+1, ...)", min=1, max=64,
                   aliases=("num_images", "num_images_per_prompt", "batch_size"), limit="max_batch"),
         *sdxl_options(),
-        ParamSpec("scheduler", "string", None, "Sampler (default: the model's own); recorded under A1111's "
-                  "name, e.g. dpm++_2m_karras is \"DPM++ 2M\" with schedule type Karras", choices=tuple(SAMPLERS),
-                  aliases=("sampler",)),
+        ParamSpec("scheduler", "string", None, "Sampler (default: the model's own): ours (dpm++_2m_karras, euler_a, "
+                  "...) or A1111's name (\"DPM++ 2M Karras\", \"Euler a\", ...); recorded under A1111's name",
+                  choices=SAMPLER_NAMES, aliases=("sampler", "sampler_name")),
         *model_options(),
     )
 
 
 def model_options() -> tuple[ParamSpec, ...]:
-    """Options that change how the model runs (clip skip, ...). Implementations take them as
-    ``**options`` and hand them to ``run_pipeline(..., options=options)``, so adding one here needs no
-    change to any method's signature."""
+    """Options that change how the model runs (clip skip, sampler schedule, LoRAs, ...). Implementations
+    take them as ``**options`` and hand them to ``run_pipeline(..., options=options)``, so adding one here
+    needs no change to any method's signature."""
     return (
         ParamSpec("clip_skip", "integer", None, "A1111's clip skip: 1 reads the text encoder's last layer, 2 the "
                   "one before (A1111 \"Clip skip: 2\" = diffusers clip_skip=1); SDXL already reads its "
                   "penultimate layer (default: the model's own)", min=1, max=12),
+        ParamSpec("schedule_type", "string", None, "A1111's schedule type: Karras, Exponential, Beta, SGM Uniform "
+                  "(default: the sampler's own)", choices=tuple(SCHEDULE_NAMES)),
+        ParamSpec("timestep_spacing", "string", None, "How the steps are spread over the noise levels: leading, "
+                  "trailing or linspace (default: the model's own)", choices=TIMESTEP_SPACINGS),
+        ParamSpec("loras", "array", None, "LoRAs to apply: [[\"name\" weight] ...] or [{name weight} ...] (files in "
+                  "the host's lora_dir; also <lora:name:weight> in the prompt; a grant's allowed_loras limits them)"),
     )
 
 

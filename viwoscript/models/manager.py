@@ -28,7 +28,7 @@ from ..errors import ScriptError
 from .config import ModelConfig
 from .device import device_policy
 from .resolve import ResolvedModel
-from .samplers import SCHEDULERS
+from .samplers import build_scheduler, choose
 
 DEFAULT_CACHE_BYTES = 16 * 2**30
 
@@ -213,16 +213,14 @@ class ModelManager:
         return entry.obj
 
     @staticmethod
-    def scheduler(pipe: Any, name: str | None, base_config: Any = None) -> Any:
-        """A fresh scheduler for one call: ``name`` from :data:`SCHEDULERS`, else the model's own kind."""
-        import diffusers
-
+    def scheduler(pipe: Any, name: str | None, base_config: Any = None, *, schedule_type: str | None = None,
+                  timestep_spacing: str | None = None, seed: int | None = None) -> Any:
+        """A fresh scheduler for one call: ``name`` (ours or A1111's, see :mod:`.samplers`), else the
+        model's own kind (not the previous call's choice, which the pipe still holds), with the
+        ``schedule_type``/``timestep_spacing`` flags."""
         cfg = base_config if base_config is not None else pipe.scheduler.config
-        if name is None:  # the model's own class (not the previous call's choice, which the pipe still holds)
-            own = getattr(diffusers, str(cfg.get("_class_name", "")), None)
-            return (own if own is not None else type(pipe.scheduler)).from_config(cfg)
-        cls_name, extra = SCHEDULERS[name]
-        return getattr(diffusers, cls_name).from_config(cfg, **extra)
+        choice = choose(name, schedule_type, timestep_spacing, own_class=str(cfg.get("_class_name", "")) or None)
+        return build_scheduler(choice, cfg, type(pipe.scheduler), seed=seed)
 
     def base_scheduler_config(self, model: ResolvedModel, config: ModelConfig) -> Any:
         with self._lock:
