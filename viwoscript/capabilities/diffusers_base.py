@@ -144,6 +144,7 @@ def run_pipeline(ctx, cap: DiffusersCapability, model: ResolvedModel, task: str,
     config = cap.model_config
     where = f"{cap.type}.{ctx.method}"
     opts = options or {}
+    loras, kwargs = lora_files(ctx, cap, kwargs, opts, where)
     generators = [torch.Generator("cpu").manual_seed((seed + i) % (MAX_SEED + 1)) for i in range(batch)]
 
     def on_step(p, i, t, kw):
@@ -152,13 +153,15 @@ def run_pipeline(ctx, cap: DiffusersCapability, model: ResolvedModel, task: str,
         return kw
 
     def call():
-        pipe = mgr.pipeline(model, task, config, controlnets=controlnets)
+        pipe = mgr.pipeline(model, task, config, controlnets=controlnets, loras=loras)
         pipe.scheduler = mgr.scheduler(pipe, scheduler, mgr.base_scheduler_config(model, config),
                                        schedule_type=opts.get("schedule_type"),
                                        timestep_spacing=opts.get("timestep_spacing"), seed=seed)
         used = sampler_metadata(scheduler, pipe.scheduler)
         if opts.get("timestep_spacing"):
             used["timestep_spacing"] = opts["timestep_spacing"]
+        if loras:
+            used["loras"] = [f.to_metadata() for f in loras]
         args, prompt_meta, cut = prompt_kwargs(pipe, config, kwargs, opts)
         out = pipe(generator=generators, num_images_per_prompt=batch, callback_on_step_end=on_step,
                    output_type="np", **args)
@@ -166,9 +169,33 @@ def run_pipeline(ctx, cap: DiffusersCapability, model: ResolvedModel, task: str,
 
     ctx.check_interrupt()
     images, used, notes = mgr.call(call)  # on the manager's long-lived thread (per-thread cuDNN plans)
+    used.update(model_hashes(cap, model))
     for note in notes:
         ctx.warn(f"{where}: {note}")
     return to_uint8(images), used, notes
+
+
+def lora_files(ctx, cap: DiffusersCapability, kwargs: dict, options: dict, where: str) -> tuple[list, dict]:
+    """The LoRA files a call asks for (``loras`` option, ``<lora:...>`` prompt tags), checked against the
+    grant's ``allowed_loras``, and the pipeline arguments with the tags taken out of the prompts."""
+    from ..models import lora
+
+    cleaned, requests = lora.requests_for(options, kwargs, where)
+    files = lora.resolve(requests, cap.model_config, ctx.params.get("allowed_loras"), where)
+    return files, {**kwargs, **cleaned}
+
+
+def model_hashes(cap: DiffusersCapability, model: ResolvedModel) -> dict:
+    """``{model_hash}``: A1111's hash of a single-file checkpoint (cached; a diffusers folder has none)."""
+    path = getattr(model, "path", None)
+    if path is None or not path.is_file():
+        return {}
+    from ..models.hashes import HashCache
+
+    try:
+        return {"model_hash": HashCache.for_config(cap.model_config).hashes(path).model}
+    except OSError:
+        return {}
 
 
 def sampler_metadata(name: str | None, scheduler: Any) -> dict:

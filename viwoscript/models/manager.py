@@ -56,6 +56,8 @@ class Entry:
     device: str
     dtype: Any
     tasks: dict = field(default_factory=dict)
+    #: LoRA adapters loaded into this base's shared modules: adapter name → file (see :mod:`.lora`).
+    adapters: dict = field(default_factory=dict)
 
     @classmethod
     def of(cls, key: tuple, model: ResolvedModel, obj: Any, nbytes: int, device: str, dtype: Any) -> Entry:
@@ -157,16 +159,24 @@ class ModelManager:
         return len(doomed)
 
     def pipeline(self, model: ResolvedModel, task: str, config: ModelConfig,
-                 controlnets: list[ResolvedModel] | None = None) -> Any:
-        """The ``task`` pipeline of ``model`` (one of :data:`TASKS`), sharing the base's components."""
+                 controlnets: list[ResolvedModel] | None = None, loras: list | None = None) -> Any:
+        """The ``task`` pipeline of ``model`` (one of :data:`TASKS`), sharing the base's components, with
+        exactly the LoRAs ``loras`` (:class:`~.lora.LoraFile` list) switched on — none when empty: the
+        base's adapters are shared by all its pipelines, so every caller sets them (call this on the
+        worker thread, :meth:`call`, in the same call that runs the pipeline)."""
         import diffusers
 
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}")
         with self._lock:
-            return self._pipeline(model, task, config, controlnets, diffusers)
+            pipe, entry = self._pipeline(model, task, config, controlnets, diffusers)
+            if loras or entry.adapters:
+                from .lora import activate
 
-    def _pipeline(self, model, task, config, controlnets, diffusers) -> Any:
+                activate(pipe, entry.adapters, list(loras or ()), model.family)
+            return pipe
+
+    def _pipeline(self, model, task, config, controlnets, diffusers) -> tuple[Any, Entry]:
         keep = [self._key(model, config)] + [self._key(c, config) for c in controlnets or ()]
         entry = self._base(model, config, keep)
         nets = [self.controlnet(c, config, keep) for c in controlnets or ()]
@@ -186,7 +196,7 @@ class ModelManager:
                 for k in [k for k in entry.tasks if isinstance(k, tuple)]:
                     del entry.tasks[k]
             entry.tasks[tkey] = pipe
-        return pipe
+        return pipe, entry
 
     def controlnet(self, model: ResolvedModel, config: ModelConfig, keep: list | None = None) -> Any:
         """A loaded ControlNet (its own cache entry)."""
