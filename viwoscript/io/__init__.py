@@ -12,6 +12,7 @@ and InvokeAI metadata and returns one normalised dict plus the raw fields.
 
 from __future__ import annotations
 
+from .a1111 import a1111_parameters, parse_a1111
 from .codec import (
     OUTPUT_FORMATS,
     decode_bytes,
@@ -21,7 +22,7 @@ from .codec import (
     write_image,
 )
 from .formats import DEFAULT_MAX_PIXELS, INPUT_FORMATS
-from .metadata import a1111_parameters, build_payload, parse_a1111, read_metadata, script_from_image
+from .metadata import build_payload, read_metadata, script_from_image
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",

@@ -76,7 +76,8 @@ def encode_image(image: Image, fmt: str = "PNG", *, script: Any = None, args: An
     the limits the metadata's values are walked under, see ``build_payload``)."""
     from PIL import Image as PILImage
 
-    from .metadata import a1111_parameters, build_payload, payload_json, xmp_packet
+    from .a1111 import a1111_parameters
+    from .metadata import build_payload, payload_json, xmp_packet
 
     fmt = fmt.upper()
     if fmt not in ("PNG", "JPEG", "WEBP"):

@@ -2,7 +2,7 @@
 
 Written (see :func:`build_payload`): a ``viwo`` JSON object — ``{"viwo": 1, "viwoscript": version,
 "script": JSON form, "args": [...], "metadata": the image's metadata, "seed", "model", "model_hash",
-"capability", "method", ...}`` — plus an A1111-style ``parameters`` text. PNG stores them as an iTXt
+"capability", "method", ...}`` — plus A1111's ``parameters`` text (:mod:`.a1111`). PNG stores them as an iTXt
 chunk ``viwo`` and a text chunk ``parameters``; JPEG and WebP store ``parameters`` in the Exif IFD
 UserComment and the payload in XMP (``viwo:payload``).
 
@@ -21,6 +21,7 @@ from typing import Any
 
 from ..errors import ScriptError
 from ..values import meter_for, to_json_text, to_json_value
+from .a1111 import a1111_parameters, parse_a1111  # noqa: F401 - a1111_parameters: re-exported, its old home
 
 PAYLOAD_VERSION = 1
 #: Normalised generation fields, in display order.
@@ -82,48 +83,6 @@ def build_payload(image: Any, *, script: Any = None, args: Any = None, extra: di
 
 def payload_json(payload: dict, budget: Any = None) -> str:
     return to_json_text(payload, None, budget, "writing image metadata", number=repr)
-
-
-def _quote(value: Any) -> str:
-    text = str(value)
-    if "," not in text and "\n" not in text and ":" not in text and '"' not in text:
-        return text
-    return json.dumps(text, ensure_ascii=False)
-
-
-def _num(v: Any) -> str:
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v)
-
-
-def a1111_parameters(meta: dict | None, size: tuple[int, int] | None = None) -> str | None:
-    """The A1111 ``parameters`` text for an image's metadata, or None when it records no generation."""
-    if not isinstance(meta, dict):
-        return None
-    prompt = meta.get("prompt")
-    if not isinstance(prompt, str) and meta.get("seed") is None:
-        return None
-    lines = [prompt if isinstance(prompt, str) else ""]
-    neg = meta.get("negative_prompt")
-    if isinstance(neg, str) and neg:
-        lines.append("Negative prompt: " + neg)
-    fields: list[tuple[str, Any]] = []
-    steps = meta.get("steps")
-    sampler = meta.get("sampler") or meta.get("scheduler")
-    cfg = meta.get("guidance_scale", meta.get("cfg_scale"))
-    w, h = meta.get("width"), meta.get("height")
-    if not (w and h) and size:
-        w, h = size
-    fields += [("Steps", steps), ("Sampler", sampler), ("Schedule type", meta.get("schedule_type")),
-               ("CFG scale", cfg), ("Seed", meta.get("seed")),
-               ("Size", f"{w}x{h}" if w and h else None), ("Model hash", meta.get("model_hash")),
-               ("Model", meta.get("model")), ("Denoising strength", meta.get("strength")),
-               ("Capability", meta.get("capability")), ("Method", meta.get("method")),
-               ("Version", "viwoscript " + _version())]
-    lines.append(", ".join(f"{k}: {_quote(_num(v))}" for k, v in fields
-                           if v is not None and not isinstance(v, dict | list)))
-    return "\n".join(lines)
 
 
 def xmp_packet(payload: dict, parameters: str | None) -> bytes:
@@ -213,64 +172,6 @@ _XMP_DESC = re.compile(r"<dc:description>.*?<rdf:li[^>]*>(.*?)</rdf:li>", re.S)
 
 
 # --- reading: interpretation ---------------------------------------------------------------------
-
-_RE_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
-_RE_SIZE = re.compile(r"^(\d+)x(\d+)$")
-
-
-def _to_number(v: Any, kind=float) -> Any:
-    try:
-        n = kind(v)
-    except (TypeError, ValueError):
-        return None
-    if kind is float and n.is_integer():
-        return int(n)
-    return n
-
-
-def parse_a1111(text: str) -> dict:
-    """An A1111 ``parameters`` text → ``{prompt, negative_prompt, steps, sampler, cfg_scale, seed, size,
-    model, model_hash, denoise, fields}`` (``fields``: every ``Key: value`` of the last line)."""
-    if not isinstance(text, str):
-        raise ValueError("parameters is not text")
-    *lines, last = text.strip().split("\n")
-    params = _RE_PARAM.findall(last)
-    if len(params) < 3 and not (params and params[0][0].strip() in ("Steps", "Seed", "Size")
-                                and last.lstrip().startswith(params[0][0].strip() + ":")):
-        lines.append(last)
-        last = ""
-    prompt: list[str] = []
-    negative: list[str] = []
-    in_negative = False
-    for line in lines:
-        line = line.strip()
-        if line.startswith("Negative prompt:"):
-            in_negative = True
-            line = line[16:].strip()
-        (negative if in_negative else prompt).append(line)
-    fields: dict[str, str] = {}
-    for key, value in _RE_PARAM.findall(last):
-        value = value.strip()
-        if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
-            try:
-                value = json.loads(value)
-            except ValueError:
-                value = value[1:-1]
-        fields[key.strip()] = value
-    out: dict[str, Any] = {"prompt": "\n".join(prompt), "negative_prompt": "\n".join(negative)}
-    size = _RE_SIZE.match(fields.get("Size", ""))
-    mapping = {"steps": ("Steps", int), "sampler": ("Sampler", str), "scheduler": ("Schedule type", str),
-               "cfg_scale": ("CFG scale", float), "seed": ("Seed", int), "model": ("Model", str),
-               "model_hash": ("Model hash", str), "denoise": ("Denoising strength", float),
-               "capability": ("Capability", str), "method": ("Method", str)}
-    for name, (key, kind) in mapping.items():
-        if key in fields:
-            out[name] = fields[key] if kind is str else _to_number(fields[key], kind)
-    if size:
-        out["size"] = [int(size.group(1)), int(size.group(2))]
-    out["fields"] = fields
-    return out
-
 
 def _link(nodes: dict, value: Any) -> dict | None:
     if isinstance(value, list) and value and isinstance(value[0], str | int):

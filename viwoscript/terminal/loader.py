@@ -74,9 +74,11 @@ def is_image_file(source: str) -> bool:
 
 
 def load_script(source: str, parse, *, template_args: list | dict | None = None, store_dir: Any = None,
-                stdin: TextIO | None = None) -> Script:
+                stdin: TextIO | None = None, models: Any = None) -> Script:
     """Load ``source`` (see the module doc). ``parse(text, filename=...)`` is the Runtime's parser
-    (``Runtime.parse``), so a script reads with the name slots of the opcodes it will run with."""
+    (``Runtime.parse``), so a script reads with the name slots of the opcodes it will run with.
+    ``models``: the host's ModelConfig, to find the model and LoRAs of an A1111 image (its
+    ``parameters`` become a script, :mod:`viwoscript.models.a1111`)."""
     from ..syntax import from_python
 
     if source == "-":
@@ -96,7 +98,7 @@ def load_script(source: str, parse, *, template_args: list | dict | None = None,
                           hint="check the path; scripts are .viwo or .json files, - for stdin, template:NAME, "
                                "or images viwo saved") from None
     if is_image_source(source) or _looks_like_image(data_bytes):
-        data, args = image_script(path, data_bytes)
+        data, args = image_script(path, data_bytes, models=models)
         if isinstance(data, str):  # a script kept as text (viwoscript.io reads no script): parse it here
             return Script(parse(data, filename=source), source, data, args, "image")
         return Script(from_python(data), source, None, args, "image")
@@ -111,9 +113,10 @@ def _looks_like_image(data: bytes) -> bool:
     return data.startswith(IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
 
 
-def image_script(path: Path, data: bytes | None = None) -> tuple[Any, list]:
-    """``(script as JSON data, args)`` that an image viwoscript wrote carries; a ``ScriptError`` saying
-    what is really missing otherwise (not an image, no viwo metadata, a script left out for size)."""
+def image_script(path: Path, data: bytes | None = None, *, models: Any = None) -> tuple[Any, list]:
+    """``(script as JSON data, args)`` that an image viwoscript wrote carries, or the script equivalent to
+    an A1111 image's ``parameters``; a ``ScriptError`` saying what is really missing otherwise (not an
+    image, no metadata we can replay, a script left out for size)."""
     from ..io.metadata import read_metadata
 
     data = path.read_bytes() if data is None else data
@@ -126,11 +129,30 @@ def image_script(path: Path, data: bytes | None = None) -> tuple[Any, list]:
     except ScriptError as e:
         raise ScriptError(f"{path.name}: {e.message.removeprefix('info: ')}", hint=e.hint) from None
     script = info.get("script")
+    if script is None and isinstance(info.get("a1111"), dict) and "viwo" not in info:
+        return a1111_script(path, info, models), []
     if script is None:
         raise ScriptError(f"{path.name} carries no script: {missing_script_reason(info)}",
                           hint=missing_script_hint(info))
     args = info.get("args")
     return script, list(args) if isinstance(args, list) else []
+
+
+def a1111_script(path: Path, info: dict, models: Any) -> list:
+    """The ViwoScript equivalent to an A1111 image's ``parameters``; what does not replay (Hires fix,
+    extensions' fields, ...) is said on stderr."""
+    from ..models.a1111 import replay_script
+
+    try:
+        from ..capabilities.options import common_options
+
+        known = {p.name for p in common_options()} | {"width", "height"}
+    except ImportError:  # pragma: no cover
+        known = None
+    script, notes = replay_script(info, models, path.name, options_known=known)
+    for note in notes:
+        print(f"{path.name}: {note}", file=sys.stderr)
+    return script
 
 
 def missing_script_reason(info: dict) -> str:

@@ -29,10 +29,13 @@ if TYPE_CHECKING:
 @runtime_options
 @output_options
 @click.option("--no-check", is_flag=True, help="Skip the static check before running.")
+@click.option("--show-script", is_flag=True, help="Print the script (text form) before running it: what an "
+              "image holds, or what an A1111 image's parameters became.")
 @guarded
 def run(file, arg_pairs, args_json, config_path, gas, timeout, size, out, roots, runner, quiet, as_json, debug,
-        no_check):
-    """Run a script: a .viwo (text) or .json file, - for stdin, template:NAME, or a PNG/JPEG/WebP that viwo saved.
+        no_check, show_script):
+    """Run a script: a .viwo (text) or .json file, - for stdin, template:NAME, a PNG/JPEG/WebP that viwo saved,
+    or an A1111 image (its parameters become the equivalent script, run with your models).
 
     The static check runs first and reports every problem before anything runs. The result is printed
     (null prints nothing unless --json); images the script returns or outputs are saved as PNG in
@@ -44,6 +47,7 @@ def run(file, arg_pairs, args_json, config_path, gas, timeout, size, out, roots,
       viwo run sweep.viwo --arg prompt='a red comet' --arg steps=20 --size 512x512
       echo '(+ 1 2)' | viwo run -
       viwo run viwo-out/hello-001.png      re-run the script embedded in an image
+      viwo run a1111.png --show-script     replay an A1111 image (model, LoRAs from viwo.toml [models])
       viwo run template:sweep --arg prompt='a cat'
     """
     from ...terminal.loader import load_script
@@ -55,11 +59,24 @@ def run(file, arg_pairs, args_json, config_path, gas, timeout, size, out, roots,
         args = script.args or []
     else:
         args = parse_args(arg_pairs, args_json)
-        script = load_script(file, rt.parse)
+        script = load_script(file, rt.parse, models=_model_config(cfg))
         if script.args and not (arg_pairs or args_json):  # an image re-run with the arguments it recorded
             args = script.args
+    if show_script:
+        from ...syntax import to_text
+
+        click.echo(script.text if script.text is not None else to_text(script.tree))
     raise Exit(execute(cfg, rt, script, args=args, quiet=quiet, as_json=as_json, debug=debug,
                        check=not no_check, show_null=as_json))
+
+
+def _model_config(cfg: Config):
+    """The host's ModelConfig from ``[models]`` (None without the models package)."""
+    try:
+        from ...models.config import ModelConfig
+    except ImportError:  # pragma: no cover
+        return None
+    return ModelConfig.from_table(cfg.models) if cfg.models else ModelConfig()
 
 
 @cli.command("eval", context_settings=CONTEXT)
