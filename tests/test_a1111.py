@@ -160,3 +160,28 @@ def test_replay_finds_a_renamed_lora_by_its_hash(models):
     assert script[3] == "x <lora:renamed:0.5>, y"
     assert script[4] == {"steps": 3, "seed": 1, "scheduler": "DPM++ 2M Karras", "model": "tiny_sd"}
     assert notes == []
+
+
+def test_the_model_is_found_by_its_hash_among_checkpoints_and_aliases(tmp_path):
+    from viwoscript.errors import ScriptError
+    from viwoscript.models import ModelConfig
+    from viwoscript.models.a1111 import find_model
+    from viwoscript.models.hashes import HashCache
+
+    ckpts = tmp_path / "Stable-diffusion"
+    ckpts.mkdir()
+    (ckpts / "dreamshaper_8.safetensors").write_bytes(b"\x02" * 4096)
+    (ckpts / "other.safetensors").write_bytes(b"\x01" * 4096)
+    (tmp_path / "aliased.safetensors").write_bytes(b"\x03" * 4096)
+    config = ModelConfig(checkpoints_dir=str(ckpts), aliases={"mine": str(tmp_path / "aliased.safetensors")},
+                         cache_dir=str(tmp_path / "cache"))
+    cache = HashCache.for_config(config)
+    h = cache.hashes(ckpts / "dreamshaper_8.safetensors").model
+    # the hash wins over a name from another install; the name alone finds the file
+    assert find_model("dreamshaper_8_renamed", h, config, "t") == "dreamshaper_8"
+    assert find_model("other", None, config, "t") == "other"
+    assert find_model("x", cache.hashes(tmp_path / "aliased.safetensors").model, config, "t") == "mine"
+    assert find_model("aliased", None, config, "t") == "mine"  # an alias whose file has that name
+    assert find_model(None, None, config, "t") is None  # the image names no model: the default
+    with pytest.raises(ScriptError, match="not among the configured models"):
+        find_model("missing", "ffffffffff", config, "t")

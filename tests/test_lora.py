@@ -163,6 +163,17 @@ def test_grants_missing_files_and_unconfigured_folders_are_clear_errors(world, t
     with pytest.raises(CapabilityError, match="LoRA 'nope' not found in") as e:
         rt.run(GEN, args=["a cat", {**SMALL, "loras": [["nope", 1]]}])
     assert "lora_dir" in e.value.hint and "style" in e.value.hint
+    # a LoRA for another family (its shapes do not fit): a clear error, and the model stays clean
+    from safetensors.torch import save_file
+
+    key = "unet.down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k"
+    save_file({f"{key}.lora_A.weight": torch.ones(4, 2048), f"{key}.lora_B.weight": torch.ones(16, 4)},
+              root / "Lora" / "xl_only.safetensors")
+    base = rt.run(GEN, args=["a cat", SMALL])["image"].pixels
+    with pytest.raises(CapabilityError, match="LoRA 'xl_only' .* cannot be applied to a Stable Diffusion 1.x/2.x") as e:
+        rt.run(GEN, args=["a cat <lora:xl_only:1>", SMALL])
+    assert "model family" in e.value.hint
+    assert np.array_equal(rt.run(GEN, args=["a cat", SMALL])["image"].pixels, base)
     rt = make_rt(config.replace(lora_dir=None))
     with pytest.raises(CapabilityError, match="no LoRA folder is configured") as e:
         rt.run(GEN, args=["a cat <lora:style>", SMALL])

@@ -296,9 +296,15 @@ def _load(pipe: Any, f: LoraFile, family: str | None) -> None:
             pass
         what = {"sd15": "a Stable Diffusion 1.x/2.x model", "sdxl": "an SDXL model"}.get(family or "", "this model")
         raise CapabilityError(f"LoRA {f.name!r} ({f.path.name}) cannot be applied to {what}: "
-                              f"{type(e).__name__}: {str(e)[:300]}",
+                              f"{_first_line(e)}",
                               hint="a LoRA works only with the model family it was trained for (SD1.5 LoRAs "
                                    "with SD1.5 models, SDXL LoRAs with SDXL models)") from None
+
+
+def _first_line(e: Exception) -> str:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    detail = next((line for line in lines if "size mismatch" in line or "not found" in line), lines[0] if lines else "")
+    return f"{type(e).__name__}: {detail[:240]}"
 
 
 def _state_dict(f: LoraFile) -> dict:
