@@ -185,3 +185,32 @@ def test_the_model_is_found_by_its_hash_among_checkpoints_and_aliases(tmp_path):
     assert find_model(None, None, config, "t") is None  # the image names no model: the default
     with pytest.raises(ScriptError, match="not among the configured models"):
         find_model("missing", "ffffffffff", config, "t")
+
+
+def test_a_real_image_records_lora_and_ti_hashes_and_clip_skip(models):
+    import torch
+    from safetensors.torch import save_file
+
+    from viwoscript import Runtime
+    from viwoscript.capabilities import capabilities
+    from viwoscript.models import ModelConfig
+    from viwoscript.models.hashes import HashCache
+
+    key = "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn1_to_q"
+    save_file({f"{key}.lora_down.weight": torch.ones(2, 16) * 0.1, f"{key}.lora_up.weight": torch.ones(16, 2) * 0.1,
+               f"{key}.alpha": torch.tensor(2.0)}, models / "Lora" / "ink.safetensors")
+    (models / "emb").mkdir()
+    save_file({"emb_params": torch.randn(2, 8)}, models / "emb" / "zqx.safetensors")
+    config = ModelConfig(aliases={"tiny_sd": str(models / "models" / "tiny_sd")}, lora_dir=str(models / "Lora"),
+                         embeddings_dir=str(models / "emb"), cache_dir=str(models / "cache"))
+    rt = Runtime(capabilities=capabilities(config), grants="default")
+    gen = '(std.call_method (get_capability "diffusers.generate") "textToImage" "a zqx fox <lora:ink:0.7>" (std.arg 0))'
+    r = rt.run(gen, args=[{"steps": 1, "seed": 4, "width": 64, "height": 64, "clip_skip": 2,
+                           "scheduler": "DPM++ 2M Karras"}])
+    cache = HashCache.for_config(config)
+    lora_hash = cache.hashes(models / "Lora" / "ink.safetensors").addnet_short
+    ti_hash = cache.hashes(models / "emb" / "zqx.safetensors").short
+    text = a1111_parameters(r["image"].metadata)
+    assert text.startswith("a zqx fox <lora:ink:0.7>\nSteps: 1, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: "
+                           "7.5, Seed: 4, Size: 64x64, Model: tiny_sd, Clip skip: 2, "
+                           f'Lora hashes: "ink: {lora_hash}", TI hashes: "zqx: {ti_hash}", ')

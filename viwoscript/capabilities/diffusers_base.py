@@ -169,7 +169,7 @@ def run_pipeline(ctx, cap: DiffusersCapability, model: ResolvedModel, task: str,
 
     ctx.check_interrupt()
     images, used, notes = mgr.call(call)  # on the manager's long-lived thread (per-thread cuDNN plans)
-    used.update(model_hashes(cap, model))
+    used.update(model_hashes(cap, model, used))
     for note in notes:
         ctx.warn(f"{where}: {note}")
     return to_uint8(images), used, notes
@@ -185,17 +185,26 @@ def lora_files(ctx, cap: DiffusersCapability, kwargs: dict, options: dict, where
     return files, {**kwargs, **cleaned}
 
 
-def model_hashes(cap: DiffusersCapability, model: ResolvedModel) -> dict:
-    """``{model_hash}``: A1111's hash of a single-file checkpoint (cached; a diffusers folder has none)."""
-    path = getattr(model, "path", None)
-    if path is None or not path.is_file():
-        return {}
+def model_hashes(cap: DiffusersCapability, model: ResolvedModel, used: dict | None = None) -> dict:
+    """``{model_hash?, ti_hashes?}``: A1111's hash of a single-file checkpoint (a diffusers folder has
+    none) and of the embeddings a call used (``used["embeddings"]``), as A1111 writes them (cached)."""
     from ..models.hashes import HashCache
 
+    out: dict = {}
+    cache = HashCache.for_config(cap.model_config)
+    path = getattr(model, "path", None)
     try:
-        return {"model_hash": HashCache.for_config(cap.model_config).hashes(path).model}
+        if path is not None and path.is_file():
+            out["model_hash"] = cache.hashes(path).model
+        names = (used or {}).get("embeddings") or ()
+        if names:
+            from ..models.embeddings import embedding_files
+
+            files = embedding_files(cap.model_config.embeddings_dir, cap.model_config.allow_pickle)
+            out["ti_hashes"] = {n: cache.hashes(files[n]).short for n in names if n in files}
     except OSError:
-        return {}
+        pass
+    return out
 
 
 def sampler_metadata(name: str | None, scheduler: Any) -> dict:

@@ -146,24 +146,9 @@ def from_prompt(prompt: Any, where: str) -> tuple[Any, list[LoraRequest]]:
 
 
 def _lora_tags(prompt: str) -> tuple[str, list]:
-    try:
-        from .prompt_syntax import extract_tags
-    except ImportError:  # until the A1111 prompt parser lands: the same rule (``<word:anything but '>'>``)
-        tags = []
+    from .prompt_syntax import extract_tags  # the one reading of A1111's tags
 
-        def found(m: re.Match) -> str:
-            tags.append(_Tag(m.group(1), tuple(m.group(2).split(":")), m.group(0)))
-            return ""
-
-        return re.sub(r"<(lora):([^>]+)>", found, prompt), tags
     return extract_tags(prompt, ("lora",))
-
-
-@dataclass(frozen=True)
-class _Tag:
-    kind: str
-    args: tuple[str, ...]
-    text: str
 
 
 def requests_for(options: dict, prompts: dict, where: str) -> tuple[dict, list[LoraRequest]]:
