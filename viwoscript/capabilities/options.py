@@ -50,7 +50,7 @@ def model_options() -> tuple[ParamSpec, ...]:
                   "(default: the sampler's own)", choices=tuple(SCHEDULE_NAMES)),
         ParamSpec("timestep_spacing", "string", None, "How the steps are spread over the noise levels: leading, "
                   "trailing or linspace (default: the model's own)", choices=TIMESTEP_SPACINGS),
-        ParamSpec("loras", "array", None, "LoRAs to apply: [[\"name\" weight] ...] or [{name weight} ...] (files in "
+        ParamSpec("loras", "array", None, "LoRAs to apply: [[\"name\", weight], ...] or [{\"name\": ..., \"weight\": ...}, ...] (files in "
                   "the host's lora_dir; also <lora:name:weight> in the prompt; a grant's allowed_loras limits them)"),
     )
 

@@ -1,6 +1,6 @@
 """LoRA: which LoRAs a call asks for, the files behind their names, and switching them on shared pipelines.
 
-A call names LoRAs in the ``loras`` option (``[["name" 0.8] ...]`` or ``[{"name": ..., "weight": ...}]``)
+A call names LoRAs in the ``loras`` option (``[["name", 0.8], ...]`` or ``[{"name": ..., "weight": ...}]``)
 or in its prompt as A1111 writes them, ``<lora:name:weight>`` (removed from the prompt text, as A1111
 does; ``<lora:name:te:unet>`` gives the text encoder and the UNet their own weights). A name is a file in
 the host's ``[models] lora_dir`` without its suffix (``.safetensors``; ``.pt``/``.ckpt``/``.bin`` only with
@@ -102,7 +102,7 @@ def parse_option(value: Any, where: str) -> list[LoraRequest]:
         return []
     if not isinstance(value, list):
         raise ArgumentError(f"{where}: loras must be a list, got {type(value).__name__}",
-                            hint='e.g. [["add_detail" 0.8] ["ink_style" 1]]')
+                            hint='e.g. [["add_detail", 0.8], ["ink_style", 1]]')
     out = []
     for item in value:
         if isinstance(item, str):
