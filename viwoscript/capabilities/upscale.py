@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArgumentError, CapabilityError
-from ..models.samplers import SCHEDULERS
+from ..models.samplers import SAMPLER_NAMES
 from .base import ALLOWED_MODELS, MAX_SEED, MAX_STEPS, Capability, Limit, ParamSpec, Workload, method
 from .upscale_traditional import MAX_FACTOR, METHODS, MIN_FACTOR, output_size
 
@@ -241,8 +241,8 @@ class Upscale(Capability):
                       aliases=("cfg_scale", "cfg")),
             ParamSpec("seed", "integer", None, "Random seed (tile i uses seed + i; drawn and returned when "
                       "absent)", min=0, max=MAX_SEED),
-            ParamSpec("scheduler", "string", None, "Sampler (default: the model's own)",
-                      choices=tuple(SCHEDULERS), aliases=("sampler",)),
+            ParamSpec("scheduler", "string", None, "Sampler (default: the model's own): ours or A1111's name",
+                      choices=SAMPLER_NAMES, aliases=("sampler", "sampler_name")),
             ParamSpec("tile", "integer", None, "Tile size in output pixels (default: the model's native size)",
                       min=IMG2IMG_MIN_TILE, max=4096, aliases=("tile_size",)),
             ParamSpec("tile_overlap", "integer", IMG2IMG_OVERLAP, "Overlap between tiles, feathered",
@@ -296,7 +296,8 @@ class Upscale(Capability):
             def call():
                 # the shared pipeline and a fresh scheduler, only inside the manager's serialized call
                 pipe = mgr.pipeline(m, "img2img", gen.model_config)
-                pipe.scheduler = mgr.scheduler(pipe, scheduler, mgr.base_scheduler_config(m, gen.model_config))
+                pipe.scheduler = mgr.scheduler(pipe, scheduler, mgr.base_scheduler_config(m, gen.model_config),
+                                               seed=seed)
                 if not used:  # first tile: the sampler's names and the prompts' conditioning, for every tile
                     used.update(sampler_metadata(scheduler, pipe.scheduler))
                     args, meta, cut = prompt_kwargs(pipe, gen.model_config, {
