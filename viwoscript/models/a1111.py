@@ -103,16 +103,17 @@ def _sampler(fields: dict, notes: list[str]) -> dict:
 # --- models -----------------------------------------------------------------------------------------
 
 def _checkpoint_files(config: Any) -> dict[str, Path]:
+    """The checkpoints in ``checkpoints_dir``: name (relative path without the extension, as a script names
+    them) → file."""
+    from .checkpoints import _stem, checkpoint_suffixes, list_files
+
     folder = getattr(config, "checkpoints_dir", None)
     if not folder:
         return {}
-    root = Path(os.path.expanduser(folder))
-    suffixes = (".safetensors", ".ckpt") if getattr(config, "allow_pickle", False) else (".safetensors",)
+    files = list_files(Path(os.path.expanduser(folder)), checkpoint_suffixes(bool(getattr(config, "allow_pickle", False))))
     found: dict[str, Path] = {}
-    if root.is_dir():
-        for path in sorted(root.rglob("*")):
-            if path.suffix.lower() in suffixes and path.is_file():
-                found.setdefault(path.stem, path)
+    for rel, path in files:
+        found.setdefault(_stem(rel), path)
     return found
 
 

@@ -166,20 +166,15 @@ def requests_for(options: dict, prompts: dict, where: str) -> tuple[dict, list[L
 def _candidates(folder: Path, allow_pickle: bool) -> dict[str, Path]:
     """Every LoRA file under ``folder``: ``name`` (path without suffix, ``/``-separated) → path; a plain
     file name also finds a file in a sub-folder (A1111 lists them by file name)."""
-    suffixes = SAFE_SUFFIXES + (PICKLE_SUFFIXES if allow_pickle else ())
+    from .checkpoints import _stem, list_files
+
     found: dict[str, Path] = {}
     short: dict[str, Path] = {}
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for f in sorted(files):
-            stem, suffix = os.path.splitext(f)
-            if suffix.lower() not in suffixes:
-                continue
-            path = Path(root) / f
-            rel = path.relative_to(folder).with_suffix("").as_posix()
-            if rel not in found or suffix.lower() == ".safetensors":
-                found[rel] = path
-            short.setdefault(stem, path)
+    for rel, path in list_files(folder, SAFE_SUFFIXES + (PICKLE_SUFFIXES if allow_pickle else ())):
+        name = _stem(rel)
+        if name not in found or path.suffix.lower() == ".safetensors":
+            found[name] = path
+        short.setdefault(path.stem, path)
     return {**short, **found}
 
 
