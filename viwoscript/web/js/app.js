@@ -133,7 +133,7 @@ function LayerItem({ l, s, index, count }) {
                       onBlur=${() => setRenaming(false)} />`
         : html`<button type="button" class="layer-name" onClick=${() => C.layerOps.select(l.id)}
                        onDblClick=${() => setRenaming(true)} title="Select (double-click to rename)">
-                 ${l.name}<small>${l.placeholder ? "placeholder · not run on the canvas" : l.type}${l.controlType ? ` · ${l.controlType}` : ""}</small></button>`}
+                 ${l.name}<small title=${l.placeholder ? `Placeholder: the statement ${l.placeholder} is kept in the script but not run on the canvas` : null}>${l.placeholder ? "placeholder" : l.type}${l.controlType ? ` · ${l.controlType}` : ""}</small></button>`}
       <span class="layer-actions">
         <button type="button" class="icon" aria-label=${l.locked ? `Unlock ${l.name}` : `Lock ${l.name}`} aria-pressed=${l.locked}
                 onClick=${() => C.layerOps.update(l.id, { locked: !l.locked })}>${l.locked ? ICONS.lock : ICONS.unlock}</button>
