@@ -237,3 +237,24 @@ def test_canvas_preprocessors_says_what_preprocess_can_do_here(tmp_path):
         assert "grants" in r["types"][0]["reason"]
 
     run(tmp_path / "b", not_granted, grants=["diffusers.upscale"])
+
+
+def test_extend_grows_the_session_canvas_and_undo_shrinks_it(tmp_path):
+    async def body(connect, client, server):
+        c = await connect()
+        sid = (await c.call("canvas_open"))["session"]
+        st = [["canvas.layer.create", "a", "A"], ["canvas.draw_stroke", "a", [[10, 10], [120, 90]], "#ff0000", 12]]
+        await c.call("canvas_apply", session=sid, statements=st)
+        u = await c.call("canvas_apply", session=sid, statements=[["canvas.extend", 16, 0, 32, 8]])
+        assert (u["width"], u["height"]) == (128 + 48, 96 + 8) and "a" in u["reset"]
+        grown = ["std.seq", *st, ["canvas.extend", 16, 0, 32, 8]]
+        assert np.array_equal(c.layers["a"], expected(grown).get("a").pixels)
+        stroke = ["canvas.draw_stroke", "a", [[170, 100], [0, 0]], "#0000ff", 6]
+        await c.call("canvas_apply", session=sid, statements=[stroke])
+        assert np.array_equal(c.layers["a"], expected([*grown, stroke]).get("a").pixels)
+        await c.call("canvas_undo", session=sid)
+        u = await c.call("canvas_undo", session=sid)
+        assert (u["width"], u["height"]) == (128, 96)
+        assert np.array_equal(c.layers["a"], expected(["std.seq", *st]).get("a").pixels)
+
+    run(tmp_path, body)
