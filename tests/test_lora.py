@@ -194,3 +194,46 @@ def test_the_option_and_tag_forms():
         parse_option([["../x", 1]], "t")
     with pytest.raises(ArgumentError, match="must be a number"):
         from_prompt("<lora:x:lots>", "t")
+
+
+def test_adapters_switch_per_call_and_the_least_recently_used_go(monkeypatch, tmp_path):
+    from viwoscript.models import lora
+
+    class Pipe:
+        _lora_loadable_modules = ("unet", "text_encoder")
+        unet = text_encoder = object()
+
+        def __init__(self):
+            self.calls = []
+
+        def load_lora_weights(self, state, adapter_name):
+            self.calls.append(("load", adapter_name))
+
+        def set_adapters(self, names, weights):
+            self.calls.append(("set", names, weights))
+
+        def disable_lora(self):
+            self.calls.append(("disable",))
+
+        def delete_adapters(self, name):
+            self.calls.append(("delete", name))
+
+    monkeypatch.setattr(lora, "_state_dict", lambda f: {})
+    monkeypatch.setattr(lora, "MAX_ADAPTERS", 2)
+
+    def file(name, w=1.0, uw=None):
+        return lora.LoraFile(name, tmp_path / f"{name}.safetensors", w, w if uw is None else uw, "h", name * 8)
+
+    pipe, loaded = Pipe(), {}
+    lora.activate(pipe, loaded, [])
+    assert pipe.calls == []  # nothing ever loaded: nothing to switch off
+    lora.activate(pipe, loaded, [file("a", 0.5), file("b", 1.0, 0.25)])
+    assert pipe.calls == [("load", "lora_aaaaaaaa"), ("load", "lora_bbbbbbbb"),
+                          ("set", ["lora_aaaaaaaa", "lora_bbbbbbbb"], [0.5, {"unet": 0.25, "text_encoder": 1.0}])]
+    pipe.calls.clear()
+    lora.activate(pipe, loaded, [])
+    assert pipe.calls == [("disable",)]
+    pipe.calls.clear()
+    lora.activate(pipe, loaded, [file("c")])  # a third adapter: the least recently used one goes
+    assert pipe.calls == [("load", "lora_cccccccc"), ("delete", "lora_aaaaaaaa"), ("set", ["lora_cccccccc"], [1.0])]
+    assert list(loaded) == ["lora_bbbbbbbb", "lora_cccccccc"]
