@@ -240,6 +240,37 @@ def test_clip_skip_reads_an_earlier_layer_a1111_numbering(sd):
         encode_prompts(sd, {"prompt": "x"}, clip_skip=3)
 
 
+def test_sdxl_clip_skip_reads_further_back_in_both_encoders(xl):
+    from types import SimpleNamespace
+
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    def deeper(te, cls):  # the tiny encoders have 2 layers: SDXL's default already reads layer -2
+        torch.manual_seed(1)
+        cfg = te.config.__class__(**{**te.config.to_dict(), "num_hidden_layers": 4})
+        return cls(cfg).eval()
+
+    te1, te2 = deeper(xl.text_encoder, CLIPTextModel), deeper(xl.text_encoder_2, CLIPTextModelWithProjection)
+    pipe = SimpleNamespace(components={"text_encoder_2": te2}, tokenizer=xl.tokenizer, tokenizer_2=xl.tokenizer_2,
+                           text_encoder=te1, text_encoder_2=te2, _execution_device=torch.device("cpu"),
+                           config=SimpleNamespace(force_zeros_for_empty_prompt=True))
+    text = "(red:1.3) apple"
+    with torch.no_grad():
+        default = encode_prompts(pipe, {"prompt": text}).kwargs
+        assert torch.equal(encode_prompts(pipe, {"prompt": text}, clip_skip=2).kwargs["prompt_embeds"],
+                           default["prompt_embeds"])
+        three = encode_prompts(pipe, {"prompt": text}, clip_skip=3).kwargs
+
+        def layer(te, out):
+            return out.hidden_states[-3]
+
+        ref = torch.cat([a1111_encode(tok, te, a1111_chunks(tok, text), layer)[0]
+                         for tok, te in ((xl.tokenizer, te1), (xl.tokenizer_2, te2))], dim=-1)
+    close(three["prompt_embeds"], ref)
+    assert not torch.allclose(three["prompt_embeds"], default["prompt_embeds"])
+    assert torch.equal(three["pooled_prompt_embeds"], default["pooled_prompt_embeds"])  # pooled: the last layer
+
+
 # --- textual inversion ------------------------------------------------------------------------------
 
 def write_embedding(path, tensors):
@@ -313,7 +344,8 @@ def test_through_the_capability_plain_prompts_weights_clip_skip_and_embeddings(f
 
     torch.manual_seed(7)
     write_embedding(tmp_path / "emb" / "zqx.safetensors", {"emb_params": torch.randn(2, 8)})
-    config = ModelConfig(aliases={"tiny": str(folders / "sd15")}, default="tiny", embeddings_dir=str(tmp_path / "emb"))
+    config = ModelConfig(aliases={"tiny": str(folders / "sd15")}, default="tiny", embeddings_dir=str(tmp_path / "emb"),
+                         cache_dir=str(tmp_path / "cache"))
     rt = Runtime(capabilities=capabilities(config), grants="default")
     rt.models = ModelManager()
     opts = {"steps": 2, "seed": 3, "width": 64, "height": 64}
@@ -335,6 +367,9 @@ def test_through_the_capability_plain_prompts_weights_clip_skip_and_embeddings(f
                           plain["image"].pixels)
     # an embedding from embeddings_dir, by its file name; the shared pipelines stay as they were
     emb = run("a zqx comet")
-    assert emb["image"].metadata["embeddings"] == ["zqx"]
+    import hashlib
+
+    short = hashlib.sha256((tmp_path / "emb" / "zqx.safetensors").read_bytes()).hexdigest()[:12]
+    assert emb["image"].metadata["embeddings"] == [{"name": "zqx", "hash": short}]  # A1111's TI hashes
     assert not np.array_equal(emb["image"].pixels, run("a zq comet")["image"].pixels)
     assert np.array_equal(run("a red comet", negative_prompt="dark")["image"].pixels, plain["image"].pixels)
