@@ -155,7 +155,7 @@ def encode_prompts(pipe: Any, texts: dict, *, clip_skip: int | None = None, embe
     prompt_2 = _text(texts.get("prompt_2"), "prompt_2", handled_tags, notes) or None
     negative_2 = _text(texts.get("negative_prompt_2"), "negative_prompt_2", handled_tags, notes) or None
     skip = _layer(clip_skip, encs, xl)
-    device = getattr(pipe, "_execution_device", None) or encs[0].model.device
+    device = _device(pipe, encs[0].model)
 
     def side(first: str, second: str | None, key: str) -> list[list[Chunk]]:
         out = []
@@ -206,6 +206,14 @@ def condition(pipe: Any, kwargs: dict, *, config: Any = None, clip_skip: int | N
     return replace_prompts(kwargs, cond), meta, cond.notes
 
 
+def _device(pipe: Any, model: Any) -> Any:
+    """Where the text encoder runs: its weights' device, or the pipeline's execution device when an
+    offload hook moves it there (``pipe._execution_device`` walks every module: kept for that case)."""
+    if hasattr(model, "_hf_hook") or not hasattr(model, "parameters"):
+        return pipe._execution_device
+    return next(model.parameters()).device
+
+
 def replace_prompts(kwargs: dict, cond: Conditioning) -> dict:
     """``kwargs`` of a pipeline call with its prompt texts replaced by ``cond``'s embeddings."""
     out = {k: v for k, v in kwargs.items() if k not in PROMPT_KEYS}
@@ -241,16 +249,24 @@ def _chunks(pipe: Any, enc: _Encoder, text: str, emb: Embeddings, notes: list[st
     tok = enc.tokenizer
     fragments = parse_prompt_attention(text)
     convert = getattr(pipe, "maybe_convert_prompt", None)  # tokens a host added with load_textual_inversion
+    if convert is not None and not any(t.endswith("_1") for t in tok.added_tokens_encoder):
+        convert = None  # no multi-vector token to expand: spare a tokenization per fragment
     texts = [f if (f == BREAK and w == -1) or convert is None else convert(f, tok) for f, w in fragments]
     tokenized = tok(texts, truncation=False, add_special_tokens=False, verbose=False).input_ids if texts else []
-    chunks = chunk_tokens(fragments, tokenized, chunk_length=enc.chunk_length,
-                          comma_token=tok.get_vocab().get(",</w>"), find_embedding=_finder(tok, enc, emb))
+    chunks = chunk_tokens(fragments, tokenized, chunk_length=enc.chunk_length, comma_token=_comma(tok),
+                          find_embedding=_finder(tok, enc, emb))
     if len(chunks) > MAX_CHUNKS:
         dropped = sum(len(c.tokens) for c in chunks[MAX_CHUNKS:])
         notes.append(f"{key} cut: it is {len(chunks)} chunks of {enc.chunk_length} tokens and at most {MAX_CHUNKS} "
                      f"are read; the last {dropped} tokens were dropped")
         chunks = chunks[:MAX_CHUNKS]
     return chunks
+
+
+def _comma(tok: Any) -> int | None:
+    """The id of the comma token ``,</w>`` (A1111's ``comma_token``), or None."""
+    found = tok.convert_tokens_to_ids(",</w>")
+    return None if found is None or found == tok.unk_token_id else found
 
 
 def _finder(tok: Any, enc: _Encoder, emb: Embeddings) -> FindEmbedding | None:
