@@ -370,6 +370,7 @@ def test_through_the_capability_plain_prompts_weights_clip_skip_and_embeddings(f
     import hashlib
 
     short = hashlib.sha256((tmp_path / "emb" / "zqx.safetensors").read_bytes()).hexdigest()[:12]
-    assert emb["image"].metadata["embeddings"] == [{"name": "zqx", "hash": short}]  # A1111's TI hashes
+    assert emb["image"].metadata["embeddings"] == ["zqx"]
+    assert emb["image"].metadata["ti_hashes"] == {"zqx": short}  # A1111's TI hashes
     assert not np.array_equal(emb["image"].pixels, run("a zq comet")["image"].pixels)
     assert np.array_equal(run("a red comet", negative_prompt="dark")["image"].pixels, plain["image"].pixels)

@@ -190,19 +190,15 @@ def condition(pipe: Any, kwargs: dict, *, config: Any = None, clip_skip: int | N
               handled_tags: tuple[str, ...] = ()) -> tuple[dict, dict, list[str]]:
     """A pipeline call's keyword arguments with its prompt texts replaced by A1111 conditioning: ``(new
     kwargs, metadata, notes)``. The metadata records ``clip_skip`` (when given) and the ``embeddings``
-    used as ``[{name, hash}]`` (A1111's ``TI hashes``: the file's sha256, 12 hex digits); embeddings come
-    from ``config``'s ``embeddings_dir`` (a :class:`ModelConfig`)."""
+    used (their names; the capability adds their A1111 ``ti_hashes``); embeddings come from ``config``'s
+    ``embeddings_dir`` (a :class:`ModelConfig`)."""
     emb = Embeddings.from_config(config) if config is not None else Embeddings()
     cond = encode_prompts(pipe, kwargs, clip_skip=clip_skip, embeddings=emb, handled_tags=handled_tags)
     meta: dict[str, Any] = {}
     if clip_skip is not None:
         meta["clip_skip"] = clip_skip
     if cond.embeddings:
-        from .hashes import HashCache
-
-        cache = HashCache.for_config(config)
-        meta["embeddings"] = [{"name": name, "hash": cache.hashes(path).short}
-                              for name, path in sorted(cond.embeddings.items())]
+        meta["embeddings"] = sorted(cond.embeddings)
     return replace_prompts(kwargs, cond), meta, cond.notes
 
 
