@@ -237,3 +237,41 @@ def test_adapters_switch_per_call_and_the_least_recently_used_go(monkeypatch, tm
     lora.activate(pipe, loaded, [file("c")])  # a third adapter: the least recently used one goes
     assert pipe.calls == [("load", "lora_cccccccc"), ("delete", "lora_aaaaaaaa"), ("set", ["lora_cccccccc"], [1.0])]
     assert list(loaded) == ["lora_bbbbbbbb", "lora_cccccccc"]
+
+
+@pytest.mark.slow
+def test_an_sdxl_lora_on_both_text_encoders_and_the_unet(tmp_path):
+    import diffusers
+    from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model
+    from safetensors.torch import save_file
+
+    torch.set_num_threads(1)
+    make_tiny(tmp_path / "xl", "sdxl")
+    (tmp_path / "Lora").mkdir()
+    scratch = diffusers.StableDiffusionXLPipeline.from_pretrained(tmp_path / "xl")
+    torch.manual_seed(0)
+    state = {}
+    for comp, targets in (("unet", ["to_q", "to_k", "to_v", "to_out.0"]), ("text_encoder", ["q_proj", "v_proj"]),
+                          ("text_encoder_2", ["q_proj", "v_proj"])):
+        module = getattr(scratch, comp)
+        inject_adapter_in_model(LoraConfig(r=2, lora_alpha=2, init_lora_weights=False, target_modules=targets),
+                                module, adapter_name="x")
+        state |= {f"{comp}.{k}": v.clone() for k, v in get_peft_model_state_dict(module, adapter_name="x").items()}
+    save_file(state, tmp_path / "Lora" / "xl.safetensors")
+    config = ModelConfig(aliases={"xl": str(tmp_path / "xl")}, lora_dir=str(tmp_path / "Lora"),
+                         cache_dir=str(tmp_path / "cache"))
+    rt = make_rt(config)
+    base = rt.run(GEN, args=["a cat", SMALL])["image"].pixels
+    got = rt.run(GEN, args=["a cat <lora:xl:0.9>", SMALL])["image"].pixels
+
+    ref = diffusers.StableDiffusionXLPipeline.from_pretrained(tmp_path / "xl")
+    ref.set_progress_bar_config(disable=True)
+    ref.load_lora_weights(tmp_path / "Lora", weight_name="xl.safetensors", adapter_name="a")
+    ref.set_adapters(["a"], [0.9])
+    from viwoscript.models.images import to_uint8
+
+    want = to_uint8(ref("a cat", num_inference_steps=2, width=64, height=64, guidance_scale=7.5, output_type="np",
+                        generator=[torch.Generator("cpu").manual_seed(SMALL["seed"])]).images)[0]
+    assert np.abs(want.astype(int) - base.astype(int)).max() > 8
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+    assert np.array_equal(rt.run(GEN, args=["a cat", SMALL])["image"].pixels, base)
