@@ -9,13 +9,15 @@ its next opcode or capability step.
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor as _FuturesExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from ..errors import InterruptedError_, ScriptError, ViwoError
-from ..runtime import Runtime
+from ..errors import InternalError, InterruptedError_, ScriptError, ViwoError
+from ..runtime import Runtime, _big_stack
 from .base import BatchItemSpec, CallSpec, EventCallback, Executor, Host, JobSpec, Outcome, RunSettings
 
 BLOB_PREFIX = "blob:"
@@ -62,7 +64,18 @@ class JobRuntime(Runtime):
         self._current = ev
         if self.cancel_requested:
             ev.interrupted = True
-        return super()._run_evaluator(ev, tree, scope)
+        if not getattr(_slot_thread, "big_stack", False):
+            return super()._run_evaluator(ev, tree, scope)
+        # A slot thread has the evaluation thread's big stack: run right here (no thread per job).
+        try:
+            return ev.run_program(tree, scope)
+        except ViwoError:
+            raise
+        except Exception as err:  # noqa: BLE001 - as Runtime reports a bug: an InternalError
+            raise InternalError(f"internal error: {type(err).__name__}: {err}",
+                                hint="this is a bug in viwoscript; run with --debug for the traceback") from err
+        finally:
+            self._current = None
 
     def interrupt(self) -> None:
         self.cancel_requested = True
@@ -76,7 +89,7 @@ class LocalExecutor(Executor):
 
     def __init__(self, *, slots: int = 1, host: Host | None = None):
         super().__init__(slots=slots, host=host)
-        self._pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="viwo-slot")
+        self._pool = SlotThreads(slots, "viwo-slot")
         self._lock = threading.Lock()
         self._running: dict[str, JobRuntime] = {}
         self._cancelled: set[str] = set()
@@ -159,3 +172,68 @@ class LocalExecutor(Executor):
             with self._lock:
                 self._running.pop(work_id, None)
                 self._cancelled.discard(work_id)
+
+
+_slot_thread = threading.local()
+
+
+class SlotThreads(_FuturesExecutor):
+    """``n`` worker threads with the evaluation thread's big stack (a ``concurrent.futures`` executor).
+
+    A script runs on the slot thread itself (:meth:`JobRuntime._run_evaluator`), so a job costs no thread
+    start and no hand-over to an evaluation thread. Threads start on the first submit.
+    """
+
+    def __init__(self, n: int, name: str):
+        self.n = n
+        self.name = name
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._shutdown = False
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError(f"{self.name}: cannot run work after shutdown")
+            if not self._threads:
+                with _big_stack():
+                    for i in range(self.n):
+                        t = threading.Thread(target=self._work, name=f"{self.name}-{i}", daemon=True)
+                        t.start()
+                        self._threads.append(t)
+        fut: Future = Future()
+        self._queue.put((fut, fn, args, kwargs))
+        return fut
+
+    def _work(self) -> None:
+        _slot_thread.big_stack = True
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            fut, fn, args, kwargs = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn(*args, **kwargs))
+            except BaseException as e:  # noqa: BLE001 - handed to whoever waits on the future
+                fut.set_exception(e)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._shutdown = True
+            threads = list(self._threads)
+        if cancel_futures:
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item[0].cancel()
+        for _ in threads:
+            self._queue.put(None)
+        if wait:
+            for t in threads:
+                t.join()
