@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import json
 import logging
 import re
 import threading
@@ -27,7 +26,7 @@ from .blobs import NAME_RE, BlobFiles, UploadError
 from .config import ServerConfig
 from .jobs import JobManager, node_path, script_text
 from .methods import Call
-from .notify import Connection, Hub
+from .notify import Connection, Hub, encode
 from .rpc import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -220,11 +219,12 @@ class Server:
                 return _dumps(error_response(None, RpcError(INVALID_REQUEST, "invalid request: empty batch")))
             answers = await asyncio.gather(*(self._one(call, m) for m in msg))
             answers = [a for a in answers if a is not None]
-            return _dumps(answers) if answers else None
-        answer = await self._one(call, msg)
-        return _dumps(answer) if answer is not None else None
+            return "[" + ",".join(answers) + "]" if answers else None
+        return await self._one(call, msg)
 
-    async def _one(self, call: Call, msg: Any) -> dict | None:
+    async def _one(self, call: Call, msg: Any) -> str | None:
+        """The JSON text of the answer to one request (encoded once, here: a result that is not JSON
+        becomes an internal error now, not a dead socket later)."""
         req_id = msg.get("id") if isinstance(msg, dict) else None
         try:
             req_id, name, params, is_notification = check_request(msg)
@@ -235,23 +235,20 @@ class Server:
             result = await method.handler(call, **method.bind(params))
             if is_notification:
                 return None
-            answer = result_response(req_id, result)
-            _dumps(answer)  # not serialisable → an internal error now, not a dead socket later
-            return answer
+            return _dumps(result_response(req_id, result))
         except RpcError as e:
             if not isinstance(req_id, str | int | float) or isinstance(req_id, bool):
                 req_id = None
-            return error_response(req_id, e)
+            return _dumps(error_response(req_id, e))
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - nothing a client sends may crash the server
             log.exception("RPC %s failed", msg.get("method") if isinstance(msg, dict) else "?")
-            return error_response(req_id if isinstance(req_id, str | int) else None,
-                                  RpcError(INTERNAL_ERROR, "internal error (see the server log)"))
+            return _dumps(error_response(req_id if isinstance(req_id, str | int) else None,
+                                         RpcError(INTERNAL_ERROR, "internal error (see the server log)")))
 
 
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+_dumps = encode
 
 
 # --- HTTP handlers -----------------------------------------------------------------------------------
@@ -268,7 +265,7 @@ async def rpc_socket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=server.config.max_message_size * 4 + 65536)
     await ws.prepare(request)
     user = request["user"]
-    conn = Connection(ws, user, client_id)
+    conn = Connection(ws, user, client_id, request.transport)
     server.hub.add(conn)
     call = Call(server, user, client_id, conn)
     # Reconnect: the state of this client's unfinished jobs.

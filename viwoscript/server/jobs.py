@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,13 +23,6 @@ from ..store.jobs import FINISHED, Jobs, QueueFull
 from .rpc import QUEUE_FULL, UNKNOWN_JOB, RpcError
 
 log = logging.getLogger("viwoscript.server")
-
-#: When the queue moves (a job starts, a queued one is cancelled), the owners of the first this many queued
-#: jobs hear their new ``queue_position`` (``job.queue``); a job further back hears when it comes this close.
-QUEUE_REPORT = 16
-#: Moves within this many seconds make one report (a busy queue costs a few reports a second, not a
-#: query and 16 notifications per job).
-QUEUE_REPORT_DELAY_S = 0.1
 
 
 class JobManager:
@@ -44,8 +39,13 @@ class JobManager:
         #: job id -> (owner, client_id) of the jobs running now
         self._running: dict[str, tuple[str, str | None]] = {}
         self._stopping = False
-        self._queue_report: asyncio.TimerHandle | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        #: new jobs waiting for the next group commit: (owner, client_id, request, key, future, wait)
+        self._new: list[tuple] = []
+        #: calls from slot threads for the event loop, run in order by one callback (see :meth:`post`)
+        self._outbox: deque = deque()
+        self._outbox_lock = threading.Lock()
+        self._outbox_scheduled = False
 
     # --- life cycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -58,8 +58,6 @@ class JobManager:
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._queue_report is not None:
-            self._queue_report.cancel()
         for task in self._runners:
             task.cancel()
         await asyncio.gather(*self._runners, return_exceptions=True)
@@ -81,65 +79,118 @@ class JobManager:
 
     # --- requests ---------------------------------------------------------------------------------
     async def submit(self, user: str, client_id: str | None, request: dict, *,
-                     idempotency_key: str | None = None) -> dict:
+                     idempotency_key: str | None = None, wait: bool = False):
+        """Queue a job: its record once the row is committed (``queued``, or the existing job with the same
+        idempotency key). With ``wait``: ``(record, future)``, the future giving the finished record.
+
+        Jobs submitted in the same turn of the event loop are written in one transaction (group commit);
+        nobody hears of a job (reply, ``queued`` notification, a slot starting it) before its row commits.
+        """
+        fut = self.loop.create_future()
+        self._new.append((user, client_id, request, idempotency_key, fut, wait))
+        if len(self._new) == 1:
+            self.loop.call_soon(self._commit_new)
         try:
-            rec, created = await self.db(self.jobs.create, user, client_id, request,
-                                         idempotency_key=idempotency_key, max_queued=self.config.max_queued_jobs)
+            rec, created, done = await fut
         except QueueFull as e:
             raise RpcError(QUEUE_FULL, f"queue full: {e}", {"max_queued_jobs": e.limit}) from None
-        if rec["status"] == "queued":
-            rec["queue_position"] = await self.db(self.jobs.queue_position, rec["job"])
-        if created:
-            self.hub.notify(user, client_id, "job.status",
-                            {"job": rec["job"], "status": "queued", "queue_position": rec.get("queue_position")})
+        if not wait:
+            return rec
+        if done is None:  # an existing job (idempotency key)
+            done = self.loop.create_task(self.wait(user, rec["job"]))
+        return rec, done
+
+    def _commit_new(self) -> None:
+        """One transaction for every job submitted since the last one, then their replies and
+        ``queued`` notifications, then the slots are woken."""
+        batch, self._new = self._new, []
+        try:
+            outs = self.jobs.create_many([b[:4] for b in batch], max_queued=self.config.max_queued_jobs)
+        except Exception as e:  # noqa: BLE001 - every submitter hears of it
+            log.exception("could not record %d new job(s)", len(batch))
+            for b in batch:
+                if not b[4].done():
+                    b[4].set_exception(e)
+            return
+        woke = False
+        for (user, client_id, _, _, fut, wait), out in zip(batch, outs, strict=True):
+            if isinstance(out, BaseException):
+                if not fut.done():
+                    fut.set_exception(out)
+                continue
+            rec, created = out
+            done = None
+            if created:
+                if wait:
+                    done = self.loop.create_future()
+                    self._waiters.setdefault(rec["job"], []).append(done)
+                self.hub.notify(user, client_id, "job.status", {"job": rec["job"], "status": "queued"})
+                woke = True
+            if fut.done():  # the submitter went away (its socket closed): the job runs all the same
+                if done is not None:
+                    self._forget_waiter(rec["job"], done)
+                continue
+            fut.set_result((rec, created, done))
+        if woke:
             self._wake.set()
-        return rec
+
+    def _forget_waiter(self, job_id: str, fut: asyncio.Future) -> None:
+        waiters = self._waiters.get(job_id)
+        if waiters is not None:
+            if fut in waiters:
+                waiters.remove(fut)
+            if not waiters:
+                del self._waiters[job_id]
+
+    def post(self, fn, *args) -> None:
+        """From any thread: call ``fn(*args)`` on the event loop, in order with every other post. Posts
+        that come while the loop is busy are run by one callback (one wake-up, not one per post)."""
+        self._outbox.append((fn, args))
+        with self._outbox_lock:
+            if self._outbox_scheduled:
+                return
+            self._outbox_scheduled = True
+        self.loop.call_soon_threadsafe(self._run_outbox)
+
+    def _run_outbox(self) -> None:
+        with self._outbox_lock:
+            self._outbox_scheduled = False
+        outbox = self._outbox
+        while outbox:
+            fn, args = outbox.popleft()
+            try:
+                fn(*args)
+            except Exception:  # noqa: BLE001 - one bad event must not lose the others
+                log.exception("event delivery failed")
 
     async def get(self, user: str, job_id: Any) -> dict:
         rec = await self.db(self.jobs.get, job_id, user) if isinstance(job_id, str) else None
         if rec is None:
             raise RpcError(UNKNOWN_JOB, f"unknown job {job_id!r}", {"job": job_id})
-        if rec["status"] == "queued":
-            rec["queue_position"] = await self.db(self.jobs.queue_position, rec["job"])
         return rec
 
-    def _queue_moved(self) -> None:
-        """On the event loop: the queue moved; its first ``QUEUE_REPORT`` jobs' owners hear where they stand
-        once it has been still for ``QUEUE_REPORT_DELAY_S`` (moves meanwhile join the same report)."""
-        if self._queue_report is None and not self._stopping:
-            self._queue_report = self.loop.call_later(QUEUE_REPORT_DELAY_S, self._report_queue)
-
-    def _report_queue(self) -> None:
-        self._queue_report = None
-        if self._stopping:
-            return
-        try:
-            head = self.jobs.queued_head(QUEUE_REPORT)
-        except Exception:  # noqa: BLE001 - a report is a courtesy; the record stays the truth
-            log.exception("could not read the queue positions")
-            return
-        for q in head:
-            self.hub.notify(q["owner"], q["client_id"], "job.queue",
-                            {"job": q["job"], "queue_position": q["queue_position"]})
-
-    async def wait(self, user: str, job_id: str, *, just_submitted: bool = False) -> dict:
-        """The record once the job has finished. ``just_submitted``: the caller submitted it and has not
-        yielded to the event loop since, so it cannot have finished yet (no store read needed)."""
+    async def wait(self, user: str, job_id: str) -> dict:
+        """The record once the job has finished."""
         fut = self.loop.create_future()
         self._waiters.setdefault(job_id, []).append(fut)
         try:
-            if not just_submitted:
-                rec = await self.get(user, job_id)
-                if rec["status"] in FINISHED:
-                    return rec
+            rec = await self.get(user, job_id)
+            if rec["status"] in FINISHED:
+                return rec
             return await fut
         finally:
-            waiters = self._waiters.get(job_id)
-            if waiters is not None:
-                if fut in waiters:
-                    waiters.remove(fut)
-                if not waiters:
-                    del self._waiters[job_id]
+            self._forget_waiter(job_id, fut)
+
+    async def result(self, job_id: str, done: asyncio.Future) -> dict:
+        """The finished record from :meth:`submit`'s future (``wait=True``); stops waiting, not the job,
+        when the caller is cancelled."""
+        try:
+            return await done
+        finally:
+            if isinstance(done, asyncio.Task):
+                done.cancel()
+            else:
+                self._forget_waiter(job_id, done)
 
     async def cancel(self, user: str, job_id: Any) -> dict:
         if not isinstance(job_id, str):
@@ -150,7 +201,6 @@ class JobManager:
         if before == "queued":
             full = await self.db(self.jobs.get, job_id, full=True)
             self._finished(full["owner"], full["client_id"], rec)
-            self._queue_moved()
         elif before == "running":  # also when its slot has claimed it but not started it yet
             self.executor.cancel(job_id)
         return rec
@@ -179,13 +229,13 @@ class JobManager:
             await self._wake.wait()
 
     def _drain(self) -> None:
-        """On a slot thread: claim, run and record queued jobs until there are none (or the server stops)."""
-        post = self.loop.call_soon_threadsafe
+        """On a slot thread: claim, run and record queued jobs until there are none (or the server stops).
+        A job's end and the next job's start are one transaction; nothing is told before it commits."""
+        post = self.post
         rec = self.jobs.claim_next()
         while rec is not None and not self._stopping:
             post(self.hub.notify, rec["owner"], rec["client_id"], "job.status",
                  {"job": rec["job"], "status": "running"})
-            post(self._queue_moved)
             try:
                 status, result, error, images = self._run_here(rec)
             except Exception as e:  # noqa: BLE001 - one job's failure never stops the queue
@@ -193,8 +243,7 @@ class JobManager:
                 status, result, error, images = "error", None, error_record(e, None), []
             if self._stopping:  # left `running`: the next start records it as interrupted
                 return
-            done, rec = self.jobs.finish(rec["job"], status, result=result, error=error, images=images,
-                                         claim_next=True)
+            done, rec = self.jobs.finish(rec, status, result=result, error=error, images=images, claim_next=True)
             if done is not None:
                 post(self._finished, done.pop("owner"), done.pop("client_id"), done)
 
@@ -237,7 +286,6 @@ class JobManager:
                     continue
                 self._wake.set()  # there may be more: let another idle runner look
             self.hub.notify(rec["owner"], rec["client_id"], "job.status", {"job": rec["job"], "status": "running"})
-            self._queue_moved()
             try:
                 status, result, error, images = await self._run(rec)
             except asyncio.CancelledError:
@@ -247,7 +295,7 @@ class JobManager:
                 status, result, error, images = "error", None, error_record(e, None), []
             # One transaction records this job's end and claims the next one.
             try:
-                done, rec = await self.db(self.jobs.finish, rec["job"], status, result=result, error=error,
+                done, rec = await self.db(self.jobs.finish, rec, status, result=result, error=error,
                                           images=images, claim_next=True)
             except Exception:  # noqa: BLE001
                 log.exception("could not record the end of job %s", rec["job"])
@@ -350,7 +398,7 @@ class _EventSink:
         self.args = args
 
     def _notify(self, method: str, params: dict) -> None:
-        self.m.loop.call_soon_threadsafe(self.m.hub.notify, self.owner, self.client_id, method, params)
+        self.m.post(self.m.hub.notify, self.owner, self.client_id, method, params)
 
     def __call__(self, event: dict) -> None:
         kind = event.get("type")
@@ -382,7 +430,7 @@ class _EventSink:
                           "height": image.height}
                 if "step" in event:
                     header["step"] = event["step"]
-                self.m.loop.call_soon_threadsafe(self.m.hub.send_binary, self.owner, self.client_id, header, data)
+                self.m.post(self.m.hub.send_binary, self.owner, self.client_id, header, data)
 
 
 def _has_image(value: Any, depth: int = 0) -> bool:

@@ -14,11 +14,16 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
-from collections import defaultdict
+from collections import defaultdict, deque
 
 #: Queued messages per socket beyond which droppable events are skipped.
 MAX_BACKLOG = 1000
 DROPPABLE = ("job.progress", "job.log")
+
+
+def encode(message) -> str:
+    """The JSON text of a message (compact, UTF-8 as is, no NaN)."""
+    return json.dumps(message, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
 
 
 def binary_frame(header: dict, data: bytes) -> bytes:
@@ -38,54 +43,123 @@ def parse_binary_frame(frame: bytes) -> tuple[dict, bytes]:
 
 
 class Connection:
-    """One WebSocket of one client of one user."""
+    """One WebSocket of one client of one user: messages are sent in order by one writer task.
 
-    def __init__(self, ws, user: str, client_id: str):
+    Messages queued while the writer waits for its turn go out together: on a socket without
+    compression they are framed here and handed to the transport in one write (one system call for a
+    job's ``queued``, ``running`` and ``done`` notifications and its reply, when they are ready together);
+    with compression (browsers) each goes through aiohttp's writer.
+    """
+
+    def __init__(self, ws, user: str, client_id: str, transport=None):
         self.ws = ws
         self.user = user
         self.client_id = client_id
-        self.queue: asyncio.Queue = asyncio.Queue()
         self.seq = 0
         self.dropped = 0
-        self.writer = asyncio.get_running_loop().create_task(self._write())
+        self._out: deque = deque()
+        self._loop = asyncio.get_running_loop()
+        self._wakeup: asyncio.Future | None = None
+        self._transport = transport if transport is not None and not ws.compress else None
+        self.writer = self._loop.create_task(self._write())
 
-    def send(self, message: dict | str | bytes, *, droppable: bool = False) -> None:
-        if droppable and self.queue.qsize() >= MAX_BACKLOG:
+    def send(self, message: dict | str | bytes | None, *, droppable: bool = False) -> None:
+        """Queue a message (a dict is JSON-encoded by the writer; None stops the writer)."""
+        if droppable and len(self._out) >= MAX_BACKLOG:
             self.dropped += 1
             return
-        self.queue.put_nowait(message)
+        self._out.append(message)
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
 
     def next_seq(self) -> int:
         self.seq += 1
         return self.seq
 
     async def _write(self) -> None:
-        ws = self.ws
+        out = self._out
         try:
             while True:
-                msg = await self.queue.get()
-                if msg is None:
+                if not out:
+                    self._wakeup = self._loop.create_future()
+                    await self._wakeup
+                    self._wakeup = None
+                    continue
+                transport = self._transport
+                if transport is None or transport.is_closing():
+                    if not await self._send_one(out.popleft()):
+                        return
+                    continue
+                frames = []
+                stop = False
+                while out:
+                    msg = out.popleft()
+                    if msg is None:
+                        stop = True
+                        break
+                    frame = _frame(msg)
+                    if frame is not None:
+                        frames.append(frame)
+                if frames and not self.ws.closed:
+                    transport.write(b"".join(frames))
+                if stop:
                     return
-                if ws.closed:
-                    continue
-                if isinstance(msg, bytes):
-                    await ws.send_bytes(msg)
-                    continue
-                if not isinstance(msg, str):
-                    try:
-                        msg = json.dumps(msg, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-                    except (TypeError, ValueError):  # an event that cannot be JSON: skip it, keep the socket
-                        continue
-                await ws.send_str(msg)
+                if transport.get_write_buffer_size() > HIGH_WATER:  # a slow reader: wait for it
+                    while transport.get_write_buffer_size() > HIGH_WATER // 4 and not transport.is_closing():
+                        await asyncio.sleep(0.01)
         except (ConnectionError, RuntimeError):
             return
 
+    async def _send_one(self, msg) -> bool:
+        """Send one message through aiohttp's writer; False when told to stop."""
+        if msg is None:
+            return False
+        ws = self.ws
+        if ws.closed:
+            return True
+        if isinstance(msg, bytes):
+            await ws.send_bytes(msg)
+            return True
+        if not isinstance(msg, str):
+            try:
+                msg = encode(msg)
+            except (TypeError, ValueError):  # an event that cannot be JSON: skip it, keep the socket
+                return True
+        await ws.send_str(msg)
+        return True
+
     async def close(self) -> None:
-        self.queue.put_nowait(None)
+        self.send(None)
         try:
             await asyncio.wait_for(self.writer, 5)
         except (TimeoutError, asyncio.CancelledError):
             self.writer.cancel()
+
+
+#: Bytes waiting in a socket's transport beyond which its writer pauses until they drain.
+HIGH_WATER = 1 << 20
+
+
+def _frame(msg) -> bytes | None:
+    """An unmasked, uncompressed WebSocket frame (RFC 6455 §5.2): text for str/dict, binary for bytes."""
+    if isinstance(msg, bytes):
+        opcode, payload = 0x2, msg
+    else:
+        if not isinstance(msg, str):
+            try:
+                msg = encode(msg)
+            except (TypeError, ValueError):  # an event that cannot be JSON: skip it, keep the socket
+                return None
+        opcode, payload = 0x1, msg.encode("utf-8")
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", 0x80 | opcode, n)
+    elif n < 65536:
+        head = struct.pack("!BBH", 0x80 | opcode, 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 127, n)
+    return head + payload
 
 
 class Hub:
@@ -111,10 +185,16 @@ class Hub:
         return [c for (u, _), cs in self._by_client.items() if u == user for c in cs]
 
     def notify(self, user: str, client_id: str | None, method: str, params: dict) -> None:
-        msg = {"jsonrpc": "2.0", "method": method, "params": params}
+        conns = self.connections(user, client_id)
+        if not conns:
+            return
+        try:
+            text = encode({"jsonrpc": "2.0", "method": method, "params": params})  # once for every socket
+        except (TypeError, ValueError):  # an event that cannot be JSON: nobody gets it
+            return
         droppable = method in DROPPABLE
-        for conn in self.connections(user, client_id):
-            conn.send(msg, droppable=droppable)
+        for conn in conns:
+            conn.send(text, droppable=droppable)
 
     def send_binary(self, user: str, client_id: str | None, header: dict, data: bytes) -> None:
         for conn in self.connections(user, client_id):

@@ -20,6 +20,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections import Counter, OrderedDict
 from typing import Any
 
 STATUSES = ("queued", "running", "done", "error", "cancelled", "interrupted")
@@ -64,14 +65,34 @@ class Jobs:
     They have a connection of their own with ``synchronous=NORMAL`` (WAL): every change is one atomic
     transaction that survives the server process being killed at any moment; only a power loss may forget
     the last few milliseconds of job changes (never half of one). The store's own tables keep ``FULL``.
-    A job costs three transactions; with an fsync each (``FULL``) they took ~14 ms per job here.
+
+    The queue is mirrored in memory (the queued jobs in FIFO order and their count per client), so
+    claiming the next job, the per-client queue limit and the records returned need no reads. The
+    mirror is loaded when the tables open and changed only after the transaction that changes the rows
+    commits: one process serves a data folder (a second one on the same folder never runs a job twice,
+    but does not see the other's new jobs until it restarts). :meth:`create_many` writes many new jobs
+    in one transaction (the server's group commit).
     """
 
     def __init__(self, store):
         path = next(row[2] for row in store.db.execute("PRAGMA database_list") if row[1] == "main")
         self.store = _Connection(path)
+        #: job id -> (seq, owner, client_id, created, request) of the queued jobs, oldest first
+        self._queue: OrderedDict[str, tuple] = OrderedDict()
+        #: (owner, client_id) -> queued jobs
+        self._per_client: Counter = Counter()
         with self.store._lock:
             self.store.db.executescript(SCHEMA)
+            self._load_queue()
+
+    def _load_queue(self) -> None:
+        self._queue.clear()
+        self._per_client.clear()
+        for row in self.store.db.execute("SELECT seq, id, owner, client_id, created, request FROM jobs "
+                                         "WHERE status = 'queued' ORDER BY seq"):
+            self._queue[row["id"]] = (row["seq"], row["owner"], row["client_id"], row["created"],
+                                      json.loads(row["request"]))
+            self._per_client[(row["owner"], row["client_id"])] += 1
 
     def close(self) -> None:
         self.store.close()
@@ -83,63 +104,130 @@ class Jobs:
 
         Raises :class:`QueueFull` when the client already has ``max_queued`` queued jobs.
         """
-        with self.store._tx() as db:
-            if idempotency_key is not None:
-                row = db.execute("SELECT * FROM jobs WHERE owner = ? AND idempotency_key = ?",
-                                 (owner, idempotency_key)).fetchone()
-                if row is not None:
-                    return record(row), False
-            if max_queued is not None:
-                n = db.execute("SELECT COUNT(*) FROM jobs WHERE owner = ? AND client_id IS ? AND status = 'queued'",
-                               (owner, client_id)).fetchone()[0]
-                if n >= max_queued:
-                    raise QueueFull(max_queued)
-            jid = uuid.uuid4().hex
-            db.execute("INSERT INTO jobs(id, owner, client_id, status, created, request, idempotency_key) "
-                       "VALUES (?,?,?,?,?,?,?)", (jid, owner, client_id, "queued", time.time(),
-                                                  json.dumps(request), idempotency_key))
-            row = db.execute("SELECT * FROM jobs WHERE id = ?", (jid,)).fetchone()
-        return record(row), True
+        (out,) = self.create_many([(owner, client_id, request, idempotency_key)], max_queued=max_queued)
+        if isinstance(out, BaseException):
+            raise out
+        return out
+
+    def create_many(self, items: list[tuple], *, max_queued: int | None = None) -> list:
+        """Several :meth:`create` calls in one transaction. ``items`` are ``(owner, client_id, request,
+        idempotency_key)``; the answer has, for each, ``(record, created)`` or the :class:`QueueFull`
+        it raised (the others are created all the same). A failing transaction raises for all."""
+        out: list = []
+        added: list[tuple] = []
+        counts = self._per_client
+        extra: Counter = Counter()
+        with self.store._lock, self.store._tx() as db:
+            for owner, client_id, request, key in items:
+                if key is not None:
+                    row = db.execute("SELECT * FROM jobs WHERE owner = ? AND idempotency_key = ?",
+                                     (owner, key)).fetchone()
+                    if row is not None:
+                        out.append((record(row), False))
+                        continue
+                if max_queued is not None and counts[(owner, client_id)] + extra[(owner, client_id)] >= max_queued:
+                    out.append(QueueFull(max_queued))
+                    continue
+                jid = uuid.uuid4().hex
+                created = time.time()
+                seq = db.execute("INSERT INTO jobs(id, owner, client_id, status, created, request, idempotency_key) "
+                                 "VALUES (?,?,?,'queued',?,?,?)",
+                                 (jid, owner, client_id, created, json.dumps(request), key)).lastrowid
+                extra[(owner, client_id)] += 1
+                added.append((jid, (seq, owner, client_id, created, request)))
+                out.append(({"job": jid, "status": "queued", "created": created, "images": []}, True))
+            db.execute("COMMIT")  # before the mirror changes (the lock is still held)
+            for jid, entry in added:  # committed: now claimable
+                self._queue[jid] = entry
+                counts[(entry[1], entry[2])] += 1
+        return out
 
     def claim_next(self) -> dict | None:
         """The oldest queued job, now ``running`` (None when the queue is empty)."""
-        with self.store._tx() as db:
-            return self._claim(db)
+        with self.store._lock, self.store._tx() as db:
+            claimed = self._claim(db)
+            db.execute("COMMIT")
+            return self._claimed(claimed)
 
-    @staticmethod
-    def _claim(db) -> dict | None:
-        row = db.execute("SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1").fetchone()
-        if row is None:
+    def _claim(self, db) -> tuple | None:
+        """In a transaction: mark the oldest queued job ``running``; ``(id, entry, started)`` or None.
+        The caller holds the lock and, once the transaction has committed, updates the mirror with
+        :meth:`_claimed`."""
+        stale = []
+        try:
+            for jid, entry in self._queue.items():
+                started = time.time()
+                if db.execute("UPDATE jobs SET status = 'running', started = ? WHERE seq = ? AND status = 'queued'",
+                              (started, entry[0])).rowcount:
+                    return jid, entry, started
+                stale.append(jid)  # no longer queued in the table (another process took it)
             return None
-        db.execute("UPDATE jobs SET status = 'running', started = ? WHERE seq = ? AND status = 'queued'",
-                   (time.time(), row["seq"]))
-        row = db.execute("SELECT * FROM jobs WHERE seq = ?", (row["seq"],)).fetchone()
-        return record(row, full=True)
+        finally:
+            for jid in stale:
+                self._drop_queued(jid)
 
-    def finish(self, job_id: str, status: str, *, result: Any = None, error: dict | None = None,
+    def _claimed(self, claimed: tuple | None) -> dict | None:
+        if claimed is None:
+            return None
+        jid, (seq, owner, client_id, created, request), started = claimed
+        self._drop_queued(jid)
+        return {"job": jid, "status": "running", "created": created, "started": started, "images": [],
+                "owner": owner, "client_id": client_id, "request": request}
+
+    def _drop_queued(self, jid: str) -> None:
+        entry = self._queue.pop(jid, None)
+        if entry is not None:
+            key = (entry[1], entry[2])
+            self._per_client[key] -= 1
+            if self._per_client[key] <= 0:
+                del self._per_client[key]
+
+    def finish(self, job: str | dict, status: str, *, result: Any = None, error: dict | None = None,
                images: list | None = None, claim_next: bool = False):
         """Record how a running job ended; a job already finished (e.g. cancelled) is left as it is.
 
+        ``job`` is its id or the record :meth:`claim_next` returned (then the answer needs no read).
         Returns its record (with ``owner`` and ``client_id``); with ``claim_next``, ``(record, next)`` where
         ``next`` is the next job claimed in the same transaction (or None).
         """
         if status not in FINISHED:
             raise ValueError(f"Jobs.finish: status must be one of {FINISHED}, not {status!r}")
-        with self.store._tx() as db:
-            db.execute("UPDATE jobs SET status = ?, finished = ?, result = ?, error = ?, images = ? "
-                       "WHERE id = ? AND status IN ('queued', 'running')",
-                       (status, time.time(), json.dumps(result), json.dumps(error) if error else None,
-                        json.dumps(images or []), job_id))
-            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        job_id = job["job"] if isinstance(job, dict) else job
+        finished = time.time()
+        images = images or []
+        with self.store._lock, self.store._tx() as db:
+            changed = db.execute("UPDATE jobs SET status = ?, finished = ?, result = ?, error = ?, images = ? "
+                                 "WHERE id = ? AND status IN ('queued', 'running')",
+                                 (status, finished, json.dumps(result), json.dumps(error) if error else None,
+                                  json.dumps(images), job_id)).rowcount
+            row = None
+            if not changed or not isinstance(job, dict):
+                row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
             nxt = self._claim(db) if claim_next else None
-        rec = _owned(row) if row else None
+            db.execute("COMMIT")
+            if changed:
+                self._drop_queued(job_id)
+            nxt = self._claimed(nxt)
+        if row is not None:
+            rec = _owned(row)
+        else:
+            rec = {"job": job_id, "status": status, "created": job["created"], "finished": finished}
+            if job.get("started") is not None:
+                rec["started"] = job["started"]
+            if status == "done":
+                rec["result"] = result
+            if error:
+                rec["error"] = error
+            rec["images"] = images
+            rec["owner"] = job["owner"]
+            rec["client_id"] = job["client_id"]
         return (rec, nxt) if claim_next else rec
 
     def cancel(self, job_id: str, owner: str) -> tuple[dict | None, str | None]:
         """Cancel a job of ``owner``: ``(record, previous status)``; a queued one is finished at once
         (it never starts), a running one keeps ``running`` until its runner stops it. ``(None, None)`` when
         the owner has no such job."""
-        with self.store._tx() as db:
+        with self.store._lock, self.store._tx() as db:
             row = db.execute("SELECT status FROM jobs WHERE id = ? AND owner = ?", (job_id, owner)).fetchone()
             if row is None:
                 return None, None
@@ -148,6 +236,9 @@ class Jobs:
                 db.execute("UPDATE jobs SET status = 'cancelled', finished = ? WHERE id = ? AND status = 'queued'",
                            (time.time(), job_id))
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            db.execute("COMMIT")
+            if before == "queued":
+                self._drop_queued(job_id)
         return record(row), before
 
     def recover(self) -> list[dict]:
@@ -212,7 +303,7 @@ class Jobs:
 
     def queued_count(self) -> int:
         with self.store._lock:
-            return self.store.db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0]
+            return len(self._queue)
 
     # --- files ----------------------------------------------------------------------------------------
     def add_file(self, digest: str, owner: str, ext: str, size: int, width: int | None, height: int | None) -> None:
@@ -255,7 +346,8 @@ class _Connection:
 
             def __exit__(self, exc_type, exc, tb):
                 try:
-                    conn.db.execute("ROLLBACK" if exc_type else "COMMIT")
+                    if conn.db.in_transaction:  # (a caller may have committed already)
+                        conn.db.execute("ROLLBACK" if exc_type else "COMMIT")
                 finally:
                     conn._lock.release()
                 return False
