@@ -46,6 +46,7 @@ class JobManager:
         self._outbox: deque = deque()
         self._outbox_lock = threading.Lock()
         self._outbox_scheduled = False
+        self._settings: RunSettings | None = None
 
     # --- life cycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -79,9 +80,10 @@ class JobManager:
 
     # --- requests ---------------------------------------------------------------------------------
     async def submit(self, user: str, client_id: str | None, request: dict, *,
-                     idempotency_key: str | None = None, wait: bool = False):
+                     idempotency_key: str | None = None, wait: bool = False) -> dict:
         """Queue a job: its record once the row is committed (``queued``, or the existing job with the same
-        idempotency key). With ``wait``: ``(record, future)``, the future giving the finished record.
+        idempotency key); with ``wait``, the record once the job has finished (the job goes on when the
+        caller stops waiting).
 
         Jobs submitted in the same turn of the event loop are written in one transaction (group commit);
         nobody hears of a job (reply, ``queued`` notification, a slot starting it) before its row commits.
@@ -91,18 +93,16 @@ class JobManager:
         if len(self._new) == 1:
             self.loop.call_soon(self._commit_new)
         try:
-            rec, created, done = await fut
+            rec = await fut
         except QueueFull as e:
             raise RpcError(QUEUE_FULL, f"queue full: {e}", {"max_queued_jobs": e.limit}) from None
-        if not wait:
-            return rec
-        if done is None:  # an existing job (idempotency key)
-            done = self.loop.create_task(self.wait(user, rec["job"]))
-        return rec, done
+        if wait and rec["status"] not in FINISHED:  # an existing job (idempotency key), not finished yet
+            return await self.wait(user, rec["job"])
+        return rec
 
     def _commit_new(self) -> None:
-        """One transaction for every job submitted since the last one, then their replies and
-        ``queued`` notifications, then the slots are woken."""
+        """One transaction for every job submitted since the last one, then their replies (or, for those
+        who wait for the end, their waiters) and ``queued`` notifications; then the slots are woken."""
         batch, self._new = self._new, []
         try:
             outs = self.jobs.create_many([b[:4] for b in batch], max_queued=self.config.max_queued_jobs)
@@ -119,18 +119,15 @@ class JobManager:
                     fut.set_exception(out)
                 continue
             rec, created = out
-            done = None
             if created:
-                if wait:
-                    done = self.loop.create_future()
-                    self._waiters.setdefault(rec["job"], []).append(done)
-                self.hub.notify(user, client_id, "job.status", {"job": rec["job"], "status": "queued"})
+                self.hub.status(user, client_id, rec["job"], "queued")
                 woke = True
-            if fut.done():  # the submitter went away (its socket closed): the job runs all the same
-                if done is not None:
-                    self._forget_waiter(rec["job"], done)
-                continue
-            fut.set_result((rec, created, done))
+                if wait:  # the same future gives the finished record
+                    if not fut.done():
+                        self._waiters.setdefault(rec["job"], []).append(fut)
+                    continue
+            if not fut.done():
+                fut.set_result(rec)
         if woke:
             self._wake.set()
 
@@ -181,17 +178,6 @@ class JobManager:
         finally:
             self._forget_waiter(job_id, fut)
 
-    async def result(self, job_id: str, done: asyncio.Future) -> dict:
-        """The finished record from :meth:`submit`'s future (``wait=True``); stops waiting, not the job,
-        when the caller is cancelled."""
-        try:
-            return await done
-        finally:
-            if isinstance(done, asyncio.Task):
-                done.cancel()
-            else:
-                self._forget_waiter(job_id, done)
-
     async def cancel(self, user: str, job_id: Any) -> dict:
         if not isinstance(job_id, str):
             raise RpcError(UNKNOWN_JOB, f"unknown job {job_id!r}", {"job": job_id})
@@ -234,8 +220,7 @@ class JobManager:
         post = self.post
         rec = self.jobs.claim_next()
         while rec is not None and not self._stopping:
-            post(self.hub.notify, rec["owner"], rec["client_id"], "job.status",
-                 {"job": rec["job"], "status": "running"})
+            post(self.hub.status, rec["owner"], rec["client_id"], rec["job"], "running")
             try:
                 status, result, error, images = self._run_here(rec)
             except Exception as e:  # noqa: BLE001 - one job's failure never stops the queue
@@ -285,7 +270,7 @@ class JobManager:
                     await self._wake.wait()
                     continue
                 self._wake.set()  # there may be more: let another idle runner look
-            self.hub.notify(rec["owner"], rec["client_id"], "job.status", {"job": rec["job"], "status": "running"})
+            self.hub.status(rec["owner"], rec["client_id"], rec["job"], "running")
             try:
                 status, result, error, images = await self._run(rec)
             except asyncio.CancelledError:
@@ -306,11 +291,16 @@ class JobManager:
     def settings_for(self, request: dict) -> RunSettings:
         sc = self.config
         gas = request.get("gas")
+        if gas is None:
+            if self._settings is None:  # the same for every job without its own gas
+                self._settings = RunSettings(limits=sc.limits, grants=sc.grants,
+                                             roots=tuple(str(r) for r in sc.roots), canvas_size=sc.canvas_size,
+                                             runner=sc.runner)
+            return self._settings
         max_gas = sc.limits.gas
-        if gas is not None and max_gas is not None:
+        if max_gas is not None:
             gas = min(gas, max_gas)  # clamped, never refused
-        limits = sc.limits.with_(gas=gas) if gas is not None else sc.limits
-        return RunSettings(limits=limits, grants=sc.grants, roots=tuple(str(r) for r in sc.roots),
+        return RunSettings(limits=sc.limits.with_(gas=gas), grants=sc.grants, roots=tuple(str(r) for r in sc.roots),
                            canvas_size=sc.canvas_size, runner=sc.runner)
 
     async def _run(self, rec: dict) -> tuple:
@@ -378,7 +368,7 @@ class JobManager:
     def _finished(self, owner: str, client_id: str | None, rec: dict | None) -> None:
         if rec is None:
             return
-        self.hub.notify(owner, client_id, "job.status", {"job": rec["job"], "status": rec["status"]})
+        self.hub.status(owner, client_id, rec["job"], rec["status"])
         for fut in self._waiters.pop(rec["job"], []):
             if not fut.done():
                 fut.set_result(rec)

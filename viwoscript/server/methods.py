@@ -63,10 +63,8 @@ async def check_script(call: Call, script: Any) -> list:
 @methods.method("execute_script", SCRIPT, ARGS, GAS)
 async def execute_script(call: Call, script: Any, args: Any, gas: Any) -> dict:
     """Run a script and wait: the finished job record (a failing script is ``status: "error"``)."""
-    jobs = call.server.jobs
-    rec, done = await jobs.submit(call.user, call.client_id, {"script": script, "args": _args(args), "gas": _gas(gas)},
-                                  wait=True)
-    return await jobs.result(rec["job"], done)
+    return await call.server.jobs.submit(call.user, call.client_id,
+                                         {"script": script, "args": _args(args), "gas": _gas(gas)}, wait=True)
 
 
 @methods.method("submit_script", SCRIPT, ARGS, GAS, Param("idempotency_key", (str, type(None)), None))
@@ -109,10 +107,8 @@ async def plugin_rpc(call: Call, method: str, params: Any) -> dict:
     cap_type, cap_method = call.server.resolve_capability_method(method)
     params = params or {}
     script = ["std.call_method", ["get_capability", cap_type], cap_method, params]
-    jobs = call.server.jobs
-    rec, done = await jobs.submit(call.user, call.client_id, {
+    rec = await call.server.jobs.submit(call.user, call.client_id, {
         "kind": "call", "capability": cap_type, "method": cap_method, "params": params, "script": script}, wait=True)
-    rec = await jobs.result(rec["job"], done)
     if rec["status"] == "cancelled":
         raise RpcError(CANCELLED, f"plugin_rpc: {method} was cancelled", {"job": rec["job"]})
     if rec["status"] != "done":

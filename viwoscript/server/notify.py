@@ -196,6 +196,18 @@ class Hub:
         for conn in conns:
             conn.send(text, droppable=droppable)
 
+    def status(self, user: str, client_id: str | None, job: str, status: str) -> None:
+        """``job.status {job, status}`` (the commonest notification: its text is built directly)."""
+        conns = self.connections(user, client_id)
+        if not conns:
+            return
+        if job.isalnum() and status.isalpha():
+            text = f'{{"jsonrpc":"2.0","method":"job.status","params":{{"job":"{job}","status":"{status}"}}}}'
+        else:
+            text = encode({"jsonrpc": "2.0", "method": "job.status", "params": {"job": job, "status": status}})
+        for conn in conns:
+            conn.send(text)
+
     def send_binary(self, user: str, client_id: str | None, header: dict, data: bytes) -> None:
         for conn in self.connections(user, client_id):
             conn.send(binary_frame({**header, "seq": conn.next_seq()}, data), droppable=True)
