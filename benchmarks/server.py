@@ -1,16 +1,22 @@
 """`viwo serve` throughput and latency, against baselines measured in the same run.
 
-    python benchmarks/server.py [--calls 5] [--clients 50,200] [--slots 1]
+    python benchmarks/server.py [--calls 10] [--clients 1,50,200] [--slots 1]
 
 Prints, for trivial `execute_script` calls ((+ 1 2)) from C concurrent WebSocket clients on loopback:
 calls/s and p50/p99 latency, beside
 
-  (a) the same jobs run in-process: a fresh Runtime per job with the server's default grants, no server;
-  (b) a bare aiohttp JSON-RPC echo server (same clients, same framing, no work);
+  (a)  the same jobs run in-process: a fresh Runtime per job with the server's default grants, no server,
+       through the public API (``Runtime(...).run(script)``: each run starts its evaluation thread);
+  (a') the same, on a slot thread of the local executor: the server's own way of running a job (the
+       slot is an evaluation thread: no thread per job), i.e. the job without any of the serving;
+  (b)  a bare aiohttp JSON-RPC echo server (same clients, same framing, no work): the ceiling for any
+       aiohttp server on this machine;
 
 plus the cost of creating a job's Runtime with default grants (goal <= 0.3 ms). Goals (issue 15):
-server >= 0.5x (a); p99 under load <= 10x p50. The server and the echo server run in their own processes;
-the clients share the machine with them, as they would on one box.
+server >= 0.5x (a); p99 under load <= 10x p50. The baselines are measured before and after the servers
+run and averaged (the machine's load drifts). On Linux, the CPU time the server process spent per call
+is printed beside the CPU time of a job in (a') (a figure less sensitive to other load than calls/s).
+The server and the echo server run in their own processes; the clients share the machine with them.
 """
 
 from __future__ import annotations
@@ -102,8 +108,22 @@ async def load(port: int, clients: int, calls: int, method: str, params: dict, t
             "n": len(latencies)}
 
 
-def in_process(n: int) -> float:
-    """Jobs/s: a fresh Runtime per job with default grants, run on one worker (the local executor's path)."""
+def in_process(n: int) -> tuple[float, float]:
+    """(a): jobs/s and CPU ms per job, a fresh Runtime per job with default grants, public API."""
+    from viwoscript.limits import Limits
+    from viwoscript.runtime import Runtime
+
+    limits = Limits(gas=10**9, timeout=600)
+    for _ in range(20):
+        Runtime(grants="default", limits=limits).run("(+ 1 2)")
+    t, c = time.perf_counter(), time.process_time()
+    for _ in range(n):
+        assert Runtime(grants="default", limits=limits).run("(+ 1 2)") == 3
+    return n / (time.perf_counter() - t), (time.process_time() - c) / n * 1000
+
+
+def in_slot(n: int) -> tuple[float, float]:
+    """(a'): jobs/s and CPU ms per job, a fresh Runtime per job on a slot thread of the local executor."""
     from viwoscript.executors.base import RunSettings
     from viwoscript.executors.local import LocalExecutor
     from viwoscript.limits import Limits
@@ -111,20 +131,30 @@ def in_process(n: int) -> float:
     ex = LocalExecutor(slots=1)
     settings = RunSettings(limits=Limits(gas=10**9, timeout=600))
 
-    def jobs(prefix: str, count: int) -> float:  # on the slot thread, as the server runs them
-        t = time.perf_counter()
+    def jobs(prefix: str, count: int) -> tuple[float, float]:
+        t, c = time.perf_counter(), time.thread_time()
         for i in range(count):
             out = ex.run_sync(f"{prefix}{i}", "u", settings, "(+ 1 2)", None, None, None)
             assert out.value == 3
-        return time.perf_counter() - t
+        return time.perf_counter() - t, time.thread_time() - c
 
-    async def both() -> float:
+    async def both() -> tuple[float, float]:
         await ex.run_in_slot(jobs, "w", 20)
         elapsed = await ex.run_in_slot(jobs, "j", n)
         await ex.close()
         return elapsed
 
-    return n / asyncio.run(both())
+    elapsed, cpu = asyncio.run(both())
+    return n / elapsed, cpu / n * 1000
+
+
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) a process has used so far (Linux; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
 
 
 def runtime_creation(n: int = 2000) -> tuple[float, float]:
@@ -146,36 +176,56 @@ def runtime_creation(n: int = 2000) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--calls", type=int, default=5, help="execute_script calls per client")
-    ap.add_argument("--clients", default="50,200", help="comma-separated client counts")
+    ap.add_argument("--calls", type=int, default=10, help="execute_script calls per client")
+    ap.add_argument("--clients", default="1,50,200", help="comma-separated client counts")
     ap.add_argument("--slots", type=int, default=1)
     args = ap.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
+    n = max(counts) * args.calls
 
     create_ms, run_ms = runtime_creation()
     print(f"Runtime(grants='default'): {create_ms:.3f} ms to create (goal <= 0.3), {run_ms:.3f} ms with a trivial run")
-    base = in_process(max(counts) * args.calls)
-    print(f"(a) in-process, fresh Runtime per job: {base:.0f} jobs/s")
+    base = [in_process(n)]
+    slot = [in_slot(n)]
 
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         echo, echo_port = start([sys.executable, "-c", ECHO_SERVER], tmp)
         server, port = start([sys.executable, "-m", "viwoscript", "serve", "--port", "0", "--token", TOKEN,
                               "--data", str(Path(tmp) / "data"), "--slots", str(args.slots)], tmp)
         try:
             asyncio.run(load(port, 5, 4, "execute_script", {"script": "(+ 1 2)"}, TOKEN))  # warm up
-            print(f"{'clients':>8} {'':>12} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8} {'vs (a)':>7}")
             for c in counts:
                 e = asyncio.run(load(echo_port, c, args.calls, "echo", {"script": "(+ 1 2)"}, None))
+                cpu0 = process_cpu(server.pid)
                 s = asyncio.run(load(port, c, args.calls, "execute_script", {"script": "(+ 1 2)"}, TOKEN))
+                cpu1 = process_cpu(server.pid)
                 assert s["wrong"] == 0, f"{s['wrong']} wrong answers"
-                print(f"{c:>8} {'(b) echo':>12} {e['calls_s']:>9.0f} {e['p50'] * 1000:>8.1f} {e['p99'] * 1000:>8.1f} "
-                      f"{e['p99'] / e['p50']:>8.1f}")
-                print(f"{c:>8} {'viwo serve':>12} {s['calls_s']:>9.0f} {s['p50'] * 1000:>8.1f} {s['p99'] * 1000:>8.1f} "
-                      f"{s['p99'] / s['p50']:>8.1f} {s['calls_s'] / base:>6.2f}x")
+                s["cpu_ms"] = (cpu1 - cpu0) / s["n"] * 1000 if cpu0 is not None and cpu1 is not None else None
+                rows.append((c, e, s))
         finally:
             for proc in (echo, server):
                 proc.terminate()
                 proc.wait(30)
+    base.append(in_process(n))
+    slot.append(in_slot(n))
+
+    a = statistics.mean(b[0] for b in base)
+    a_slot = statistics.mean(b[0] for b in slot)
+    slot_cpu = statistics.mean(b[1] for b in slot)
+    print(f"(a)  in-process, fresh Runtime per job (public API): {a:.0f} jobs/s "
+          f"(before {base[0][0]:.0f}, after {base[1][0]:.0f}; {statistics.mean(b[1] for b in base):.3f} CPU ms/job)")
+    print(f"(a') the same on a local-executor slot:              {a_slot:.0f} jobs/s "
+          f"(before {slot[0][0]:.0f}, after {slot[1][0]:.0f}; {slot_cpu:.3f} CPU ms/job)")
+    print(f"{'clients':>8} {'':>12} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8} {'vs (a)':>7} "
+          + "vs (a')".rjust(8) + f" {'CPU ms/call':>12}")
+    for c, e, s in rows:
+        print(f"{c:>8} {'(b) echo':>12} {e['calls_s']:>9.0f} {e['p50'] * 1000:>8.1f} {e['p99'] * 1000:>8.1f} "
+              f"{e['p99'] / e['p50']:>8.1f} {e['calls_s'] / a:>6.2f}x {e['calls_s'] / a_slot:>7.2f}x")
+        cpu = f"{s['cpu_ms']:>12.3f}" if s["cpu_ms"] is not None else f"{'?':>12}"
+        print(f"{c:>8} {'viwo serve':>12} {s['calls_s']:>9.0f} {s['p50'] * 1000:>8.1f} {s['p99'] * 1000:>8.1f} "
+              f"{s['p99'] / s['p50']:>8.1f} {s['calls_s'] / a:>6.2f}x {s['calls_s'] / a_slot:>7.2f}x {cpu}")
+    print(f"load average after the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

@@ -29,8 +29,11 @@ class JobRuntime(Runtime):
     """A Runtime for one unit of work: ``blob:{sha256}`` image sources resolve through the host (for this
     user only), and a cancel that arrives before the script starts still stops it."""
 
-    def __init__(self, *, user: str | None = None, host: Host | None = None, **kwargs: Any):
+    def __init__(self, *, user: str | None = None, host: Host | None = None, resolved_roots: list | None = None,
+                 **kwargs: Any):
         super().__init__(**kwargs)
+        if resolved_roots is not None:  # resolved once by the executor, not per job
+            self.roots = list(resolved_roots)
         self.user = user
         self.host = host
         self.cancel_requested = False
@@ -93,6 +96,7 @@ class LocalExecutor(Executor):
         self._lock = threading.Lock()
         self._running: dict[str, JobRuntime] = {}
         self._cancelled: set[str] = set()
+        self._roots: dict[tuple, tuple[Path, ...]] = {}
 
     # --- Executor -------------------------------------------------------------------------------------
     async def run_job(self, spec: JobSpec, on_event: EventCallback) -> Outcome:
@@ -136,8 +140,13 @@ class LocalExecutor(Executor):
 
     def make_runtime(self, user: str, settings: RunSettings, on_event: EventCallback | None) -> JobRuntime:
         extra = self.host.runtime_kwargs(user) if self.host is not None else {}
+        roots = self._roots.get(settings.roots)
+        if roots is None:  # the host's roots: resolved once (each resolve is file-system calls)
+            if len(self._roots) > 64:
+                self._roots.clear()
+            roots = self._roots[settings.roots] = tuple(Path(r).resolve() for r in settings.roots)
         return JobRuntime(user=user, host=self.host, limits=settings.limits, grants=settings.grants,
-                          roots=settings.roots, canvas_size=settings.canvas_size, runner=settings.runner,
+                          resolved_roots=roots, canvas_size=settings.canvas_size, runner=settings.runner,
                           on_event=on_event, **extra)
 
     def run_sync(self, work_id: str, user: str, settings: RunSettings, script: Any, args: list | None,

@@ -81,6 +81,8 @@ class Jobs:
         self._queue: OrderedDict[str, tuple] = OrderedDict()
         #: (owner, client_id) -> queued jobs
         self._per_client: Counter = Counter()
+        #: job id -> seq of the jobs this process claimed and has not finished
+        self._running: dict[str, int] = {}
         with self.store._lock:
             self.store.db.executescript(SCHEMA)
             self._load_queue()
@@ -144,15 +146,13 @@ class Jobs:
 
     def claim_next(self) -> dict | None:
         """The oldest queued job, now ``running`` (None when the queue is empty)."""
-        with self.store._lock, self.store._tx() as db:
-            claimed = self._claim(db)
-            db.execute("COMMIT")
-            return self._claimed(claimed)
+        with self.store._lock:
+            return self._claimed(self._claim(self.store.db))
 
     def _claim(self, db) -> tuple | None:
-        """In a transaction: mark the oldest queued job ``running``; ``(id, entry, started)`` or None.
-        The caller holds the lock and, once the transaction has committed, updates the mirror with
-        :meth:`_claimed`."""
+        """Mark the oldest queued job ``running`` (one statement: in the caller's transaction, or a
+        transaction of its own); ``(id, entry, started)`` or None. The caller holds the lock and, once
+        the change has committed, updates the mirror with :meth:`_claimed`."""
         stale = []
         try:
             for jid, entry in self._queue.items():
@@ -171,6 +171,7 @@ class Jobs:
             return None
         jid, (seq, owner, client_id, created, request), started = claimed
         self._drop_queued(jid)
+        self._running[jid] = seq
         return {"job": jid, "status": "running", "created": created, "started": started, "images": [],
                 "owner": owner, "client_id": client_id, "request": request}
 
@@ -193,35 +194,54 @@ class Jobs:
         if status not in FINISHED:
             raise ValueError(f"Jobs.finish: status must be one of {FINISHED}, not {status!r}")
         job_id = job["job"] if isinstance(job, dict) else job
-        finished = time.time()
         images = images or []
-        with self.store._lock, self.store._tx() as db:
-            changed = db.execute("UPDATE jobs SET status = ?, finished = ?, result = ?, error = ?, images = ? "
-                                 "WHERE id = ? AND status IN ('queued', 'running')",
-                                 (status, finished, json.dumps(result), json.dumps(error) if error else None,
-                                  json.dumps(images), job_id)).rowcount
-            row = None
-            if not changed or not isinstance(job, dict):
+        values = (json.dumps(result), json.dumps(error) if error else None, json.dumps(images))
+        with self.store._lock:
+            seq = self._running.pop(job_id, None)
+            nxt = next(iter(self._queue.items()), None) if claim_next else None
+            finished = time.time()
+            if isinstance(job, dict) and seq is not None and self._finish_fast(seq, status, finished, values, nxt):
+                claimed = (nxt[0], nxt[1], finished) if nxt else None
+                rec = {"job": job_id, "status": status, "created": job["created"], "finished": finished}
+                if job.get("started") is not None:
+                    rec["started"] = job["started"]
+                if status == "done":
+                    rec["result"] = result
+                if error:
+                    rec["error"] = error
+                rec["images"] = images
+                rec["owner"] = job["owner"]
+                rec["client_id"] = job["client_id"]
+                return (rec, self._claimed(claimed)) if claim_next else rec
+            with self.store._tx() as db:  # the general way: by id, reading the row back
+                changed = db.execute("UPDATE jobs SET status = ?, finished = ?, result = ?, error = ?, images = ? "
+                                     "WHERE id = ? AND status IN ('queued', 'running')",
+                                     (status, finished, *values, job_id)).rowcount
                 row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            nxt = self._claim(db) if claim_next else None
-            db.execute("COMMIT")
-            if changed:
-                self._drop_queued(job_id)
-            nxt = self._claimed(nxt)
-        if row is not None:
-            rec = _owned(row)
-        else:
-            rec = {"job": job_id, "status": status, "created": job["created"], "finished": finished}
-            if job.get("started") is not None:
-                rec["started"] = job["started"]
-            if status == "done":
-                rec["result"] = result
-            if error:
-                rec["error"] = error
-            rec["images"] = images
-            rec["owner"] = job["owner"]
-            rec["client_id"] = job["client_id"]
+                claimed = self._claim(db) if claim_next else None
+                db.execute("COMMIT")
+                if changed:
+                    self._drop_queued(job_id)
+                nxt = self._claimed(claimed)
+        rec = _owned(row) if row is not None else None
         return (rec, nxt) if claim_next else rec
+
+    def _finish_fast(self, seq: int, status: str, now: float, values: tuple, nxt: tuple | None) -> bool:
+        """Finish the running job ``seq`` and claim ``nxt`` (the oldest queued job, or None) in one
+        statement (one transaction); False, with nothing changed, when the rows were not as the mirror
+        says (then the general way runs)."""
+        db = self.store.db
+        if nxt is None:
+            return db.execute("UPDATE jobs SET status = ?, finished = ?, result = ?, error = ?, images = ? "
+                              "WHERE seq = ? AND status = 'running'", (status, now, *values, seq)).rowcount == 1
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            n = db.execute(_FINISH_AND_CLAIM, (seq, status, now, *values, nxt[1][0])).rowcount
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT" if n == 2 else "ROLLBACK")
+        return n == 2
 
     def cancel(self, job_id: str, owner: str) -> tuple[dict | None, str | None]:
         """Cancel a job of ``owner``: ``(record, previous status)``; a queued one is finished at once
@@ -315,6 +335,15 @@ class Jobs:
         with self.store._lock:
             row = self.store.db.execute("SELECT * FROM files WHERE hash = ? AND owner = ?", (digest, owner)).fetchone()
         return dict(row) if row else None
+
+
+#: Finish job ?1 (status ?2, time ?3, result ?4, error ?5, images ?6) and start job ?7: one statement.
+_FINISH_AND_CLAIM = (
+    "UPDATE jobs SET status = CASE seq WHEN ?1 THEN ?2 ELSE 'running' END, "
+    "finished = CASE seq WHEN ?1 THEN ?3 ELSE finished END, started = CASE seq WHEN ?1 THEN started ELSE ?3 END, "
+    "result = CASE seq WHEN ?1 THEN ?4 ELSE result END, error = CASE seq WHEN ?1 THEN ?5 ELSE error END, "
+    "images = CASE seq WHEN ?1 THEN ?6 ELSE images END "
+    "WHERE (seq = ?1 AND status = 'running') OR (seq = ?7 AND status = 'queued')")
 
 
 class _Connection:
