@@ -142,3 +142,68 @@ def test_deep_recursion_on_a_slot_is_a_limit_error():
         await ex.close()
 
     asyncio.run(go())
+
+
+def test_create_many_is_one_group_commit(jobs):
+    """A batch: each item is answered on its own (a full queue refuses only that client's extra job),
+    duplicate idempotency keys in one batch give the same job, and the queue keeps the batch's order."""
+    items = [("u", "a", {"script": "1"}, None), ("u", "a", {"script": "2"}, None), ("u", "a", {"script": "3"}, None),
+             ("u", "b", {"script": "4"}, "k"), ("u", "b", {"script": "5"}, "k")]
+    out = jobs.create_many(items, max_queued=2)
+    assert isinstance(out[2], QueueFull)
+    assert [o[1] for o in (out[0], out[1], out[3], out[4])] == [True, True, True, False]
+    assert out[4][0]["job"] == out[3][0]["job"]
+    order = [out[0][0]["job"], out[1][0]["job"], out[3][0]["job"]]
+    assert [jobs.claim_next()["job"] for _ in range(3)] == order
+    assert jobs.claim_next() is None
+
+
+def test_records_without_reads_match_the_rows(jobs):
+    """The records the queue builds from memory (create, claim, finish + claim) are what the table says."""
+    a, _ = jobs.create("u", "c", {"script": "(+ 1 2)", "args": [1]})
+    assert jobs.get(a["job"]) == a
+    b, _ = jobs.create("u", "c", {"script": "2"})
+    first = jobs.claim_next()
+    assert {k: v for k, v in first.items() if k not in ("owner", "client_id", "request")} == jobs.get(a["job"])
+    assert jobs.get(a["job"], full=True) == first
+    done, nxt = jobs.finish(first, "done", result={"x": [1, "y"]}, images=[{"url": "/blobs/x.png"}], claim_next=True)
+    owner, client = done.pop("owner"), done.pop("client_id")
+    assert (owner, client) == ("u", "c") and done == jobs.get(a["job"]) and done["status"] == "done"
+    assert nxt["job"] == b["job"] and jobs.get(b["job"], full=True) == nxt
+    err, none = jobs.finish(nxt, "error", error={"type": "X", "message": "m"}, claim_next=True)
+    assert none is None
+    del err["owner"], err["client_id"]
+    assert err == jobs.get(b["job"])
+
+
+def test_a_restarted_queue_loads_its_rows(tmp_path):
+    """The in-memory queue is loaded from the rows: FIFO, per-client limits and cancels survive a restart."""
+    store = Store(tmp_path)
+    jobs = Jobs(store)
+    ids = [jobs.create("u", "c", {"script": str(i)})[0]["job"] for i in range(4)]
+    jobs.cancel(ids[1], "u")
+    running = jobs.claim_next()
+    assert running["job"] == ids[0]
+    jobs.close()
+    again = Jobs(store)
+    assert [r["job"] for r in again.recover()] == [ids[0]]
+    assert again.queued_count() == 2
+    with pytest.raises(QueueFull):
+        again.create("u", "c", {}, max_queued=2)
+    assert [again.claim_next()["job"] for _ in range(2)] == [ids[2], ids[3]]
+    assert again.claim_next() is None
+    again.close()
+    store.close()
+
+
+def test_finish_falls_back_when_the_rows_moved(jobs):
+    """If the table changed behind the queue's back (another process), finish+claim still tells the truth."""
+    a, _ = jobs.create("u", "c", {})
+    b, _ = jobs.create("u", "c", {})
+    c, _ = jobs.create("u", "c", {})
+    first = jobs.claim_next()
+    with jobs.store._lock:  # another process took b
+        jobs.store.db.execute("UPDATE jobs SET status = 'running' WHERE id = ?", (b["job"],))
+    done, nxt = jobs.finish(first, "done", result=1, claim_next=True)
+    assert done["status"] == "done" and jobs.get(a["job"])["status"] == "done"
+    assert nxt["job"] == c["job"] and jobs.get(c["job"])["status"] == "running"
