@@ -21,7 +21,7 @@ def test_queued_jobs_know_their_position_and_hear_when_it_changes(tmp_path):
             busy = await rpc.call("submit_script", script=FOREVER)
             await rpc.wait_status(busy["job"], "running")
             assert "queue_position" not in await rpc.call("get_job", job=busy["job"])
-            first = await rpc.call("submit_script", script=FOREVER)
+            first = await rpc.call("submit_script", script=FOREVER)  # runs until cancelled: the third waits
             second = await bob.call("submit_script", script="(+ 2 2)")  # every user's jobs count
             third = await rpc.call("submit_script", script="(+ 3 3)")
             assert [first["queue_position"], second["queue_position"], third["queue_position"]] == [1, 2, 3]
@@ -39,6 +39,9 @@ def test_queued_jobs_know_their_position_and_hear_when_it_changes(tmp_path):
                             [n["params"] for n in rpc.notes if n["method"] == "job.queue"])
             await rpc.call("cancel_job", job=first["job"])
             await rpc.wait_status(third["job"], "done")
+            positions = [n["params"]["queue_position"] for n in rpc.notes
+                         if n["method"] == "job.queue" and n["params"]["job"] == third["job"]]
+            assert positions == [2, 1]  # each position once, in order
             assert "queue_position" not in await rpc.call("get_job", job=third["job"])
             await rpc.close()
             await bob.close()

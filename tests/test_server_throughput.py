@@ -115,3 +115,33 @@ def test_events_keep_their_order_with_the_status(tmp_path):
             await rpc.close()
 
     run(go())
+
+
+def test_queue_positions_are_coalesced(tmp_path):
+    """A queue moving fast: job.queue rounds are coalesced (QUEUE_REPORT_INTERVAL); each job hears each
+    position at most once, always closer, only within the first QUEUE_REPORT, and never after it started."""
+    from server_helpers import FOREVER
+
+    from viwoscript.server.jobs import QUEUE_REPORT
+
+    async def go():
+        async with served(config(tmp_path, max_queued_jobs=500)) as (client, _):
+            rpc = await Rpc.connect(client, client_id="tab")
+            blocker = await rpc.call("submit_script", script=FOREVER)
+            await rpc.wait_status(blocker["job"], "running")
+            batch = [{"jsonrpc": "2.0", "id": i, "method": "submit_script", "params": {"script": f"(+ {i} 1)"}}
+                     for i in range(60)]
+            ids = [a["result"]["job"] for a in await send_batch(rpc, batch)]
+            assert [(await rpc.call("get_job", job=j))["queue_position"] for j in ids[:3]] == [1, 2, 3]
+            await rpc.call("cancel_job", job=blocker["job"])
+            for j in ids:
+                await rpc.wait_status(j, "done")
+            for j in ids:
+                seen = [n["params"]["queue_position"] for n in rpc.notes
+                        if n["method"] == "job.queue" and n["params"]["job"] == j]
+                assert seen == sorted(set(seen), reverse=True) and all(p <= QUEUE_REPORT for p in seen)
+                order = [n["method"] + (n["params"].get("status") or "") for n in rpc.notes if n["params"]["job"] == j]
+                assert order[-2:] == ["job.statusrunning", "job.statusdone"]  # no position after it started
+            await rpc.close()
+
+    run(go())

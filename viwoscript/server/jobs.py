@@ -24,6 +24,13 @@ from .rpc import QUEUE_FULL, UNKNOWN_JOB, RpcError
 
 log = logging.getLogger("viwoscript.server")
 
+#: When the queue moves (a job starts, a queued one is cancelled), the owners of the first this many queued
+#: jobs hear their new ``queue_position`` (``job.queue``); a job further back hears when it comes this close.
+QUEUE_REPORT = 16
+#: ``job.queue`` rounds are at most this often (seconds): a busy queue that moves thousands of times a
+#: second costs a few notifications, not thousands; the last positions always go out.
+QUEUE_REPORT_INTERVAL = 0.05
+
 
 class JobManager:
     def __init__(self, config, jobs: Jobs, executor, hub, blobs):
@@ -47,6 +54,10 @@ class JobManager:
         self._outbox_lock = threading.Lock()
         self._outbox_scheduled = False
         self._settings: RunSettings | None = None
+        #: job.queue rounds: when the last one ran, whether one is due, what each job last heard
+        self._queue_round_at = 0.0
+        self._queue_round_due = False
+        self._queue_heard: dict[str, int] = {}
 
     # --- life cycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -120,7 +131,8 @@ class JobManager:
                 continue
             rec, created = out
             if created:
-                self.hub.status(user, client_id, rec["job"], "queued")
+                self.hub.status(user, client_id, rec["job"], "queued", rec.get("queue_position"))
+                self._queue_heard[rec["job"]] = rec.get("queue_position")
                 woke = True
                 if wait:  # the same future gives the finished record
                     if not fut.done():
@@ -164,7 +176,37 @@ class JobManager:
         rec = await self.db(self.jobs.get, job_id, user) if isinstance(job_id, str) else None
         if rec is None:
             raise RpcError(UNKNOWN_JOB, f"unknown job {job_id!r}", {"job": job_id})
+        if rec["status"] == "queued":
+            rec["queue_position"] = self.jobs.queue_position(rec["job"])
         return rec
+
+    def _queue_moved(self) -> None:
+        """On the event loop: the queue moved; a ``job.queue`` round is due (now, or once
+        ``QUEUE_REPORT_INTERVAL`` has passed since the last one)."""
+        if self._queue_round_due:
+            return
+        self._queue_round_due = True
+        wait = self._queue_round_at + QUEUE_REPORT_INTERVAL - self.loop.time()
+        if wait > 0:
+            self.loop.call_later(wait, self._queue_round)
+        else:
+            self.loop.call_soon(self._queue_round)
+
+    def _queue_round(self) -> None:
+        """The owners of the first ``QUEUE_REPORT`` queued jobs hear where they stand now (if it changed)."""
+        self._queue_round_due = False
+        self._queue_round_at = self.loop.time()
+        heard = {}
+        for q in self.jobs.queued_head(QUEUE_REPORT):
+            job, pos = q["job"], q["queue_position"]
+            if self._queue_heard.get(job) != pos:
+                self.hub.notify(q["owner"], q["client_id"], "job.queue", {"job": job, "queue_position": pos})
+            heard[job] = pos
+        # jobs further back keep what they heard with their queued status
+        for job, pos in self._queue_heard.items():
+            if job not in heard and pos is not None and pos > QUEUE_REPORT:
+                heard[job] = pos
+        self._queue_heard = {j: p for j, p in heard.items() if self.jobs.is_queued(j)}
 
     async def wait(self, user: str, job_id: str) -> dict:
         """The record once the job has finished."""
@@ -187,6 +229,7 @@ class JobManager:
         if before == "queued":
             full = await self.db(self.jobs.get, job_id, full=True)
             self._finished(full["owner"], full["client_id"], rec)
+            self._queue_moved()
         elif before == "running":  # also when its slot has claimed it but not started it yet
             self.executor.cancel(job_id)
         return rec
@@ -221,6 +264,7 @@ class JobManager:
         rec = self.jobs.claim_next()
         while rec is not None and not self._stopping:
             post(self.hub.status, rec["owner"], rec["client_id"], rec["job"], "running")
+            post(self._queue_moved)
             try:
                 status, result, error, images = self._run_here(rec)
             except Exception as e:  # noqa: BLE001 - one job's failure never stops the queue
@@ -271,6 +315,7 @@ class JobManager:
                     continue
                 self._wake.set()  # there may be more: let another idle runner look
             self.hub.status(rec["owner"], rec["client_id"], rec["job"], "running")
+            self._queue_moved()
             try:
                 status, result, error, images = await self._run(rec)
             except asyncio.CancelledError:

@@ -196,12 +196,17 @@ class Hub:
         for conn in conns:
             conn.send(text, droppable=droppable)
 
-    def status(self, user: str, client_id: str | None, job: str, status: str) -> None:
-        """``job.status {job, status}`` (the commonest notification: its text is built directly)."""
+    def status(self, user: str, client_id: str | None, job: str, status: str, queue_position: int | None = None,
+               ) -> None:
+        """``job.status {job, status}`` (``queued`` adds ``queue_position``): the commonest notification,
+        its text is built directly."""
         conns = self.connections(user, client_id)
         if not conns:
             return
-        if job.isalnum() and status.isalpha():
+        if status == "queued":
+            text = encode({"jsonrpc": "2.0", "method": "job.status",
+                           "params": {"job": job, "status": status, "queue_position": queue_position}})
+        elif job.isalnum() and status.isalpha():
             text = f'{{"jsonrpc":"2.0","method":"job.status","params":{{"job":"{job}","status":"{status}"}}}}'
         else:
             text = encode({"jsonrpc": "2.0", "method": "job.status", "params": {"job": job, "status": status}})

@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections import Counter, OrderedDict
+from itertools import islice
 from typing import Any
 
 STATUSES = ("queued", "running", "done", "error", "cancelled", "interrupted")
@@ -117,6 +118,7 @@ class Jobs:
         it raised (the others are created all the same). A failing transaction raises for all."""
         out: list = []
         added: list[tuple] = []
+        positions: dict[str, int] = {}
         counts = self._per_client
         extra: Counter = Counter()
         with self.store._lock, self.store._tx() as db:
@@ -142,6 +144,10 @@ class Jobs:
             for jid, entry in added:  # committed: now claimable
                 self._queue[jid] = entry
                 counts[(entry[1], entry[2])] += 1
+                positions[jid] = len(self._queue)
+            for o in out:  # new jobs: where they stand; existing ones (idempotency key) if still queued
+                if isinstance(o, tuple) and o[0]["status"] == "queued":
+                    o[0]["queue_position"] = positions.get(o[0]["job"]) or self.queue_position(o[0]["job"])
         return out
 
     def claim_next(self) -> dict | None:
@@ -308,18 +314,19 @@ class Jobs:
     def queue_position(self, job_id: str) -> int | None:
         """Where a queued job stands in the server's queue (1: it starts next); None when not queued."""
         with self.store._lock:
-            n = self.store.db.execute(
-                "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND seq <= "
-                "(SELECT seq FROM jobs WHERE id = ? AND status = 'queued')", (job_id,)).fetchone()[0]
-        return n or None
+            for i, jid in enumerate(self._queue, 1):
+                if jid == job_id:
+                    return i
+        return None
+
+    def is_queued(self, job_id: str) -> bool:
+        return job_id in self._queue
 
     def queued_head(self, limit: int) -> list[dict]:
         """The first ``limit`` queued jobs: ``{job, owner, client_id, queue_position}``, next first."""
         with self.store._lock:
-            rows = self.store.db.execute("SELECT id, owner, client_id FROM jobs WHERE status = 'queued' "
-                                         "ORDER BY seq LIMIT ?", (int(limit),)).fetchall()
-        return [{"job": r["id"], "owner": r["owner"], "client_id": r["client_id"], "queue_position": i}
-                for i, r in enumerate(rows, 1)]
+            return [{"job": jid, "owner": entry[1], "client_id": entry[2], "queue_position": i}
+                    for i, (jid, entry) in enumerate(islice(self._queue.items(), max(0, int(limit))), 1)]
 
     def queued_count(self) -> int:
         with self.store._lock:
