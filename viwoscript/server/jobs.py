@@ -58,6 +58,7 @@ class JobManager:
         self._queue_round_at = 0.0
         self._queue_round_due = False
         self._queue_heard: dict[str, int] = {}
+        self._queue_timer: asyncio.TimerHandle | None = None
 
     # --- life cycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -70,6 +71,8 @@ class JobManager:
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._queue_timer is not None:
+            self._queue_timer.cancel()
         for task in self._runners:
             task.cancel()
         await asyncio.gather(*self._runners, return_exceptions=True)
@@ -183,21 +186,26 @@ class JobManager:
     def _queue_moved(self) -> None:
         """On the event loop: the queue moved; a ``job.queue`` round is due (now, or once
         ``QUEUE_REPORT_INTERVAL`` has passed since the last one)."""
-        if self._queue_round_due:
+        if self._queue_round_due or self._stopping:
             return
         self._queue_round_due = True
         wait = self._queue_round_at + QUEUE_REPORT_INTERVAL - self.loop.time()
-        if wait > 0:
-            self.loop.call_later(wait, self._queue_round)
-        else:
-            self.loop.call_soon(self._queue_round)
+        self._queue_timer = self.loop.call_later(max(0.0, wait), self._queue_round)
 
     def _queue_round(self) -> None:
         """The owners of the first ``QUEUE_REPORT`` queued jobs hear where they stand now (if it changed)."""
         self._queue_round_due = False
+        self._queue_timer = None
         self._queue_round_at = self.loop.time()
+        if self._stopping:
+            return
+        try:
+            head = self.jobs.queued_head(QUEUE_REPORT)
+        except Exception:  # noqa: BLE001 - a report is a courtesy; the record stays the truth
+            log.exception("could not read the queue positions")
+            return
         heard = {}
-        for q in self.jobs.queued_head(QUEUE_REPORT):
+        for q in head:
             job, pos = q["job"], q["queue_position"]
             if self._queue_heard.get(job) != pos:
                 self.hub.notify(q["owner"], q["client_id"], "job.queue", {"job": job, "queue_position": pos})
