@@ -23,7 +23,12 @@ def test_the_diffusion_extra_takes_ranges_and_constraints_pin_exactly():
     assert torch and not [r for r in torch if "==" in r], torch  # a user's own torch stays
     pins = dict(line.split("==") for line in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines()
                 if line and not line.startswith("#"))
-    assert pins == {"torch": "2.14.1", "torchvision": "0.29.1"}
+    assert pins == {"torch": "2.14.1", "torchvision": "0.29.1", "ray": "2.60.0"}
+
+
+def test_the_ray_extra_takes_a_range():
+    extra = project()["optional-dependencies"]["ray"]
+    assert extra and all(r.startswith("ray") and "==" not in r for r in extra)
 
 
 def test_readme_and_ci_install_with_the_constraints():

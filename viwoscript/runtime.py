@@ -75,8 +75,12 @@ class Runtime:
                  limits: Limits | None = None, roots: Iterable[str | os.PathLike] = (),
                  canvas_size: tuple[int, int] = (1024, 1024), opcodes: Iterable[OpSpec] = (),
                  on_event: EventCallback | None = None, plugins: bool = True,
-                 principal: Any = None, caller: Any = None, store: Any = None, runner: str = "compiled"):
+                 principal: Any = None, caller: Any = None, store: Any = None, runner: str = "compiled",
+                 executor: Any = None):
         self.runner = runner
+        #: Where batch items run (design §17): None or a local executor runs them here, one after another;
+        #: one that sends them to workers (``viwoscript.executors.ray.RayExecutor``) runs them there.
+        self.executor = executor
         self._parsed: OrderedDict = OrderedDict()  # (text, filename, syntax, registry version) -> tree
         if plugins:
             from .plugins import opcode_entry_points

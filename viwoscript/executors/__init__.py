@@ -8,6 +8,7 @@ the CLI never need to change for it.
 
 >>> from viwoscript.executors import get_executor               # doctest: +SKIP
 >>> ex = get_executor("local", slots=1)                           # doctest: +SKIP
+>>> ex = get_executor("ray", num_workers=2, num_cpus=0.5)          # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -15,17 +16,20 @@ from __future__ import annotations
 from typing import Any
 
 from .base import BatchItemSpec, CallSpec, Executor, JobSpec, Outcome
+from .settings import EXECUTORS
 
 __all__ = ["EXECUTORS", "BatchItemSpec", "CallSpec", "Executor", "JobSpec", "Outcome", "get_executor"]
 
-#: Executor names accepted by ``--executor`` and ``[executor] kind``.
-EXECUTORS = ("local",)
-
 
 def get_executor(name: str = "local", **options: Any) -> Executor:
-    """The executor called ``name`` built with ``options`` (``slots``, ``host``)."""
+    """The executor called ``name`` built with ``options`` (``local``: ``slots``, ``host``; ``ray``: see
+    :class:`~viwoscript.executors.ray.RayExecutor`)."""
     if name == "local":
         from .local import LocalExecutor
 
         return LocalExecutor(**options)
+    if name == "ray":
+        from .ray import RayExecutor
+
+        return RayExecutor(**options)
     raise ValueError(f"unknown executor {name!r}; known: {', '.join(EXECUTORS)}")

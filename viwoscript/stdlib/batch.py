@@ -138,7 +138,10 @@ def run(ev, capability=None, method=None, base=None, variations=None, options=No
     results: list[dict] = []
     total = len(items)
     caps = ev.runtime.caps
-    for i, change in enumerate(items):
+    dispatcher = item_dispatcher(ev)
+    if dispatcher is not None:
+        results = _run_dispatched(ev, dispatcher, capability, method, base, items, keep_going, save, fmt, op)
+    for i, change in enumerate(items if dispatcher is None else ()):
         ev.check_interrupt()
         params = {**base, **change}
         entry: dict[str, Any] = {"index": i, "params": params, "status": "ok", "seed": params.get("seed"),
@@ -169,6 +172,164 @@ def run(ev, capability=None, method=None, base=None, variations=None, options=No
         if save and sheet is not None:
             out["sheet_path"] = _save(ev, sheet, f"{save}-sheet.png", None, None, op)
     return out
+
+
+def item_dispatcher(ev) -> Any:
+    """The Runtime's executor when it sends batch items elsewhere (``ray``), else None (run them here)."""
+    ex = getattr(ev.runtime, "executor", None)
+    return ex if getattr(ex, "dispatches_items", False) else None
+
+
+def precheck_call(ev, capability, method: str, params: dict) -> None:
+    """Bind one call's arguments and apply the grant's per-call checks here, before it is sent (the
+    worker checks again under the same grant); raises the call's error."""
+    from ..capabilities.base import CallContext
+    from ..capabilities.binding import bind_arguments
+
+    caps = ev.runtime.caps
+    rec = caps._own_record(capability, "batch.run")
+    entry = caps._entry_for(rec)
+    spec = entry.cls.methods.get(method)
+    if spec is None or entry.reason is not None:
+        return  # the worker reports it, as the first local call would
+    instance = entry.get_instance()
+    ctx = CallContext(_Quiet(), None, instance, method, dict(rec.params), rec.handle, caps)
+    bound = bind_arguments(f"{rec.type}.{method}", spec, [dict(params)], ctx)
+    instance.check_inputs(ctx, spec, bound)
+
+
+def _run_dispatched(ev, dispatcher, capability, method, base, items, keep_going, save, fmt, op) -> list[dict]:
+    """``batch.run`` through an executor that sends items to workers: every item checked here first,
+    then sent at once, results gathered in order (saved here, in order)."""
+    from ..travel import call_item, error_from_record
+
+    entries: list[dict] = []
+    work, where = [], []
+    for i, change in enumerate(items):
+        params = {**base, **change}
+        entry: dict[str, Any] = {"index": i, "params": params, "status": "ok", "seed": params.get("seed"),
+                                 "image": None, "result": None, "error": None, "path": None}
+        entries.append(entry)
+        try:
+            precheck_call(ev, capability, method, params)
+        except LimitError:
+            raise
+        except ViwoError as e:
+            if not keep_going:
+                raise
+            entry.update(status="error", error=e.message)
+            continue
+        model = params.get("model") if isinstance(params.get("model"), str) else None
+        work.append(call_item(capability, method, params, op, ev.current_span, model=model))
+        where.append(i)
+    total = len(items)
+    done = [total - len(work)]
+
+    def finished(k: int, outcome: dict) -> None:
+        done[0] += 1
+        ev.runtime.emit({"type": "progress", "task": op, "step": done[0], "total": total})
+
+    outcomes = dispatcher.run_items(ev, work, stop_on_error=not keep_going, on_done=finished) if work else []
+    _raise_first_failure(ev, outcomes, keep_going)
+    for i, outcome in zip(where, outcomes, strict=True):
+        entry = entries[i]
+        if outcome["status"] != "ok":
+            err = error_from_record(outcome["error"], ev.current_span)
+            if isinstance(err, LimitError) or not keep_going:
+                raise err
+            entry.update(status="error", error=err.message)
+            continue
+        result = outcome["value"]
+        entry["result"] = result
+        entry["image"] = _first_image(result)
+        if isinstance(result, dict) and result.get("seed") is not None:
+            entry["seed"] = result["seed"]
+    for entry in entries:
+        if entry["image"] is not None and save:
+            entry["path"] = _save(ev, entry["image"], f"{save}-{entry['index'] + 1:03d}.{fmt}", entry["index"],
+                                  entry["params"], op)
+    return entries
+
+
+def _raise_first_failure(ev, outcomes: list[dict], keep_going: bool) -> None:
+    """Raise what stops the whole batch: an interrupt, time or gas limit of an item, or (without
+    continue_on_error) the first item that failed (rather than the items stopped because of it)."""
+    from ..travel import error_from_record
+
+    errors = [error_from_record(o["error"], ev.current_span) for o in outcomes if o["status"] == "error"]
+    for err in errors:
+        if isinstance(err, LimitError) or not err.catchable:
+            raise err
+    if errors and not keep_going:
+        raise errors[0]
+    if any(o["status"] == "cancelled" for o in outcomes):
+        ev.check_interrupt()
+        from ..errors import InterruptedError_
+
+        raise InterruptedError_("batch cancelled", ev.current_span, hint="the host stopped the run")
+
+
+@opcode("batch.dispatches", returns="boolean", label="Items Sent To Workers")
+def dispatches(ev, *_):
+    """Whether this run's executor sends batch items to workers (`ray`) rather than running them here."""
+    return item_dispatcher(ev) is not None
+
+
+@opcode("batch.each", P("items", "array"), P("fn", "lambda", description="called as fn(item, index)"),
+        P("options", "object", None, "{continue_on_error (true), task (\"batch.each\")}"),
+        returns="object", label="Each Item", pure=False)
+def each(ev, items=None, fn=None, options=None, *_):
+    """Call fn(item, index) once per item, as the batch module's `each`: {results ok failed}, results[i]
+    being {index item status value error}. With an executor that sends items to workers (`ray`) the
+    items run there at the same time (the lambda and what it captures travel; a capture that cannot is
+    an error naming it) and are gathered in order; otherwise one after another, here."""
+    op = "batch.each"
+    opts = options or {}
+    keep_going = opts.get("continue_on_error", True) is not False
+    task = opts.get("task", op)
+    if not isinstance(items, list):
+        raise ArgumentError(f"{op}: items must be a list")
+    if len(items) > MAX_ITEMS:
+        raise LimitError(f"{op}: {len(items)} items is more than {MAX_ITEMS}")
+    total = len(items)
+    results: list[dict] = []
+    dispatcher = item_dispatcher(ev)
+    if dispatcher is not None:
+        from ..travel import error_from_record, lambda_item
+
+        work = [lambda_item(fn, [item, i], op, ev.current_span) for i, item in enumerate(items)]
+        done = [0]
+
+        def finished(k: int, outcome: dict) -> None:
+            done[0] += 1
+            ev.runtime.emit({"type": "progress", "task": task, "step": done[0], "total": total})
+
+        outcomes = dispatcher.run_items(ev, work, stop_on_error=not keep_going, on_done=finished) if work else []
+        _raise_first_failure(ev, outcomes, keep_going)
+        for i, (item, outcome) in enumerate(zip(items, outcomes, strict=True)):
+            entry = {"index": i, "item": item, "status": "ok", "value": None, "error": None}
+            if outcome["status"] == "ok":
+                entry["value"] = outcome["value"]
+            else:
+                err = error_from_record(outcome["error"], ev.current_span)
+                if not keep_going or not err.catchable:
+                    raise err
+                entry.update(status="error", error=err.message)
+            results.append(entry)
+    else:
+        for i, item in enumerate(items):
+            entry = {"index": i, "item": item, "status": "ok", "value": None, "error": None}
+            try:
+                entry["value"] = ev.call(fn, [item, i], op=op)
+            except ViwoError as e:
+                if not keep_going or not e.catchable:
+                    raise
+                entry.update(status="error", error=e.message)
+            results.append(entry)
+            ev.runtime.emit({"type": "progress", "task": task, "step": i + 1, "total": total})
+            ev.check_interrupt()
+    failed = sum(r["status"] == "error" for r in results)
+    return {"results": results, "ok": total - failed, "failed": failed}
 
 
 class _Quiet:
@@ -333,4 +494,10 @@ def contact_sheet(results: list[dict], columns: int | None = None, labels: bool 
             if r.get("status") == "error":
                 text += " (failed)"
             draw.text((x + 2, y + cell + 2), text, fill=(230, 230, 230))
-    return Image(np.asarray(sheet), {"contact_sheet": True, "items": n, "columns": cols})
+    meta: dict[str, Any] = {"contact_sheet": True, "items": n, "columns": cols}
+    made = [r["image"].metadata for r in results if isinstance(r.get("image"), Image)]
+    workers = sorted({m["worker"] for m in made if isinstance(m.get("worker"), str)})
+    if workers:  # a composite of results made elsewhere records where (design §17)
+        meta["executor"] = next(m["executor"] for m in made if m.get("executor"))
+        meta["workers"] = workers
+    return Image(np.asarray(sheet), meta)

@@ -31,9 +31,12 @@ if TYPE_CHECKING:
 @click.option("--no-check", is_flag=True, help="Skip the static check before running.")
 @click.option("--show-script", is_flag=True, help="Print the script (text form) before running it: what an "
               "image holds, or what an A1111 image's parameters became.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default=None,
+              help="Where batch items run: local (default: here, one after another) or ray (Ray workers, at "
+                   "the same time; [executor] in viwo.toml configures it, see docs/distributed.md).")
 @guarded
 def run(file, arg_pairs, args_json, config_path, gas, timeout, size, out, roots, runner, quiet, as_json, debug,
-        no_check, show_script):
+        no_check, show_script, executor):
     """Run a script: a .viwo (text) or .json file, - for stdin, template:NAME, a PNG/JPEG/WebP that viwo saved,
     or an A1111 image (its parameters become the equivalent script, run with your models).
 
@@ -49,10 +52,13 @@ def run(file, arg_pairs, args_json, config_path, gas, timeout, size, out, roots,
       viwo run viwo-out/hello-001.png      re-run the script embedded in an image
       viwo run a1111.png --show-script     replay an A1111 image (model, LoRAs from viwo.toml [models])
       viwo run template:sweep --arg prompt='a cat'
+      viwo run examples/batch_seeds.viwo --executor ray
     """
+    from ...executors.settings import executor_config
     from ...terminal.loader import load_script
 
     cfg = make_config(config_path, gas, timeout, size, out, roots, runner)
+    ec = executor_config(cfg, executor)
     rt = options.make_runtime(cfg)  # configuration errors leave through guarded (exit 2)
     if file.startswith("template:"):  # template parameters by name: --arg prompt="a cat" --arg seed=5
         script = load_script(file, rt.parse, template_args=template_args(arg_pairs, args_json))
@@ -66,8 +72,33 @@ def run(file, arg_pairs, args_json, config_path, gas, timeout, size, out, roots,
         from ...syntax import to_text
 
         click.echo(script.text if script.text is not None else to_text(script.tree))
-    raise Exit(execute(cfg, rt, script, args=args, quiet=quiet, as_json=as_json, debug=debug,
-                       check=not no_check, show_null=as_json))
+    if ec.kind == "local":
+        raise Exit(execute(cfg, rt, script, args=args, quiet=quiet, as_json=as_json, debug=debug,
+                           check=not no_check, show_null=as_json))
+    raise Exit(execute_on(ec, cfg, rt, script, args=args, quiet=quiet, as_json=as_json, debug=debug,
+                          check=not no_check, show_null=as_json))
+
+
+def execute_on(ec, cfg: Config, rt, script: Script, **kw) -> int:
+    """:func:`execute` with batch items sent to the executor ``ec`` describes (started here, so an
+    unreachable cluster is reported before anything runs, and stopped at the end); ends with a summary
+    naming the executor and its workers."""
+    from ...errors import ViwoError
+    from ...executors.settings import make_executor
+    from ...terminal.console import use_color
+
+    ex = make_executor(ec, models=cfg.models or None)
+    try:
+        ex.start()
+        rt.executor = ex
+        return execute(cfg, rt, script, **kw)
+    except ViwoError as e:
+        click.echo(e.render(color=use_color(sys.stderr)), err=True)
+        return EXIT_ERROR
+    finally:
+        if not kw.get("quiet"):
+            click.echo(ex.describe(), err=True)
+        ex.shutdown()
 
 
 def _model_config(cfg: Config):
