@@ -241,3 +241,45 @@ def test_viwo_run_executor_ray_writes_the_same_files(ex, tmp_path):
     assert "ray executor (joined" in outs["ray"][1] and "worker-1" in outs["ray"][1]
     assert ray.is_initialized() and ex.run_items  # the cluster it joined is still up
     assert runtime(ex).run('(obj.get (batch.run (get_capability "test.sleep") "nap" {"seconds" 0} [{"tag" 1}]) "ok")') == 1
+
+
+def test_viwo_serve_jobs_and_calls_run_on_ray_workers(ex, tmp_path):
+    """Whole jobs and single capability calls of `viwo serve` go through the ray executor (here one that
+    joins the module's Ray session, so closing the server leaves it running); cancel reaches the worker."""
+    import ray
+    from aiohttp.test_utils import TestClient, TestServer
+    from server_helpers import FOREVER, Rpc, config, run
+
+    from viwoscript.executors.ray import RayExecutor
+    from viwoscript.server.app import Server, make_app
+
+    remote = RayExecutor(address=ray.get_runtime_context().gcs_address, num_workers=1, num_cpus=0.25)
+
+    async def go():
+        sc = config(tmp_path, grants="default")
+        server = Server(sc, executor=remote)
+        async with TestServer(make_app(sc, server=server), host="127.0.0.1") as ts, TestClient(ts) as client:
+            rpc = await Rpc.connect(client)
+            job = await rpc.call("execute_script", script="(+ 1 2)")
+            assert job["status"] == "done" and job["result"] == 3
+            made = await rpc.call("execute_script", script='(obj.get (std.call_method (get_capability '
+                                  '"diffusers.generate") "textToImage" "a comet" {"width" 64 "height" 64 '
+                                  '"steps" 2 "seed" 5}) "image")')
+            assert made["status"] == "done" and len(made["images"]) == 1
+            call = await rpc.call("plugin_rpc", method="diffusers.generate",
+                                  params={"prompt": "a comet", "width": 64, "height": 64, "steps": 2, "seed": 5})
+            assert call["seed"] == 5
+            bad = await rpc.call("execute_script", script='(+ 1\n (std.throw "boom"))')
+            assert bad["status"] == "error" and bad["error"]["message"] == "boom" and bad["error"]["line"] == 2
+            long = await rpc.call("submit_script", script=FOREVER)
+            await rpc.wait_status(long["job"], "running")
+            await rpc.call("cancel_job", job=long["job"])
+            await rpc.wait_status(long["job"], "cancelled")
+            await rpc.close()
+        return made
+
+    made = run(go())
+    assert remote.counts.get("worker-1", 0) >= 4
+    assert ray.is_initialized()  # the server's executor joined: it left the session running
+    blob = tmp_path / "data" / "files"
+    assert made["images"][0]["sha256"] and blob.exists()

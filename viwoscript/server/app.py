@@ -78,6 +78,10 @@ class Server:
         self.modules = [importlib.import_module(name) for name in METHOD_MODULES]
         for module in self.modules:
             self.registry.update(module.methods)
+        if executor is None and config.executor_config is not None:
+            from ..executors.settings import make_executor
+
+            executor = make_executor(config.executor_config, slots=config.slots, host=self, models=config.models)
         self.executor = executor or get_executor(config.executor, slots=config.slots, host=self)
         from ..store.jobs import Jobs
 

@@ -34,8 +34,9 @@ def run_server(sc) -> None:
             sys.exit(2)
         if sc.port == 0:
             sc.port = site._server.sockets[0].getsockname()[1]
-        click.echo(f"viwo serve: {sc.executor} executor, {sc.slots} slot(s); data in {app[SERVER_KEY].data}",
-                   err=True)
+        executor = app[SERVER_KEY].executor
+        where = executor.describe() if hasattr(executor, "describe") else f"{sc.executor} executor"
+        click.echo(f"viwo serve: {where}, {executor.slots} slot(s); data in {app[SERVER_KEY].data}", err=True)
         users = sc.users
         if len(users) == 1:
             click.echo(f"open {sc.url()}")

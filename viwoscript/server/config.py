@@ -18,7 +18,7 @@
     limits = { gas = 1_000_000_000, timeout = 600 }   # per-job maximums (a client's gas is clamped)
 
     [executor]
-    kind = "local"
+    kind = "local"                # or "ray": jobs run on Ray workers (docs/distributed.md)
 """
 
 from __future__ import annotations
@@ -64,6 +64,10 @@ class ServerConfig:
     canvas_size: tuple[int, int] = (1024, 1024)
     runner: str = "compiled"
     executor: str = "local"
+    #: ``[executor]`` (``viwoscript.executors.settings.ExecutorConfig``) and the ``[models]`` table Ray
+    #: workers configure their model capabilities from.
+    executor_config: Any = None
+    models: dict | None = None
     #: Extra Runtime keyword arguments for every job (``capabilities`` from ``[models]``, test ``opcodes``).
     runtime_kwargs: dict = field(default_factory=dict)
     verbose: bool = False
@@ -160,12 +164,11 @@ def server_config(cfg: Config, *, host: str | None = None, port: int | None = No
     else:
         sc.grants = cfg.grants
     sc.limits = _limits(table.get("limits", {}))
-    executor_table = cfg.settings["executor"].value if "executor" in cfg.settings else {}
-    sc.executor = executor or executor_table.get("kind", "local")
-    from ..executors import EXECUTORS
+    from ..executors.settings import executor_config
 
-    if sc.executor not in EXECUTORS:
-        raise ConfigError(f"config: unknown executor {sc.executor!r}", hint=f"known: {', '.join(EXECUTORS)}")
+    sc.executor_config = executor_config(cfg, executor)
+    sc.executor = sc.executor_config.kind
+    sc.models = cfg.models or None
     return sc
 
 

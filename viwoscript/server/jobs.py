@@ -63,6 +63,9 @@ class JobManager:
     # --- life cycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
+        start = getattr(self.executor, "start", None)  # an executor elsewhere (Ray): its workers, now
+        if start is not None:
+            await self.loop.run_in_executor(None, start)
         interrupted = await self.db(self.jobs.recover)
         if interrupted:
             log.warning("%d job(s) were running when the server stopped: now interrupted", len(interrupted))

@@ -19,8 +19,9 @@ from ..app import CONTEXT, EXIT_USAGE, Exit, cli, guarded
               help="The access token (default: [server] token/users in viwo.toml, else a fresh random one).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), metavar="FILE",
               help="Configuration file (default: ./viwo.toml, else the user config dir).")
-@click.option("--executor", type=click.Choice(["local"]), default=None,
-              help="Where jobs run (default local: this process's worker threads).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default=None,
+              help="Where jobs run: local (default: this process's worker threads) or ray (Ray workers, one per "
+                   "GPU or CPU slot; [executor] in viwo.toml configures it, see docs/distributed.md).")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
               help="Folder for jobs, uploads and each user's store (default: the user data folder).")
 @click.option("--slots", type=click.IntRange(1, 1024), default=None, metavar="N",
