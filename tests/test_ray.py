@@ -88,6 +88,15 @@ def test_example_batches_give_the_same_pixels_under_both_executors(ex):
     assert len(warnings) == len({w["message"] for w in warnings})  # each worker's warning shown once
 
 
+def test_workers_use_torch_threads_as_here(ex):
+    from viwoscript.executors.ray import local_threads
+
+    threads = local_threads()
+    if threads is None:
+        pytest.skip("torch is not installed")
+    assert [w["threads"] for w in ex.workers] == [str(threads)] * 2
+
+
 def test_sweeps_and_each_match_local_item_by_item(ex):
     code = '''(std.seq
       (std.let B (std.import "batch"))

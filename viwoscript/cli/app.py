@@ -90,7 +90,9 @@ def cli(ctx: click.Context) -> None:
 #: environment variables win). Read by diffusers, transformers, huggingface_hub and tqdm when imported.
 QUIET_LIBRARIES = {"DIFFUSERS_VERBOSITY": "error", "TRANSFORMERS_VERBOSITY": "error",
                    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-                   "TQDM_DISABLE": "1"}
+                   "TQDM_DISABLE": "1",
+                   # --executor ray: no usage statistics sent by Ray, a macOS/Windows node stays single-machine
+                   "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
 def process_settings() -> None:

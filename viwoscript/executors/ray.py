@@ -187,7 +187,10 @@ class RayExecutor(Executor):
 
             n, per = self._shape(ray)
             self.slots = n
-            recipe = {**self.recipe, "threads": local_threads()}
+            threads = local_threads()
+            recipe = {**self.recipe, "threads": threads}
+            if threads:  # torch reads these when the worker imports it (Ray's default is one thread)
+                per["runtime_env"] = {"env_vars": {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}}
             actor_cls = ray.remote(Worker)
             self._actors = [actor_cls.options(max_concurrency=4, max_restarts=-1, max_task_retries=0, **per)
                             .remote(f"worker-{i + 1}", recipe) for i in range(n)]
@@ -197,7 +200,7 @@ class RayExecutor(Executor):
                 total = ray.cluster_resources()
                 self._kill_actors()
                 raise ExecutorError(
-                    f"ray executor: {n} worker(s) asking for {_shown(per)} could not start within "
+                    f"ray executor: {n} worker(s) asking for {_shown(_asks(per))} could not start within "
                     f"{self.start_timeout:g} s; the cluster has {_shown(total)}",
                     hint="lower num_workers or what each worker asks for ([executor] num_gpus, num_cpus, "
                          "resources), or add nodes that provide it") from None
@@ -205,7 +208,6 @@ class RayExecutor(Executor):
             self.started_s = time.monotonic() - t0
 
     def _init(self, ray) -> None:
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         options = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False,
                    **self.init_options}
         if self.address:
@@ -223,7 +225,6 @@ class RayExecutor(Executor):
                     f"{str(e).splitlines()[0] if str(e) else type(e).__name__}", hint=hint) from None
             self._owns_ray = False
             return
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         options.setdefault("object_store_memory", LOCAL_OBJECT_STORE)
         try:
             ray.init(**options)
@@ -561,6 +562,12 @@ def _with_timeout(fn: Callable[[], Any], seconds: float) -> Any:
     if "error" in box:
         raise box["error"]
     return box.get("value")
+
+
+def _asks(per: dict) -> dict:
+    out = {k: v for k, v in per.items() if k in ("num_cpus", "num_gpus")}
+    out.update(per.get("resources") or {})
+    return out
 
 
 def _shown(resources: dict) -> str:

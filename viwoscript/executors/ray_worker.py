@@ -22,13 +22,10 @@ MAX_EVENTS = 10_000
 
 
 def pin_threads(threads: int | None) -> None:
-    """Use ``threads`` CPU threads for torch (as where the script runs: the same pixels for the same seeds)."""
-    if not threads:
-        return
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(threads)
+    """Use ``threads`` CPU threads for torch (as where the script runs: the same pixels for the same seeds).
+    The executor starts the worker with ``OMP_NUM_THREADS`` set, for a torch imported later."""
     torch = sys.modules.get("torch")
-    if torch is not None:
+    if threads and torch is not None:
         torch.set_num_threads(threads)
 
 
@@ -58,7 +55,8 @@ class Worker:
             gpus = [str(g) for g in ray.get_gpu_ids()]
         except Exception:  # noqa: BLE001 - outside Ray (tests of this class)
             pass
-        return {"name": self.name, "pid": os.getpid(), "host": socket.gethostname(), "gpus": gpus}
+        return {"name": self.name, "pid": os.getpid(), "host": socket.gethostname(), "gpus": gpus,
+                "threads": os.environ.get("OMP_NUM_THREADS")}
 
     def events(self) -> list:
         """The buffered events ``(work_id, event)``, oldest first (and forgets them)."""
