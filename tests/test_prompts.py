@@ -374,3 +374,20 @@ def test_through_the_capability_plain_prompts_weights_clip_skip_and_embeddings(f
     assert emb["image"].metadata["ti_hashes"] == {"zqx": short}  # A1111's TI hashes
     assert not np.array_equal(emb["image"].pixels, run("a zq comet")["image"].pixels)
     assert np.array_equal(run("a red comet", negative_prompt="dark")["image"].pixels, plain["image"].pixels)
+
+
+def test_what_does_not_fit_is_cut_with_a_note(sd, tmp_path, monkeypatch):
+    from viwoscript.models import prompts
+
+    torch.manual_seed(8)
+    write_embedding(tmp_path / "big.safetensors", {"emb_params": torch.randn(33, 8)})  # a chunk holds 30
+    with torch.no_grad():
+        c = encode_prompts(sd, {"prompt": "a big cat"}, embeddings=Embeddings(embedding_files(tmp_path)))
+        assert c.embeddings and c.chunks == 3  # [a] [30 vectors] [cat]: an embedding never straddles chunks
+        assert c.notes == ["embedding big cut: it has 33 vectors and a chunk holds 30 tokens; the first 30 were used"]
+        monkeypatch.setattr(prompts, "MAX_CHUNKS", 2)
+        c = encode_prompts(sd, {"prompt": LONG, "negative_prompt": "blurry"})
+    assert c.chunks == 2 and c.kwargs["prompt_embeds"].shape[1] == 64
+    assert c.kwargs["negative_prompt_embeds"].shape[1] == 64
+    (note,) = c.notes
+    assert note.startswith("prompt cut: it is 3 chunks of 30 tokens and at most 2 are read; the last ")

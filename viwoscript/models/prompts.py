@@ -283,8 +283,15 @@ def _finder(tok: Any, enc: _Encoder, emb: Embeddings) -> FindEmbedding | None:
         for name_ids, name in lookup.get(tokens[position], ()):
             if tokens[position:position + len(name_ids)] == name_ids:
                 vec_ids = emb.ids(name, enc.model, enc.slot)
-                if vec_ids is not None:
-                    return vec_ids, len(name_ids)
+                if vec_ids is None:
+                    continue
+                if len(vec_ids) > enc.chunk_length:  # A1111 would overfill the chunk and fail
+                    note = (f"embedding {name} cut: it has {len(vec_ids)} vectors and a chunk holds "
+                            f"{enc.chunk_length} tokens; the first {enc.chunk_length} were used")
+                    if note not in emb.notes:
+                        emb.notes.append(note)
+                    vec_ids = vec_ids[:enc.chunk_length]
+                return vec_ids, len(name_ids)
         return None
 
     return find
