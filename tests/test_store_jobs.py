@@ -207,3 +207,10 @@ def test_finish_falls_back_when_the_rows_moved(jobs):
     done, nxt = jobs.finish(first, "done", result=1, claim_next=True)
     assert done["status"] == "done" and jobs.get(a["job"])["status"] == "done"
     assert nxt["job"] == c["job"] and jobs.get(c["job"])["status"] == "running"
+    # the running job finished elsewhere (another process recovered it): its row is the answer
+    with jobs.store._lock:
+        jobs.store.db.execute("UPDATE jobs SET status = 'interrupted' WHERE id = ?", (c["job"],))
+    d, _ = jobs.create("u", "c", {})
+    rec, nxt = jobs.finish(nxt, "done", result=2, claim_next=True)
+    assert rec["status"] == "interrupted" and jobs.get(c["job"])["status"] == "interrupted"
+    assert nxt["job"] == d["job"] and jobs.get(d["job"])["status"] == "running"

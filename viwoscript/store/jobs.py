@@ -206,18 +206,26 @@ class Jobs:
             seq = self._running.pop(job_id, None)
             nxt = next(iter(self._queue.items()), None) if claim_next else None
             finished = time.time()
-            if isinstance(job, dict) and seq is not None and self._finish_fast(seq, status, finished, values, nxt):
-                claimed = (nxt[0], nxt[1], finished) if nxt else None
-                rec = {"job": job_id, "status": status, "created": job["created"], "finished": finished}
-                if job.get("started") is not None:
-                    rec["started"] = job["started"]
-                if status == "done":
-                    rec["result"] = result
-                if error:
-                    rec["error"] = error
-                rec["images"] = images
-                rec["owner"] = job["owner"]
-                rec["client_id"] = job["client_id"]
+            if isinstance(job, dict) and seq is not None:
+                done, got = self._finish_fast(seq, status, finished, values, nxt)
+                if nxt is not None and not got:  # not queued in the table after all (another process)
+                    self._drop_queued(nxt[0])
+                claimed = (nxt[0], nxt[1], finished) if got else None
+                if claimed is None and claim_next:
+                    claimed = self._claim(self.store.db)
+                if done:
+                    rec = {"job": job_id, "status": status, "created": job["created"], "finished": finished}
+                    if job.get("started") is not None:
+                        rec["started"] = job["started"]
+                    if status == "done":
+                        rec["result"] = result
+                    if error:
+                        rec["error"] = error
+                    rec["images"] = images
+                    rec["owner"] = job["owner"]
+                    rec["client_id"] = job["client_id"]
+                else:  # finished elsewhere: the row says how
+                    rec = _owned(self.store.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
                 return (rec, self._claimed(claimed)) if claim_next else rec
             with self.store._tx() as db:  # the general way: by id, reading the row back
                 changed = db.execute("UPDATE jobs SET status = ?, finished = ?, result = ?, error = ?, images = ? "
@@ -232,22 +240,23 @@ class Jobs:
         rec = _owned(row) if row is not None else None
         return (rec, nxt) if claim_next else rec
 
-    def _finish_fast(self, seq: int, status: str, now: float, values: tuple, nxt: tuple | None) -> bool:
-        """Finish the running job ``seq`` and claim ``nxt`` (the oldest queued job, or None) in one
-        statement (one transaction); False, with nothing changed, when the rows were not as the mirror
-        says (then the general way runs)."""
+    def _finish_fast(self, seq: int, status: str, now: float, values: tuple, nxt: tuple | None) -> tuple[bool, bool]:
+        """Finish the running job ``seq`` and start ``nxt`` (the oldest queued job, or None) in one statement
+        (one transaction, one call into SQLite). ``(finished, started)``: whether each row changed, which
+        is both unless the table moved behind the mirror's back (then the rows tell which)."""
         db = self.store.db
         if nxt is None:
-            return db.execute("UPDATE jobs SET status = ?, finished = ?, result = ?, error = ?, images = ? "
-                              "WHERE seq = ? AND status = 'running'", (status, now, *values, seq)).rowcount == 1
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            n = db.execute(_FINISH_AND_CLAIM, (seq, status, now, *values, nxt[1][0])).rowcount
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT" if n == 2 else "ROLLBACK")
-        return n == 2
+            n = db.execute("UPDATE jobs SET status = ?, finished = ?, result = ?, error = ?, images = ? "
+                           "WHERE seq = ? AND status = 'running'", (status, now, *values, seq)).rowcount
+            return n == 1, False
+        nseq = nxt[1][0]
+        if db.execute(_FINISH_AND_CLAIM, (seq, status, now, *values, nseq)).rowcount == 2:
+            return True, True
+        rows = {r["seq"]: r for r in db.execute("SELECT seq, status, started, finished FROM jobs WHERE seq IN (?, ?)",
+                                                (seq, nseq))}
+        done, started = rows.get(seq), rows.get(nseq)
+        return (done is not None and done["status"] == status and done["finished"] == now,
+                started is not None and started["status"] == "running" and started["started"] == now)
 
     def cancel(self, job_id: str, owner: str) -> tuple[dict | None, str | None]:
         """Cancel a job of ``owner``: ``(record, previous status)``; a queued one is finished at once
