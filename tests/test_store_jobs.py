@@ -214,3 +214,19 @@ def test_finish_falls_back_when_the_rows_moved(jobs):
     rec, nxt = jobs.finish(nxt, "done", result=2, claim_next=True)
     assert rec["status"] == "interrupted" and jobs.get(c["job"])["status"] == "interrupted"
     assert nxt["job"] == d["job"] and jobs.get(d["job"])["status"] == "running"
+
+
+def test_local_executor_shares_parsed_scripts():
+    """The same text is parsed once for every job (the tree is immutable); a Runtime with opcodes of its own
+    parses for itself; results are the same either way."""
+    settings = RunSettings(limits=Limits(gas=10**6, timeout=60))
+    ex = get_executor("local", slots=1)
+    a = ex.make_runtime("u", settings, None)
+    b = ex.make_runtime("v", settings, None)
+    assert a.parse("(+ 1 (std.arg 0))") is b.parse("(+ 1 (std.arg 0))")
+    assert a.run("(+ 1 (std.arg 0))", args=[1]) == 2 and b.run("(+ 1 (std.arg 0))", args=[5]) == 6
+    own = ex.make_runtime("w", settings, None)
+    own.registry.unregister("std.log")  # its table is its own now
+    assert own.parse("(+ 1 (std.arg 0))") is not a.parse("(+ 1 (std.arg 0))")
+    assert ex.run_sync("j", "u", settings, "(+ 1 (std.arg 0))", [2], None, None).value == 3
+    asyncio.run(ex.close())

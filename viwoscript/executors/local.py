@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+from collections import OrderedDict
 from concurrent.futures import Executor as _FuturesExecutor
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from ..errors import InternalError, InterruptedError_, ScriptError, ViwoError
-from ..runtime import Runtime, _big_stack
+from ..runtime import PARSED_CACHE_MAX_CHARS, Runtime, _big_stack
 from .base import BatchItemSpec, CallSpec, EventCallback, Executor, Host, JobSpec, Outcome, RunSettings
 
 BLOB_PREFIX = "blob:"
@@ -30,8 +31,9 @@ class JobRuntime(Runtime):
     user only), and a cancel that arrives before the script starts still stops it."""
 
     def __init__(self, *, user: str | None = None, host: Host | None = None, resolved_roots: list | None = None,
-                 **kwargs: Any):
+                 shared_trees: SharedTrees | None = None, **kwargs: Any):
         super().__init__(**kwargs)
+        self.shared_trees = shared_trees
         if resolved_roots is not None:  # resolved once by the executor, not per job
             self.roots = list(resolved_roots)
         self.user = user
@@ -50,6 +52,21 @@ class JobRuntime(Runtime):
     @models.setter
     def models(self, manager) -> None:
         self._models = manager
+
+    def parse(self, source, *, filename: str | None = None, syntax: str | None = None):
+        trees = self.shared_trees
+        specs = self.registry._specs
+        # Only while this Runtime's opcode table is the shared, unchangeable one (copy-on-write after copy()):
+        # a Runtime that registered opcodes of its own parses for itself.
+        if trees is None or not isinstance(source, str) or len(source) > PARSED_CACHE_MAX_CHARS \
+                or not self.registry._shared:
+            return super().parse(source, filename=filename, syntax=syntax)
+        key = (source, filename, syntax, id(specs))
+        tree = trees.get(key, specs)
+        if tree is None:
+            tree = super().parse(source, filename=filename, syntax=syntax)
+            trees.put(key, specs, tree)
+        return tree
 
     def resolve_path(self, path: str, op: str, *, must_exist: bool = True) -> Path:
         if isinstance(path, str) and path.startswith(BLOB_PREFIX):
@@ -97,6 +114,7 @@ class LocalExecutor(Executor):
         self._running: dict[str, JobRuntime] = {}
         self._cancelled: set[str] = set()
         self._roots: dict[tuple, tuple[Path, ...]] = {}
+        self._trees = SharedTrees()
 
     # --- Executor -------------------------------------------------------------------------------------
     async def run_job(self, spec: JobSpec, on_event: EventCallback) -> Outcome:
@@ -146,7 +164,8 @@ class LocalExecutor(Executor):
                 self._roots.clear()
             roots = self._roots[settings.roots] = tuple(Path(r).resolve() for r in settings.roots)
         return JobRuntime(user=user, host=self.host, limits=settings.limits, grants=settings.grants,
-                          resolved_roots=roots, canvas_size=settings.canvas_size, runner=settings.runner,
+                          resolved_roots=roots, shared_trees=self._trees, canvas_size=settings.canvas_size,
+                          runner=settings.runner,
                           on_event=on_event, **extra)
 
     def run_sync(self, work_id: str, user: str, settings: RunSettings, script: Any, args: list | None,
@@ -184,6 +203,31 @@ class LocalExecutor(Executor):
 
 
 _slot_thread = threading.local()
+
+
+class SharedTrees:
+    """Parsed scripts shared by the executor's Runtimes: the same text under the same opcode table parses
+    to the same immutable tree, so a script sent again (a button pressed twice, a batch of one script
+    with other arguments) is parsed once. The last ``size`` texts are kept."""
+
+    def __init__(self, size: int = 256):
+        self.size = size
+        self._trees: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, specs: Any):
+        with self._lock:
+            entry = self._trees.get(key)
+            if entry is None or entry[0] is not specs:  # (the table is held, so its id is not reused)
+                return None
+            self._trees.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: tuple, specs: Any, tree: Any) -> None:
+        with self._lock:
+            self._trees[key] = (specs, tree)
+            if len(self._trees) > self.size:
+                self._trees.popitem(last=False)
 
 
 class SlotThreads(_FuturesExecutor):
