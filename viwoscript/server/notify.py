@@ -203,11 +203,13 @@ class Hub:
         conns = self.connections(user, client_id)
         if not conns:
             return
-        if status == "queued":
+        if job.isalnum() and status.isalpha() and (queue_position is None or type(queue_position) is int):
+            more = "" if status != "queued" else \
+                ',"queue_position":' + ("null" if queue_position is None else str(queue_position))
+            text = f'{{"jsonrpc":"2.0","method":"job.status","params":{{"job":"{job}","status":"{status}"{more}}}}}'
+        elif status == "queued":
             text = encode({"jsonrpc": "2.0", "method": "job.status",
                            "params": {"job": job, "status": status, "queue_position": queue_position}})
-        elif job.isalnum() and status.isalpha():
-            text = f'{{"jsonrpc":"2.0","method":"job.status","params":{{"job":"{job}","status":"{status}"}}}}'
         else:
             text = encode({"jsonrpc": "2.0", "method": "job.status", "params": {"job": job, "status": status}})
         for conn in conns:

@@ -16,10 +16,10 @@ True
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import threading
 import time
-import uuid
 from collections import Counter, OrderedDict
 from itertools import islice
 from typing import Any
@@ -132,7 +132,7 @@ class Jobs:
                 if max_queued is not None and counts[(owner, client_id)] + extra[(owner, client_id)] >= max_queued:
                     out.append(QueueFull(max_queued))
                     continue
-                jid = uuid.uuid4().hex
+                jid = secrets.token_hex(16)  # 32 hex digits, like the uuid4 ids before
                 created = time.time()
                 seq = db.execute("INSERT INTO jobs(id, owner, client_id, status, created, request, idempotency_key) "
                                  "VALUES (?,?,?,'queued',?,?,?)",
