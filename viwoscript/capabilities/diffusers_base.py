@@ -145,6 +145,7 @@ def run_pipeline(ctx, cap: DiffusersCapability, model: ResolvedModel, task: str,
     where = f"{cap.type}.{ctx.method}"
     opts = options or {}
     loras, kwargs = lora_files(ctx, cap, kwargs, opts, where)
+    vae, refiner, switch = model_extras(ctx, cap, model, task, opts, where)  # files only: nothing loads yet
     generators = [torch.Generator("cpu").manual_seed((seed + i) % (MAX_SEED + 1)) for i in range(batch)]
 
     def on_step(p, i, t, kw):
@@ -153,23 +154,44 @@ def run_pipeline(ctx, cap: DiffusersCapability, model: ResolvedModel, task: str,
         return kw
 
     def call():
+        from ..models.refiner import refiner_kwargs, run_refined
+        from ..models.vae import hold_vae, swapped_vae
+
         pipe = mgr.pipeline(model, task, config, controlnets=controlnets, loras=loras)
         pipe.scheduler = mgr.scheduler(pipe, scheduler, mgr.base_scheduler_config(model, config),
                                        schedule_type=opts.get("schedule_type"),
                                        timestep_spacing=opts.get("timestep_spacing"), seed=seed)
+        if opts.get("prediction_type"):
+            pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config,
+                                                              prediction_type=opts["prediction_type"])
         used = sampler_metadata(scheduler, pipe.scheduler)
         if opts.get("timestep_spacing"):
             used["timestep_spacing"] = opts["timestep_spacing"]
         if loras:
             used["loras"] = [f.to_metadata() for f in loras]
         args, prompt_meta, cut = prompt_kwargs(pipe, config, kwargs, opts)
-        out = pipe(generator=generators, num_images_per_prompt=batch, callback_on_step_end=on_step,
-                   output_type="np", **args)
+        with swapped_vae(pipe, hold_vae(mgr, model, config, *vae, where) if vae else None):
+            if refiner is None:
+                out = pipe(generator=generators, num_images_per_prompt=batch, callback_on_step_end=on_step,
+                           output_type="np", **args)
+            else:
+                rpipe = mgr.pipeline(refiner, "img2img", config)
+                rargs, _, _ = prompt_kwargs(rpipe, config, refiner_kwargs(kwargs), opts)
+                out = run_refined(pipe, rpipe, switch=switch, kwargs=args, refiner_args=rargs,
+                                  generators=generators, batch=batch, on_step=on_step)
         return out.images, {**used, **prompt_meta}, cut
 
     ctx.check_interrupt()
     images, used, notes = mgr.call(call)  # on the manager's long-lived thread (per-thread cuDNN plans)
     used.update(model_hashes(cap, model, used))
+    if vae:
+        from ..models.vae import vae_metadata
+
+        used.update(vae_metadata(*vae, config))
+    if refiner is not None:
+        used.update(refiner=refiner.name, refiner_switch=switch)
+    if opts.get("prediction_type"):
+        used["prediction_type"] = opts["prediction_type"]
     for note in notes:
         ctx.warn(f"{where}: {note}")
     return to_uint8(images), used, notes
@@ -205,6 +227,31 @@ def model_hashes(cap: DiffusersCapability, model: ResolvedModel, used: dict | No
     except OSError:
         pass
     return out
+
+
+def model_extras(ctx, cap: DiffusersCapability, model: ResolvedModel, task: str, opts: dict,
+                 where: str) -> tuple[tuple | None, ResolvedModel | None, float]:
+    """The call's VAE override ``(path, name)`` and refiner model (resolved, allowed by the grant) with its
+    switch fraction; reads files and configs only, so a wrong name fails before any weights load."""
+    from ..models.refiner import check_switch
+    from ..models.vae import pick_vae
+
+    vae = pick_vae(model, cap.model_config, opts.get("vae"), list(ctx.runtime.roots), where)
+    name = opts.get("refiner")
+    if name is None:
+        if opts.get("refiner_switch") is not None:
+            ctx.warn(f"{where}: refiner_switch ignored: no refiner given")
+        return vae, None, 0.0
+    if task not in ("txt2img", "img2img") or model.family != "sdxl":
+        raise CapabilityError(f"{where}: the refiner works with SDXL models' textToImage and imageToImage "
+                              f"({model.name!r} is {model.family}, task {task})",
+                              hint="leave out refiner, or use an SDXL model")
+    refiner = cap.model(ctx, name, where)
+    cap.check_model_allowed(ctx, refiner.name, where)
+    if refiner.family != "sdxl":
+        raise CapabilityError(f"{where}: refiner {name!r} is not an SDXL model", hint="use the SDXL refiner or "
+                              "another SDXL model")
+    return vae, refiner, check_switch(opts.get("refiner_switch"), where)
 
 
 def sampler_metadata(name: str | None, scheduler: Any) -> dict:

@@ -34,7 +34,8 @@ FAKE_MODEL = "fake"
 FAKE_MODELS = {FAKE_MODEL: 512}
 #: Options the fake records but cannot honour (its picture depends on prompt, seed and size only).
 UNHONOURED = ("negative_prompt", "guidance_scale", "scheduler", "prompt_2", "negative_prompt_2", "clip_skip",
-              "schedule_type", "timestep_spacing", "loras")
+              "schedule_type", "timestep_spacing", "loras",
+              "vae", "refiner", "refiner_switch", "prediction_type")
 
 
 class FakeGenerate(GenerateMethods):

@@ -52,6 +52,16 @@ def model_options() -> tuple[ParamSpec, ...]:
                   "trailing or linspace (default: the model's own)", choices=TIMESTEP_SPACINGS),
         ParamSpec("loras", "array", None, "LoRAs to apply: [[\"name\", weight], ...] or [{\"name\": ..., \"weight\": ...}, ...] (files in "
                   "the host's lora_dir; also <lora:name:weight> in the prompt; a grant's allowed_loras limits them)"),
+        ParamSpec("vae", "string", None, "VAE to decode with instead of the model's own: a name in the host's "
+                  "vae_dir, a VAE file or AutoencoderKL folder under the allowed roots; \"none\": the model's own "
+                  "(default: the host's vaes setting for the model, else its own)"),
+        ParamSpec("refiner", "string", None, "SDXL refiner model (alias, checkpoint name, folder): it finishes "
+                  "the last part of the steps, decoding with the base's VAE"),
+        ParamSpec("refiner_switch", "number", None, "Fraction of the steps the base runs before the refiner "
+                  "takes over (A1111's \"Switch at\"; default 0.8)", min=0.01, max=0.99),
+        ParamSpec("prediction_type", "string", None, "What the model predicts: epsilon or v_prediction (default: "
+                  "the model's own, from its config or the YAML beside a checkpoint)",
+                  choices=("epsilon", "v_prediction")),
     )
 
 
