@@ -257,6 +257,13 @@ def test_sd2_is_detected_and_v_prediction_from_the_sidecar_yaml_changes_the_imag
     assert resolve("tiny2", cfg, [], "t").checkpoint.variant == "sd2"
 
 
+class Callback:
+    """Stands for the objects a Lightning checkpoint pickles beside its weights (weights_only refuses them)."""
+
+    def __init__(self):
+        self.monitor = "val/loss"
+
+
 def test_ckpt_needs_allow_pickle(files, offline, tmp_path):
     import torch
     from safetensors.torch import load_file
@@ -272,3 +279,7 @@ def test_ckpt_needs_allow_pickle(files, offline, tmp_path):
     got, _ = generate(cfg.replace(allow_pickle=True), {}, model="old")
     want, _ = generate(ModelConfig(checkpoints_dir=str(files["ckdir"])), {}, model="tiny15")
     assert np.abs(pixels(got) - pixels(want)).max() <= 1
+    torch.save({"state_dict": sd, "callbacks": {"ckpt": Callback()}}, tmp_path / "old.ckpt")  # a Lightning-style file
+    got, _ = generate(cfg.replace(allow_pickle=True), {}, model="old")
+    assert np.abs(pixels(got) - pixels(want)).max() <= 1
+    assert not list(tmp_path.glob(".viwo-ckpt-*"))  # the temporary copy is gone

@@ -346,9 +346,46 @@ def load_pipeline(path: Path, info: CheckpointInfo, *, dtype: Any, allow_pickle:
             kwargs["scheduler"] = sched_cls.from_config(sched_cfg, prediction_type=info.prediction_type)
     if info.family == "sd15" and not safety_checker:
         kwargs.update(safety_checker=None, requires_safety_checker=False)
-    if path.suffix.lower() in PICKLE_SUFFIXES and not allow_pickle:
+    load = dict(config=str(cfg), local_files_only=True, torch_dtype=dtype, **kwargs)
+    if path.suffix.lower() not in PICKLE_SUFFIXES:
+        return cls.from_single_file(str(path), **load)
+    if not allow_pickle:
         raise PermissionError(pickle_refusal(path))
-    return cls.from_single_file(str(path), config=str(cfg), local_files_only=True, torch_dtype=dtype, **kwargs)
+    try:  # diffusers unpickles with weights_only=True: plain state dicts load directly
+        return cls.from_single_file(str(path), **load)
+    except (ValueError, OSError, RuntimeError) as e:
+        if not _refused_unpickling(e):
+            raise
+    return _from_pickle_copy(cls, path, load)
+
+
+def _refused_unpickling(e: BaseException | None) -> bool:
+    """Whether an error (or one it came from) is torch's weights-only unpickler refusing an object."""
+    for _ in range(8):
+        if e is None:
+            return False
+        if "Unpickl" in type(e).__name__ or "weights_only" in str(e):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _from_pickle_copy(cls: Any, path: Path, load: dict) -> Any:
+    """A pickle holding more than tensors (a Lightning checkpoint's callbacks, ...), which the host allowed:
+    its tensors are copied to a temporary safetensors file beside it (else in the temp folder) and loaded
+    from there."""
+    import tempfile
+
+    import torch
+    from safetensors.torch import save_file
+
+    tensors = {k: v.contiguous() for k, v in load_pickle_state_dict(path).items() if isinstance(v, torch.Tensor)}
+    folder = path.parent if os.access(path.parent, os.W_OK) else None
+    with tempfile.TemporaryDirectory(prefix=".viwo-ckpt-", dir=folder) as tmp:
+        copy = Path(tmp) / (path.stem + ".safetensors")
+        save_file(tensors, str(copy))
+        del tensors
+        return cls.from_single_file(str(copy), **load)
 
 
 __all__ = ["CONFIGS", "CheckpointInfo", "VARIANTS", "detect", "find_in_dir", "inspect_checkpoint", "list_files",
