@@ -283,3 +283,18 @@ def test_ckpt_needs_allow_pickle(files, offline, tmp_path):
     got, _ = generate(cfg.replace(allow_pickle=True), {}, model="old")
     assert np.abs(pixels(got) - pixels(want)).max() <= 1
     assert not list(tmp_path.glob(".viwo-ckpt-*"))  # the temporary copy is gone
+
+
+def test_a_checkpoint_shares_the_model_manager(files, offline):
+    from viwoscript import Runtime
+    from viwoscript.capabilities import capabilities
+
+    rt = Runtime(capabilities=capabilities(ModelConfig(checkpoints_dir=str(files["ckdir"]), default="tiny15")),
+                 grants="default")
+    first = rt.run('(std.call_method (get_capability "diffusers.generate") "textToImage" "a comet" (std.arg 0))',
+                   args=[{"steps": 2, "width": 64, "height": 64, "seed": 1}])
+    rt.run('(std.call_method (get_capability "diffusers.generate") "imageToImage" (std.arg 0) "a dog" (std.arg 1))',
+           args=[first["image"], {"steps": 2, "seed": 1}])
+    (entry,) = rt.models.loaded()
+    assert rt.models.loads == 1 and entry["tasks"] == ["img2img", "txt2img"] and entry["bytes"] > 0
+    assert first["image"].metadata["model"] == "tiny15" and first["width"] == 64
