@@ -130,5 +130,7 @@ def test_refiner_errors(models):
                                   "refiner": str(models / "refiner")}, default="tiny")
     with pytest.raises(ViwoError, match="refiner.*SDXL"):
         run(config, args=[{**BASE, "refiner": "refiner"}])
+    with pytest.raises(ViwoError, match="is an SDXL refiner: it only finishes"):
+        run(config, args=[{**BASE, "model": "refiner"}])
     with pytest.raises(ViwoError, match="refiner_switch"):
         run(config, args=[{**BASE, "model": "xl", "refiner": "refiner", "refiner_switch": 1.5}])

@@ -233,9 +233,12 @@ def model_extras(ctx, cap: DiffusersCapability, model: ResolvedModel, task: str,
                  where: str) -> tuple[tuple | None, ResolvedModel | None, float]:
     """The call's VAE override ``(path, name)`` and refiner model (resolved, allowed by the grant) with its
     switch fraction; reads files and configs only, so a wrong name fails before any weights load."""
-    from ..models.refiner import check_switch
+    from ..models.refiner import check_switch, is_refiner
     from ..models.vae import pick_vae
 
+    if task != "img2img" and is_refiner(model):
+        raise CapabilityError(f"{where}: {model.name!r} is an SDXL refiner: it only finishes other pictures",
+                              hint="give it as the refiner option of an SDXL model, or use imageToImage")
     vae = pick_vae(model, cap.model_config, opts.get("vae"), list(ctx.runtime.roots), where)
     name = opts.get("refiner")
     if name is None:

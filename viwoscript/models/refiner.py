@@ -31,6 +31,23 @@ def check_switch(switch: Any, where: str) -> float:
     return float(switch)
 
 
+def is_refiner(model: Any) -> bool:
+    """Whether ``model`` is an SDXL refiner (one text encoder, OpenCLIP bigG): it can only continue other
+    models' work (img2img, or as the ``refiner`` of an SDXL base)."""
+    import json
+
+    if model.checkpoint is not None:
+        return model.checkpoint.variant == "sdxl_refiner"
+    if model.family != "sdxl" or not model.path.is_dir():
+        return False
+    try:
+        index = json.loads((model.path / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    te = index.get("text_encoder")
+    return isinstance(te, list) and bool(te) and te[0] is None
+
+
 def supports_refiner(pipe: Any) -> bool:
     import inspect
 
@@ -57,4 +74,4 @@ def run_refined(pipe: Any, refiner_pipe: Any, *, switch: float, kwargs: dict, re
                             callback_on_step_end=on_step, output_type="np", **rkw)
 
 
-__all__ = ["DEFAULT_SWITCH", "check_switch", "refiner_kwargs", "run_refined", "supports_refiner"]
+__all__ = ["DEFAULT_SWITCH", "check_switch", "is_refiner", "refiner_kwargs", "run_refined", "supports_refiner"]
