@@ -77,6 +77,9 @@ def test_vae_per_call_per_model_and_none(models):
     assert np.abs(px(own) - reference_sd15(models)).max() <= 1
     assert np.abs(px(called) - px(own)).max() > 1  # the override really decoded the picture
     assert called["image"].metadata["vae"] == "mse" and len(called["image"].metadata["vae_hash"]) == 10
+    from viwoscript.io.a1111 import a1111_parameters
+
+    assert f"VAE hash: {called['image'].metadata['vae_hash']}, VAE: mse" in a1111_parameters(called["image"].metadata)
     again = run(config, manager=mgr)  # the shared pipeline kept its own VAE
     assert np.array_equal(px(again), px(own))
     per_model = config.replace(vaes={"tiny": "mse.safetensors"})
@@ -120,6 +123,10 @@ def test_the_refiner_finishes_the_base_picture(models):
     assert np.abs(px(refined) - px(plain)).max() > 1
     meta = refined["image"].metadata
     assert meta["refiner"] == "refiner" and meta["refiner_switch"] == 0.5
+    from viwoscript.io.a1111 import a1111_parameters
+
+    text = a1111_parameters(meta)
+    assert "Refiner: refiner, Refiner switch at: 0.5" in text, text  # as A1111 writes it
     default_switch = run(config, args=[{**BASE, "refiner": "refiner"}], manager=mgr)
     assert np.abs(px(default_switch) - reference_refined(models, 0.8)).max() <= 1
     assert np.array_equal(px(run(config, manager=mgr)), px(plain))  # nothing leaked into the next call

@@ -190,6 +190,8 @@ def run_pipeline(ctx, cap: DiffusersCapability, model: ResolvedModel, task: str,
         used.update(vae_metadata(*vae, config))
     if refiner is not None:
         used.update(refiner=refiner.name, refiner_switch=switch)
+        if "model_hash" in (refined := model_hashes(cap, refiner)):
+            used["refiner_hash"] = refined["model_hash"]
     if opts.get("prediction_type"):
         used["prediction_type"] = opts["prediction_type"]
     for note in notes:

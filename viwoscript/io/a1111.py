@@ -58,6 +58,7 @@ def a1111_parameters(meta: dict | None, size: tuple[int, int] | None = None) -> 
                ("Size", f"{w}x{h}" if w and h else None), ("Model hash", meta.get("model_hash")),
                ("Model", meta.get("model")), ("VAE hash", meta.get("vae_hash")), ("VAE", _vae_name(meta.get("vae"))),
                ("Denoising strength", meta.get("strength")), ("Clip skip", _clip_skip(meta.get("clip_skip"))),
+               ("Refiner", _refiner(meta)), ("Refiner switch at", meta.get("refiner_switch") if meta.get("refiner") else None),
                ("Lora hashes", _hash_list(meta.get("lora_hashes") or meta.get("loras"))),
                ("TI hashes", _hash_list(meta.get("ti_hashes") or meta.get("embeddings"))),
                ("Capability", meta.get("capability")), ("Method", meta.get("method")),
@@ -85,6 +86,15 @@ def _hash_list(value: Any) -> str | None:
 def _clip_skip(value: Any) -> Any:
     """A1111 writes ``Clip skip`` (its numbering: 1 = the last layer) only when it is above 1."""
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 1 else None
+
+
+def _refiner(meta: dict) -> str | None:
+    """A1111's ``Refiner: name [hash]`` (the hash when the refiner is a single file)."""
+    name = meta.get("refiner")
+    if not isinstance(name, str) or not name:
+        return None
+    h = meta.get("refiner_hash")
+    return f"{name} [{h}]" if isinstance(h, str) and h else name
 
 
 def _vae_name(value: Any) -> str | None:
