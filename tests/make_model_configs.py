@@ -122,6 +122,18 @@ write("sdxl_refiner", index("StableDiffusionXLImg2ImgPipeline", xr, force_zeros_
                     norm_num_groups=32),
        "vae": vae(1024, 0.13025), "text_encoder_2": te(open_clip_g(), "CLIPTextModelWithProjection"),
        "tokenizer_2": tok("!"), "scheduler": XL_SCHED})
+# inpainting models: the same, with a 9-channel UNet input (latents, mask, masked-image latents)
+for name, cls in (("sd15", "StableDiffusionInpaintPipeline"), ("sd2", "StableDiffusionInpaintPipeline"),
+                  ("sdxl_base", "StableDiffusionXLInpaintPipeline")):
+    src, dst = OUT / name, OUT / (name.removesuffix("_base") + "_inpaint")
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst)
+    idx = json.loads((dst / "model_index.json").read_text())
+    idx["_class_name"] = cls
+    (dst / "model_index.json").write_text(json.dumps(idx, indent=2, sort_keys=True) + "\n")
+    unet_cfg = json.loads((dst / "unet" / "config.json").read_text())
+    unet_cfg["in_channels"] = 9
+    (dst / "unet" / "config.json").write_text(json.dumps(unet_cfg, indent=2, sort_keys=True) + "\n")
 # the CLIP BPE merges, once for every config (the vocabulary is derived from them)
 bpe = gzip.open(sys.argv[2]).read().decode("utf-8").split("\n")[1:49152 - 256 - 2 + 1]  # as CLIP reads it
 merges = ("#version: 0.2\n" + "\n".join(bpe) + "\n").encode()

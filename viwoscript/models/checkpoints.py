@@ -46,7 +46,12 @@ VARIANTS: dict[str, tuple[str, str, int, str]] = {
     "sd2_v": ("sd15", "StableDiffusionPipeline", 768, "SD 2.x (v-prediction)"),
     "sdxl_base": ("sdxl", "StableDiffusionXLPipeline", 1024, "SDXL"),
     "sdxl_refiner": ("sdxl", "StableDiffusionXLImg2ImgPipeline", 1024, "SDXL refiner"),
+    "sd15_inpaint": ("sd15", "StableDiffusionInpaintPipeline", 512, "SD 1.x inpainting"),
+    "sd2_inpaint": ("sd15", "StableDiffusionInpaintPipeline", 512, "SD 2.x inpainting"),
+    "sdxl_inpaint": ("sdxl", "StableDiffusionXLInpaintPipeline", 1024, "SDXL inpainting"),
 }
+#: A base kind → its inpainting kind (a 9-channel UNet: latents, mask, masked-image latents).
+INPAINT_VARIANTS = {"sd15": "sd15_inpaint", "sd2": "sd2_inpaint", "sdxl_base": "sdxl_inpaint"}
 PREDICTION_TYPES = ("epsilon", "v_prediction")
 _MAX_HEADER = 100_000_000
 
@@ -215,13 +220,13 @@ def inspect_checkpoint(path: Path, *, allow_pickle: bool = False, prediction_typ
     pred = prediction_type or sidecar_prediction(path) or ("v_prediction" if "v_pred" in shapes else None)
     if pred is not None and pred not in PREDICTION_TYPES:
         raise ScriptError(f"{op}: unknown prediction_type {pred!r}", hint="epsilon or v_prediction")
-    if variant == "sd2" and pred == "v_prediction":
-        variant = "sd2_v"
     if inpaint:
-        raise ScriptError(f"{op}: model {name!r} ({path.name}) is a single-file inpainting checkpoint (9-channel "
-                          "UNet), which this version cannot load from one file",
-                          hint="convert it to a diffusers folder (diffusers' from_single_file + save_pretrained) "
-                               "and configure that folder")
+        if variant not in INPAINT_VARIANTS:
+            raise ScriptError(f"{op}: model {name!r} ({path.name}) is an inpainting {VARIANTS[variant][3]}, which "
+                              "no pipeline runs", hint="use an SD 1.x, SD 2.x or SDXL inpainting checkpoint")
+        variant = INPAINT_VARIANTS[variant]
+    elif variant == "sd2" and pred == "v_prediction":
+        variant = "sd2_v"
     config_dir = beside_config(path) or CONFIGS / variant
     return CheckpointInfo(variant, config_dir, pred, inpaint)
 
