@@ -107,3 +107,15 @@ def test_a_checkpoint_alias_shows_its_kind(tmp_path):
 def test_nothing_configured(tmp_path):
     out = CliRunner().invoke(cli, ["models", "list", "--config", write_config(tmp_path, {"device": "cpu"})])
     assert "no models configured" in out.output and "checkpoints_dir" in out.output
+
+
+def test_relative_model_folders_in_viwo_toml_are_relative_to_the_file(tmp_path, monkeypatch):
+    from viwoscript.config import load_config
+
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "viwo.toml").write_text('[models]\ncheckpoints_dir = "models/Stable-diffusion"\n'
+                                                 'lora_dir = "~/Lora"\nsd = "org/model"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    models = load_config(tmp_path / "conf" / "viwo.toml").models
+    assert models["checkpoints_dir"] == str(tmp_path / "conf" / "models" / "Stable-diffusion")
+    assert models["lora_dir"] == "~/Lora" and models["sd"] == "org/model"  # ~ and aliases as written

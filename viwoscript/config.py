@@ -237,7 +237,7 @@ def apply_toml(cfg: Config, text: str, path: Path) -> None:
         if table == "models":
             _check_models(value, where)
             for key, v in value.items():
-                cfg.set(f"models.{key}", v, source)
+                cfg.set(f"models.{key}", _model_path(key, v, base), source)
             continue
         allowed = _SCHEMA[table]
         for key, v in value.items():
@@ -283,6 +283,18 @@ def _validate(table: str, key: str, v: Any, base: Path, where: _Locator) -> Any:
     if not (isinstance(v, str) and v):
         raise where.error(table, key, "config: paths.out must be a folder name", 'write out = "viwo-out"')
     return (base / Path(v).expanduser()).resolve()
+
+
+def _model_path(key: str, v: Any, base: Path) -> Any:
+    """A ``[models]`` folder setting (``checkpoints_dir``, ``upscale_dir``, ...) relative to the file's folder."""
+    if not _models_package():
+        return v
+    from .models.config import PATH_SETTINGS
+
+    if key not in PATH_SETTINGS or not isinstance(v, str) or not v:
+        return v
+    path = Path(v).expanduser()
+    return v if path.is_absolute() else str((base / path).resolve())
 
 
 def _models_package() -> bool:

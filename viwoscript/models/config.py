@@ -20,6 +20,9 @@ DTYPES = ("auto", "float32", "float16", "bfloat16")
 SETTINGS = ("default", "inpaint", "controlnets", "annotators", "device", "dtype", "cpu_offload", "vae_tiling",
             "vae_slicing", "safety_checker", "cache_bytes", "download", "upscale_dir", "face_detector",
             "checkpoints_dir", "lora_dir", "embeddings_dir", "vae_dir", "vaes", "allow_pickle", "cache_dir")
+#: Settings that are paths on the host (a relative one in viwo.toml is relative to the file's folder).
+PATH_SETTINGS = ("checkpoints_dir", "lora_dir", "embeddings_dir", "vae_dir", "cache_dir", "upscale_dir",
+                 "face_detector")
 #: The model folders of ``[models]`` (A1111/ComfyUI layouts): key → what lives there (``viwo models scan``).
 MODEL_DIRS = {"checkpoints_dir": "checkpoint", "lora_dir": "lora", "embeddings_dir": "embedding",
               "vae_dir": "vae"}
