@@ -292,3 +292,33 @@ def test_viwo_serve_jobs_and_calls_run_on_ray_workers(ex, tmp_path):
     assert ray.is_initialized()  # the server's executor joined: it left the session running
     blob = tmp_path / "data" / "files"
     assert made["images"][0]["sha256"] and blob.exists()
+
+
+def test_ctrl_c_stops_viwo_run_and_its_remote_work(ex, tmp_path):
+    import signal
+
+    import ray
+
+    address = ray.get_runtime_context().gcs_address
+    (tmp_path / "viwo.toml").write_text(f'[executor]\nkind = "ray"\naddress = "{address}"\nnum_workers = 2\n'
+                                        'num_cpus = 0.25\n')
+    (tmp_path / "forever.viwo").write_text('(std.seq (std.let B (std.import "batch")) (std.log "sending")\n'
+                                           '  (std.apply (obj.get B "each") [1 2] (std.lambda (x) (std.while true x))))')
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-m", "viwoscript", "run", "forever.viwo", "--gas", "unlimited"],
+                            cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:
+            if "sending" in line:
+                break
+        time.sleep(3)  # the items are on the workers, looping
+        proc.send_signal(signal.SIGINT)
+        rest = proc.stderr.read()
+        assert proc.wait(120) == 130
+    finally:
+        proc.kill()
+    assert "interrupted" in rest and "ray executor (joined" in rest
+    deadline = time.monotonic() + 60
+    while ray.available_resources().get("CPU", 0) < 1.0 and time.monotonic() < deadline:
+        time.sleep(0.2)  # the run's workers are gone: only the module's two (0.5 CPU each) hold CPUs
+    assert ray.available_resources().get("CPU", 0) == pytest.approx(1.0)

@@ -154,6 +154,23 @@ def test_errors_travel_with_class_and_position():
     assert type(again) is type(info.value) and again.message == "boom" and again.span == info.value.span
 
 
+def test_model_affinity_prefers_a_worker_that_holds_the_model():
+    from viwoscript.executors.ray import _Pool
+
+    pool = _Pool(3)
+    for w in (0, 1, 2):
+        assert pool.take() == w
+    pool.give(0, ["sd15"])
+    pool.give(1, ["sdxl"])
+    pool.give(2, [])
+    assert pool.take("sdxl") == 1  # the worker that holds it
+    assert pool.take("flux") == 2  # nobody holds it: a worker holding nothing (the others stay warm)
+    assert pool.take("flux") == 0  # only one left
+    assert pool.take("sdxl") is None
+    pool.give(1)  # models unchanged
+    assert pool.take("sd15", avoid={1}) == 1  # nothing else is free: the avoided worker rather than none
+
+
 # --- configuration ----------------------------------------------------------------------------------
 
 def config(tmp_path, text: str):

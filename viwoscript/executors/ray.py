@@ -226,6 +226,7 @@ class RayExecutor(Executor):
             self._owns_ray = False
             return
         options.setdefault("object_store_memory", LOCAL_OBJECT_STORE)
+        options.setdefault("_node_ip_address", "127.0.0.1")  # a private instance: nothing listens beyond loopback
         try:
             ray.init(**options)
         except Exception as e:  # noqa: BLE001 - Ray raises many kinds; all mean "could not start"
