@@ -267,6 +267,7 @@ def test_viwo_serve_jobs_and_calls_run_on_ray_workers(ex, tmp_path):
     async def go():
         sc = config(tmp_path, grants="default")
         server = Server(sc, executor=remote)
+        remote.host = server  # (make_executor passes it when the server builds its own executor)
         async with TestServer(make_app(sc, server=server), host="127.0.0.1") as ts, TestClient(ts) as client:
             rpc = await Rpc.connect(client)
             job = await rpc.call("execute_script", script="(+ 1 2)")
@@ -278,6 +279,15 @@ def test_viwo_serve_jobs_and_calls_run_on_ray_workers(ex, tmp_path):
             call = await rpc.call("plugin_rpc", method="diffusers.generate",
                                   params={"prompt": "a comet", "width": 64, "height": 64, "steps": 2, "seed": 5})
             assert call["seed"] == 5
+            # an upload named in the script goes along with the job
+            from server_helpers import TOKEN_A, png_bytes
+
+            up = await (await client.post("/blobs", data=png_bytes(8, 6),
+                                          headers={"Authorization": f"Bearer {TOKEN_A}"})).json()
+            sized = await rpc.call("execute_script", script=f'(image.size (image.load "blob:{up["sha256"]}"))')
+            assert sized["status"] == "done" and sized["result"] == [8, 6], sized["error"]
+            missing = await rpc.call("execute_script", script=f'(image.load "blob:{"0" * 64}")')
+            assert missing["status"] == "error" and "no upload" in missing["error"]["message"]
             bad = await rpc.call("execute_script", script='(+ 1\n (std.throw "boom"))')
             assert bad["status"] == "error" and bad["error"]["message"] == "boom" and bad["error"]["line"] == 2
             long = await rpc.call("submit_script", script=FOREVER)
@@ -288,7 +298,7 @@ def test_viwo_serve_jobs_and_calls_run_on_ray_workers(ex, tmp_path):
         return made
 
     made = run(go())
-    assert remote.counts.get("worker-1", 0) >= 4
+    assert remote.counts.get("worker-1", 0) >= 6
     assert ray.is_initialized()  # the server's executor joined: it left the session running
     blob = tmp_path / "data" / "files"
     assert made["images"][0]["sha256"] and blob.exists()
@@ -322,3 +332,21 @@ def test_ctrl_c_stops_viwo_run_and_its_remote_work(ex, tmp_path):
     while ray.available_resources().get("CPU", 0) < 1.0 and time.monotonic() < deadline:
         time.sleep(0.2)  # the run's workers are gone: only the module's two (0.5 CPU each) hold CPUs
     assert ray.available_resources().get("CPU", 0) == pytest.approx(1.0)
+
+
+def test_a_unit_cancelled_at_any_moment_ends_cancelled(ex):
+    """Cancel races the unit's start: before it is sent, before the worker registers it, while it runs."""
+    from viwoscript.executors.base import RunSettings
+    from viwoscript.limits import Limits
+
+    settings = RunSettings(limits=Limits(gas=10**9, timeout=600), grants="default")
+    for i in range(8):
+        out: dict = {}
+        work = f"race-{i}"
+        thread = threading.Thread(target=lambda w=work, o=out: o.setdefault(
+            "outcome", ex.run_unit(w, "(std.while true null)", None, None, settings, None)))
+        thread.start()
+        time.sleep(0.03 * i)
+        ex.cancel(work)
+        thread.join(60)
+        assert out["outcome"].status == "cancelled", i

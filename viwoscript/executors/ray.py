@@ -35,6 +35,8 @@ EVENT_POLL_S = 0.25
 CANCEL_GRACE_S = 5.0
 #: How long workers may take to start (and be placed on the cluster).
 START_TIMEOUT_S = 120.0
+#: Most bytes of uploads (``blob:`` sources) sent with one job.
+MAX_UPLOADS_BYTES = 512 * 1024 * 1024
 #: Object store of a local cluster started by the executor (bytes): results are small images.
 LOCAL_OBJECT_STORE = 200 * 1024 * 1024
 
@@ -457,20 +459,47 @@ class RayExecutor(Executor):
     # --- whole jobs and single calls (viwo serve) ---------------------------------------------------
     async def run_job(self, spec: JobSpec, on_event: EventCallback) -> Outcome:
         return await asyncio.get_running_loop().run_in_executor(
-            None, self.run_unit, spec.id, spec.script, None, spec.args, spec.settings, on_event, spec.filename)
+            None, self.run_unit, spec.id, spec.script, None, spec.args, spec.settings, on_event, spec.filename,
+            spec.user)
 
     async def run_call(self, spec: CallSpec, on_event: EventCallback) -> Outcome:
         script = ["std.call_method", ["get_capability", spec.capability], spec.method, ["std.arg", 0]]
         return await asyncio.get_running_loop().run_in_executor(
-            None, self.run_unit, spec.id, script, None, [spec.params], spec.settings, on_event, None)
+            None, self.run_unit, spec.id, script, None, [spec.params], spec.settings, on_event, None, spec.user)
 
     async def run_batch_item(self, spec: BatchItemSpec, on_event: EventCallback) -> Outcome:
         script = ["std.apply", spec.fn, ["std.arg", 0]]
         return await asyncio.get_running_loop().run_in_executor(
-            None, self.run_unit, spec.id, script, None, [spec.item], spec.settings, on_event, None)
+            None, self.run_unit, spec.id, script, None, [spec.item], spec.settings, on_event, None, spec.user)
+
+    def uploads(self, user: str | None, script: Any, args: Any) -> dict | None:
+        """The uploads (sha256 → bytes) the ``blob:`` names written in ``script`` and ``args`` refer to, read
+        here from the host (the server) for ``user``, to go with the unit; names ``user`` may not read are
+        left out (the script's error says so on the worker)."""
+        if self.host is None or user is None or not hasattr(self.host, "resolve_blob"):
+            return None
+        import json
+        import re
+
+        text = script if isinstance(script, str) else json.dumps(script, default=str)
+        if args:
+            text += json.dumps(args, default=str)
+        found: dict[str, bytes] = {}
+        total = 0
+        for digest in dict.fromkeys(re.findall(r"blob:([0-9a-f]{64})", text)):
+            try:
+                data = self.host.resolve_blob(user, digest, "job").read_bytes()
+            except (ScriptError, OSError):
+                continue
+            total += len(data)
+            if total > MAX_UPLOADS_BYTES:
+                raise ExecutorError(f"ray executor: the uploads this job names are more than "
+                                    f"{MAX_UPLOADS_BYTES // 2**20} MiB", hint="name fewer or smaller uploads")
+            found[digest] = data
+        return found
 
     def run_unit(self, work_id: str, script: Any, captures: dict | None, args: list | None, settings: RunSettings,
-                 on_event: EventCallback | None, filename: str | None = None) -> Outcome:
+                 on_event: EventCallback | None, filename: str | None = None, user: str | None = None) -> Outcome:
         """Run one unit on a free worker (waiting for one), on the calling thread; retried once on another
         worker if its worker dies."""
         from ..travel import error_from_record
@@ -478,6 +507,10 @@ class RayExecutor(Executor):
         self.start()
         ray = import_ray()
         source = script if isinstance(script, str) else None
+        try:
+            blobs = self.uploads(user, script, args)
+        except ExecutorError as e:
+            return Outcome("error", error=e, source=source)
         avoid: set[int] = set()
         for _attempt in range(2):
             w = self._pool.take(None, avoid, block=True, stop=lambda: work_id in self._cancelled)
@@ -487,7 +520,7 @@ class RayExecutor(Executor):
                     if w is not None:
                         self._pool.give(w)
                     return Outcome("cancelled", source=source)
-                ref = self._actors[w].run.remote(work_id, script, captures, args, settings, filename)
+                ref = self._actors[w].run.remote(work_id, script, captures, args, settings, filename, user, blobs)
                 self._running[work_id] = (w, ref)
             while True:
                 ready, _ = ray.wait([ref], timeout=EVENT_POLL_S)

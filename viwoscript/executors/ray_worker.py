@@ -103,10 +103,20 @@ class Worker:
         return self._caps
 
     def run(self, work_id: str, script: Any, captures: dict | None, args: list | None, settings: Any,
-            filename: str | None = None) -> dict:
+            filename: str | None = None, user: str | None = None, blobs: dict | None = None) -> dict:
         """Run one unit: ``script`` (text, JSON data or a tree) with ``captures`` (packed, see
-        :mod:`viwoscript.travel`) as its variables. Returns ``{status, value | error, gas, worker,
+        :mod:`viwoscript.travel`) as its variables; ``blobs`` (sha256 → bytes) are the uploads its
+        ``blob:`` sources name, sent along by the server. Returns ``{status, value | error, gas, worker,
         models, events}``: ``status`` is ``ok``, ``error`` or ``cancelled``."""
+        if blobs is None:  # not from a server: no uploads to resolve
+            return self._run(work_id, script, captures, args, settings, filename, user, None)
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="viwo-blobs-") as folder:
+            return self._run(work_id, script, captures, args, settings, filename, user,
+                             _Uploads(folder, blobs, self.models))
+
+    def _run(self, work_id, script, captures, args, settings, filename, user, host) -> dict:
         from ..errors import InterruptedError_
         from ..scope import Scope
         from ..travel import Item, check_result, error_record, item_scope, tag_images
@@ -120,16 +130,17 @@ class Worker:
             with self._lock:
                 self._events.append((work_id, event))
 
-        rt = JobRuntime(limits=settings.limits, grants=settings.grants, roots=settings.roots,
+        rt = JobRuntime(user=user, host=host, limits=settings.limits, grants=settings.grants, roots=settings.roots,
                         canvas_size=settings.canvas_size, runner=settings.runner, on_event=on_event,
                         capabilities=self.capabilities(), opcodes=self.recipe.get("opcodes") or (),
                         plugins=self.recipe.get("plugins", True))
         rt.models = self.models()
         with self._lock:
-            if work_id in self._cancelled:
-                self._cancelled.discard(work_id)
-                return self._end(work_id, {"status": "cancelled"})
-            self._running[work_id] = rt
+            cancelled = work_id in self._cancelled
+            if not cancelled:
+                self._running[work_id] = rt
+        if cancelled:  # cancelled before it started (_end takes the lock itself)
+            return self._end(work_id, {"status": "cancelled"})
         ev = None
         try:
             tree = rt.parse(script, filename=filename)
@@ -160,3 +171,35 @@ class Worker:
         out.setdefault("gas", 0)
         out.update(worker=self.name, models=self.loaded(), events=mine)
         return out
+
+
+class _Uploads:
+    """The host of a unit run on a worker: the ``blob:`` uploads the server sent with it (written to a
+    private folder for the unit's lifetime) and the worker's model manager."""
+
+    def __init__(self, folder: str, blobs: dict, models):
+        from pathlib import Path
+
+        self.files = {}
+        for digest, data in blobs.items():
+            path = Path(folder) / digest
+            path.write_bytes(data)
+            self.files[digest] = path
+        self._models = models
+
+    def runtime_kwargs(self, user: str) -> dict:
+        return {}
+
+    def resolve_blob(self, user: str, digest: str, op: str):
+        from ..errors import ScriptError
+
+        path = self.files.get(digest.split(".")[0])
+        if path is None:
+            raise ScriptError(f"{op}: no upload blob:{digest[:80]}",
+                              hint="upload the image with POST /blobs and use the sha256 it returns; on the ray "
+                                   "executor a blob: name must be written out in the script (not computed)")
+        return path
+
+    def model_manager(self):
+        return self._models()
+
