@@ -103,6 +103,8 @@ class Embeddings:
     used: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     _vectors: dict[str, Any] = field(default_factory=dict)
+    #: Per tokenizer (by id, for this call): first token of a name → [(its tokens, name)], longest first.
+    lookups: dict[int, dict] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Any) -> Embeddings:

@@ -270,14 +270,16 @@ def _finder(tok: Any, enc: _Encoder, emb: Embeddings) -> FindEmbedding | None:
     (the longest name first)."""
     if not emb.files:
         return None
-    names = list(emb.files)
-    ids = tok(names, truncation=False, add_special_tokens=False, verbose=False).input_ids
-    lookup: dict[int, list[tuple[list[int], str]]] = {}
-    for name, name_ids in zip(names, ids, strict=True):
-        if name_ids:
-            lookup.setdefault(name_ids[0], []).append((name_ids, name))
-    for entries in lookup.values():
-        entries.sort(key=lambda e: -len(e[0]))
+    lookup = emb.lookups.get(id(tok))
+    if lookup is None:  # once per tokenizer and call, whatever the number of prompts
+        names = list(emb.files)
+        ids = tok(names, truncation=False, add_special_tokens=False, verbose=False).input_ids
+        lookup = emb.lookups[id(tok)] = {}
+        for name, name_ids in zip(names, ids, strict=True):
+            if name_ids:
+                lookup.setdefault(name_ids[0], []).append((name_ids, name))
+        for entries in lookup.values():
+            entries.sort(key=lambda e: -len(e[0]))
 
     def find(tokens: list[int], position: int) -> tuple[list[int], int] | None:
         for name_ids, name in lookup.get(tokens[position], ()):
