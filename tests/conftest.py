@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from viwoscript.errors import ViwoError
 from viwoscript.nodes import Array
@@ -16,6 +17,11 @@ from viwoscript.syntax import parse, to_json
 from viwoscript.values import HostValue, Lambda
 
 LANG_DIR = Path(__file__).parent / "lang"
+
+# No per-example deadline: on a loaded CI machine one example may take longer than hypothesis' 200 ms
+# default, and a timed assertion is not a property (performance goals live in benchmarks/).
+settings.register_profile("viwoscript", deadline=None)
+settings.load_profile("viwoscript")
 
 # Runtime.run raises the recursion limit for its big-stack evaluation thread; do it up front so that
 # hypothesis does not warn that it changed during a test.
