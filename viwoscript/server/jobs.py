@@ -64,8 +64,8 @@ class JobManager:
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         start = getattr(self.executor, "start", None)  # an executor elsewhere (Ray): its workers, now
-        if start is not None:
-            await self.loop.run_in_executor(None, start)
+        if start is not None:  # (on this thread, before the server listens: Ray wants the main thread)
+            start()
         interrupted = await self.db(self.jobs.recover)
         if interrupted:
             log.warning("%d job(s) were running when the server stopped: now interrupted", len(interrupted))
