@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "web"))
+sys.path.insert(0, str(Path(__file__).parent))
 import blocks_corpus  # noqa: E402
+from web_server import browser_missing, chromium, watch_console  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1] / "viwoscript" / "web"
 
@@ -57,18 +59,8 @@ def test_conversions_with_node(corpus):
 
 # --- through the real Blockly -----------------------------------------------------------------------
 
-CHROMIUM = shutil.which("chromium-headless-shell") or shutil.which("chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
-
-
 def _need_browser():
-    import importlib.util
-
-    if CHROMIUM is None or importlib.util.find_spec("playwright") is None:
-        why = "needs Debian's chromium-headless-shell (apt-get install -y chromium-headless-shell) and pip playwright"
-        if CI:
-            pytest.fail(f"CI=true: {why}")
+    if why := browser_missing():  # under CI=true a missing browser fails instead
         pytest.skip(why)
 
 
@@ -89,8 +81,6 @@ class _Static(http.server.SimpleHTTPRequestHandler):
 def blockly_page(corpus):
     """A blank page serving viwoscript/web/ (and the corpus) with Blockly loaded."""
     _need_browser()
-    from playwright.sync_api import sync_playwright
-
     blank = corpus.parent / "blank.html"
     blank.write_text("<!doctype html><html><head><link rel='icon' href='data:,'></head><body><div id='ws'></div>"
                      "<script src='/vendor/blockly/blockly.min.js'></script></body></html>")
@@ -98,18 +88,14 @@ def blockly_page(corpus):
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(ROOT)))
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{srv.server_address[1]}"
-    problems: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as browser:
         page = browser.new_page()
-        page.on("console", lambda m: problems.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
-        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        problems = watch_console(page)
         page.goto(f"{base}/_blank.html")
         page.wait_for_function("window.Blockly !== undefined")
         page.base = base
         page.problems = problems
         yield page
-        browser.close()
     srv.shutdown()
     assert not problems, "\n".join(problems)
 

@@ -13,11 +13,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from web_server import CHROMIUM, CHROMIUM_ARGS, ServedUI, browser_missing  # noqa: E402
+from web_server import ServedUI, browser_missing, chromium, ui_page  # noqa: E402
 
 from viwoscript.capabilities import Capability, ParamSpec, method  # noqa: E402
-
-ARGS = CHROMIUM_ARGS
 
 if why := browser_missing():
     pytest.skip(why, allow_module_level=True)
@@ -50,27 +48,14 @@ def served(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
 def page(browser, served):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    pg = context.new_page()
-    problems: list[str] = []
-    pg.on("console", lambda m: problems.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
-    pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    pg.goto(served.url)
-    pg.wait_for_selector(".conn-open", timeout=15000)
-    pg.wait_for_function("window.viwo && window.viwo.store.get().session")
-    yield pg
-    context.close()
-    assert not problems, "console errors: " + "\n".join(problems)
+    with ui_page(browser, served.url) as pg:
+        yield pg
 
 
 def set_script(pg, text: str, marker: str):

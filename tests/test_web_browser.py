@@ -17,9 +17,8 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from web_server import CHROMIUM, CHROMIUM_ARGS, ServedUI, browser_missing  # noqa: E402
+from web_server import ServedUI, browser_missing, chromium, ui_page  # noqa: E402
 
-ARGS = CHROMIUM_ARGS
 SIZE = 512
 
 if why := browser_missing():
@@ -36,30 +35,14 @@ def served(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
 def page(browser, served):
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
-    pg = context.new_page()
-    problems: list[str] = []
-    pg.on("console", lambda m: problems.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
-    pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    pg.goto(served.url)
-    pg.wait_for_selector(".conn-open", timeout=15000)
-    pg.wait_for_function("window.viwo && window.viwo.store.get().session")
-    pg.problems = problems
-    yield pg
-    allowed = getattr(pg, "allowed_problems", ())
-    left = [p for p in problems if not any(a in p for a in allowed)]
-    context.close()
-    assert not left, "console errors: " + "\n".join(left)
+    with ui_page(browser, served.url, accept_downloads=True) as pg:
+        yield pg
 
 
 def session_id(pg) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -27,6 +28,46 @@ def browser_missing() -> str | None:
     if os.environ.get("CI", "").lower() == "true":
         raise RuntimeError(f"CI=true: {why}")
     return why
+
+
+@contextlib.contextmanager
+def chromium():
+    """Debian's Chromium launched through Playwright (a test module's browser)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def watch_console(page) -> list[str]:
+    """The console errors and uncaught page errors ``page`` shows from now on (a list that fills)."""
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    return problems
+
+
+@contextlib.contextmanager
+def ui_page(browser, url: str, **context_options):
+    """A 1280×800 page of the served UI, connected and holding a canvas session. On leaving, the test fails
+    if the page logged a console error (except those containing a string of ``page.allowed_problems``)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, **context_options)
+    page = context.new_page()
+    page.problems = watch_console(page)
+    page.goto(url)
+    page.wait_for_selector(".conn-open", timeout=15000)
+    page.wait_for_function("window.viwo && window.viwo.store.get().session")
+    try:
+        yield page
+    finally:
+        allowed = getattr(page, "allowed_problems", ())
+        left = [p for p in page.problems if not any(a in p for a in allowed)]
+        context.close()
+    assert not left, "console errors: " + "\n".join(left)
 
 
 def free_port() -> int:
