@@ -227,3 +227,25 @@ def test_cli_run_offers_the_executor_option():
 
     out = CliRunner().invoke(cli, ["run", "--help"]).output
     assert "--executor [local|ray]" in out
+
+
+def test_images_this_process_saves_in_an_executor_run_name_the_executor(tmp_path):
+    """`viwo run --executor ray`: an image made here (not on a worker) records executor and worker
+    "driver"; one a worker made keeps its own worker."""
+    import json
+
+    from PIL import Image as PILImage
+
+    from viwoscript.terminal.console import ImageSaver
+    from viwoscript.values import Image
+
+    saver = ImageSaver(tmp_path, "run")
+    saver.where = {"executor": "ray", "worker": "driver"}
+    pixels = np.zeros((4, 4, 3), np.uint8)
+    here = saver.save(Image(pixels, {"seed": 1}))
+    there = saver.save(Image(pixels, {"seed": 2, "executor": "ray", "worker": "worker-2"}))
+    meta = [json.loads(PILImage.open(p).text["viwo"])["metadata"] for p in (here, there)]
+    assert meta[0] == {"seed": 1, "executor": "ray", "worker": "driver"}
+    assert meta[1] == {"seed": 2, "executor": "ray", "worker": "worker-2"}
+    plain = ImageSaver(tmp_path, "local").save(Image(pixels, {"seed": 3}))
+    assert "executor" not in json.loads(PILImage.open(plain).text["viwo"])["metadata"]

@@ -194,6 +194,9 @@ class ImageSaver:
         #: the REPL's script grows with the session)
         self.script: Any = None
         self.args: list | None = None  # and its arguments
+        #: Where the run happened (``{"executor": "ray", "worker": "driver"}``), recorded in images that do not
+        #: say already (images made on a worker name theirs; design §17)
+        self.where: dict | None = None
         self._lock = threading.Lock()
 
     def save(self, image: Image, name: str | None = None) -> Path:
@@ -204,6 +207,8 @@ class ImageSaver:
             else:
                 path = self._next_free()
             script = self.script() if callable(self.script) else self.script
+            if self.where and "executor" not in image.metadata:
+                image = Image(image.pixels, {**image.metadata, **self.where})
             return save_png(image, path, script, self.args)
 
     def _next_free(self) -> Path:

@@ -91,7 +91,7 @@ def execute_on(ec, cfg: Config, rt, script: Script, **kw) -> int:
     try:
         ex.start()
         rt.executor = ex
-        return execute(cfg, rt, script, **kw)
+        return execute(cfg, rt, script, where={"executor": ex.name, "worker": "driver"}, **kw)
     except ViwoError as e:
         click.echo(e.render(color=use_color(sys.stderr)), err=True)
         return EXIT_ERROR
@@ -150,14 +150,16 @@ def eval_(expr, arg_pairs, args_json, config_path, gas, timeout, size, out, root
 
 
 def execute(cfg: Config, rt, script: Script, *, args: list, quiet: bool, as_json: bool, debug: bool, check: bool,
-            show_null: bool) -> int:
-    """Check, run and print a loaded script with the Runtime ``rt``; returns the exit code."""
+            show_null: bool, where: dict | None = None) -> int:
+    """Check, run and print a loaded script with the Runtime ``rt``; returns the exit code. ``where``:
+    metadata naming the executor, for the images this process makes (:func:`execute_on`)."""
     from ...errors import InterruptedError_, ViwoError
     from ...nodes import to_data
     from ...terminal.console import ImageSaver, Terminal, sigint_interrupts, use_color
 
     check_out_dir(cfg, script, rt)
     terminal = Terminal(ImageSaver(cfg.out_dir, script.stem), quiet=quiet)
+    terminal.saver.where = where
     rt.on_event = terminal.on_event
     color = use_color(sys.stderr)
     text = script.text
