@@ -252,6 +252,40 @@ def test_viwo_run_executor_ray_writes_the_same_files(ex, tmp_path):
     assert runtime(ex).run('(obj.get (batch.run (get_capability "test.sleep") "nap" {"seconds" 0} [{"tag" 1}]) "ok")') == 1
 
 
+def test_viwo_run_arg_sets_run_as_whole_jobs_on_the_workers(ex, tmp_path):
+    """`viwo run FILE --arg-sets` with --executor ray: each set a whole job on a worker, the same files
+    pixel for pixel as the local executor's, each recording the worker that made it."""
+    import ray
+    from PIL import Image as PILImage
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    script = tmp_path / "gen.viwo"
+    script.write_text('(obj.get (std.call_method (get_capability "diffusers.generate") "textToImage" (std.arg 0) '
+                      '{"width" 64 "height" 64 "steps" 2 "seed" (std.arg 1)}) "image")', encoding="utf-8")
+    sets = tmp_path / "sets.json"
+    sets.write_text(json.dumps([["a comet", 1], ["a cat", 2], {"prompt": "a dog", "seed": 3}]), encoding="utf-8")
+    address = ray.get_runtime_context().gcs_address
+    outs = {}
+    for kind in ("local", "ray"):
+        work = tmp_path / kind
+        work.mkdir()
+        (work / "viwo.toml").write_text(f'[executor]\naddress = "{address}"\nnum_workers = 2\nnum_cpus = 0.25\n')
+        proc = subprocess.run([sys.executable, "-m", "viwoscript", "run", str(script), "--arg-sets", str(sets),
+                               "--executor", kind, "--out", "out"], cwd=work, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        outs[kind] = work / "out"
+    names = sorted(p.name for p in outs["local"].iterdir())
+    assert names == [f"gen-set00{i}-001.png" for i in (1, 2, 3)]
+    assert names == sorted(p.name for p in outs["ray"].iterdir())
+    for name in names:
+        a, b = PILImage.open(outs["local"] / name), PILImage.open(outs["ray"] / name)
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+        meta = json.loads(b.text["viwo"])["metadata"]
+        assert meta["executor"] == "ray" and meta["worker"] in ("worker-1", "worker-2")
+        assert "executor" not in json.loads(a.text["viwo"])["metadata"]
+
+
 def test_viwo_serve_jobs_and_calls_run_on_ray_workers(ex, tmp_path):
     """Whole jobs and single capability calls of `viwo serve` go through the ray executor (here one that
     joins the module's Ray session, so closing the server leaves it running); cancel reaches the worker."""

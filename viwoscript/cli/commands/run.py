@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import click
 
 from .. import options
-from ..app import CONTEXT, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Exit, cli, guarded
+from ..app import CONTEXT, EXIT_ERROR, Exit, cli, guarded
+from ..execute import execute
 from ..options import (
     argument_options,
     make_config,
@@ -34,9 +35,13 @@ if TYPE_CHECKING:
 @click.option("--executor", type=click.Choice(["local", "ray"]), default=None,
               help="Where batch items run: local (default: here, one after another) or ray (Ray workers, at "
                    "the same time; [executor] in viwo.toml configures it, see docs/distributed.md).")
+@click.option("--arg-sets", "arg_sets", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Run the script once per argument set in FILE (JSON: a list of argument lists, or of objects "
+                   "of template parameters), each set a whole job: one after another here, or at the same time "
+                   "on the workers with --executor ray. Images are saved as NAME-setNNN-001.png.")
 @guarded
 def run(file, arg_pairs, args_json, config_path, gas, timeout, size, out, roots, runner, quiet, as_json, debug,
-        no_check, show_script, executor):
+        no_check, show_script, executor, arg_sets):
     """Run a script: a .viwo (text) or .json file, - for stdin, template:NAME, a PNG/JPEG/WebP that viwo saved,
     or an A1111 image (its parameters become the equivalent script, run with your models).
 
@@ -53,12 +58,21 @@ def run(file, arg_pairs, args_json, config_path, gas, timeout, size, out, roots,
       viwo run a1111.png --show-script     replay an A1111 image (model, LoRAs from viwo.toml [models])
       viwo run template:sweep --arg prompt='a cat'
       viwo run examples/batch_seeds.viwo --executor ray
+      viwo run template:sweep --arg-sets prompts.json --executor ray
     """
     from ...executors.settings import executor_config
     from ...terminal.loader import load_script
 
     cfg = make_config(config_path, gas, timeout, size, out, roots, runner)
     ec = executor_config(cfg, executor)
+    if arg_sets is not None:
+        from .run_sets import run_sets
+
+        if arg_pairs or args_json or show_script:
+            raise click.UsageError("--arg-sets gives every run its arguments: leave out --arg, --args-json and "
+                                   "--show-script")
+        raise Exit(run_sets(file, arg_sets, cfg, ec, models=_model_config(cfg), quiet=quiet, as_json=as_json,
+                            debug=debug, check=not no_check, show_null=as_json))
     rt = options.make_runtime(cfg)  # configuration errors leave through guarded (exit 2)
     if file.startswith("template:"):  # template parameters by name: --arg prompt="a cat" --arg seed=5
         script = load_script(file, rt.parse, template_args=template_args(arg_pairs, args_json))
@@ -147,67 +161,3 @@ def eval_(expr, arg_pairs, args_json, config_path, gas, timeout, size, out, root
     script = Script(tree, "<eval>", expr, None, "eval")
     raise Exit(execute(cfg, rt, script, args=args, quiet=quiet, as_json=as_json, debug=debug, check=not no_check,
                        show_null=True))
-
-
-def execute(cfg: Config, rt, script: Script, *, args: list, quiet: bool, as_json: bool, debug: bool, check: bool,
-            show_null: bool, where: dict | None = None) -> int:
-    """Check, run and print a loaded script with the Runtime ``rt``; returns the exit code. ``where``:
-    metadata naming the executor, for the images this process makes (:func:`execute_on`)."""
-    from ...errors import InterruptedError_, ViwoError
-    from ...nodes import to_data
-    from ...terminal.console import ImageSaver, Terminal, sigint_interrupts, use_color
-
-    check_out_dir(cfg, script, rt)
-    terminal = Terminal(ImageSaver(cfg.out_dir, script.stem), quiet=quiet)
-    terminal.saver.where = where
-    rt.on_event = terminal.on_event
-    color = use_color(sys.stderr)
-    text = script.text
-    try:
-        if check:
-            from ...checker import check_tree
-
-            diagnostics = check_tree(script.tree, rt.registry)
-            errors = [d for d in diagnostics if d.severity == "error"]
-            for d in diagnostics if (errors or not quiet) else ():
-                terminal.err(d.render(text, color=color))
-            if errors:
-                return EXIT_ERROR
-        terminal.saver.script = to_data(script.tree)
-        terminal.saver.args = args
-        with sigint_interrupts(rt):
-            value = rt.run(script.tree, filename=script.filename, args=args)
-        terminal.stop_progress()
-        try:
-            terminal.result(value, as_json=as_json, show_null=show_null, limits=rt.limits)
-        except (ValueError, OSError) as e:  # a result with no JSON form; an image that cannot be saved
-            terminal.error(f"error: {e}")
-            return EXIT_ERROR
-        return EXIT_OK
-    except (InterruptedError_, KeyboardInterrupt):
-        terminal.error("interrupted")
-        return EXIT_INTERRUPTED
-    except ViwoError as e:
-        terminal.error(e.render(None if e.source else text, color=color))
-        if debug:
-            import traceback
-
-            terminal.error("".join(traceback.format_exception(e)).rstrip())
-        return EXIT_ERROR
-    finally:
-        terminal.stop_progress()
-
-
-def check_out_dir(cfg: Config, script: Script, rt) -> None:
-    """Before anything runs: a script that can make images needs an output folder it can write to."""
-    from ...config import DEFAULT, ConfigError
-    from ...terminal.console import may_make_images, out_dir_problem
-
-    problem = out_dir_problem(cfg.out_dir)
-    if problem is None or not may_make_images(script.tree, rt.registry):
-        return
-    source = cfg.settings["paths.out"].source
-    where = "--out" if source == "--out" else "the output folder (default ./viwo-out)" if source == DEFAULT \
-        else f"{source}: [paths] out"
-    raise ConfigError(f"{where}: images cannot be saved: {problem}; nothing was run",
-                      hint="pass --out DIR with a folder you can write to, or set [paths] out in viwo.toml")
