@@ -119,3 +119,18 @@ def test_relative_model_folders_in_viwo_toml_are_relative_to_the_file(tmp_path, 
     models = load_config(tmp_path / "conf" / "viwo.toml").models
     assert models["checkpoints_dir"] == str(tmp_path / "conf" / "models" / "Stable-diffusion")
     assert models["lora_dir"] == "~/Lora" and models["sd"] == "org/model"  # ~ and aliases as written
+
+
+def test_a_missing_folder_is_a_warning_and_exit_1_and_every_loadable_suffix_is_listed(tmp_path):
+    from viwoscript.models import embeddings, lora, vae
+    from viwoscript.models.inventory import SUFFIXES
+
+    # what `list` shows is what the loaders read (a .bin LoRA, a .pth VAE)
+    assert set(SUFFIXES["lora"]) == set(lora.SAFE_SUFFIXES + lora.PICKLE_SUFFIXES)
+    assert set(SUFFIXES["vae"]) == set(vae.VAE_SUFFIXES) and set(SUFFIXES["embedding"]) == set(embeddings.SUFFIXES)
+    table = folders(tmp_path)
+    table["lora_dir"] = str(tmp_path / "Lorra")  # a typo
+    out = CliRunner().invoke(cli, ["models", "list", "--config", write_config(tmp_path, table)])
+    assert out.exit_code == 1
+    assert f"[models] lora_dir = {tmp_path / 'Lorra'} does not exist" in out.output
+    assert "dream.safetensors" in out.output  # the other folders are still listed

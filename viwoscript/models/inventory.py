@@ -14,16 +14,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .checkpoints import VARIANTS, detect, list_files, safetensors_header
+from . import embeddings, lora
+from .checkpoints import CHECKPOINT_SUFFIXES, VARIANTS, detect, list_files, safetensors_header
 from .config import MODEL_DIRS, ModelConfig
 from .hashes import FileHashes, HashCache
+from .vae import VAE_SUFFIXES
 
-#: Kind → file suffixes found in its folder.
+#: Kind → file suffixes found in its folder: the ones each kind's loader reads (pickles too: they are
+#: listed, never opened, and load only with ``allow_pickle``).
 SUFFIXES = {
-    "checkpoint": (".safetensors", ".ckpt"),
-    "lora": (".safetensors", ".pt", ".ckpt"),
-    "embedding": (".safetensors", ".pt", ".bin"),
-    "vae": (".safetensors", ".pt", ".ckpt", ".bin"),
+    "checkpoint": CHECKPOINT_SUFFIXES,
+    "lora": lora.SAFE_SUFFIXES + lora.PICKLE_SUFFIXES,
+    "embedding": embeddings.SUFFIXES,
+    "vae": VAE_SUFFIXES,
 }
 FAMILY_NAMES = {768: "SD 1.x", 1024: "SD 2.x", 2048: "SDXL", 1280: "SDXL refiner"}
 
@@ -35,6 +38,13 @@ def model_files(config: ModelConfig) -> list[tuple[str, str, Path]]:
         for name, path in list_files(config.model_dir(key), SUFFIXES[kind]):
             out.append((kind, name, path))
     return out
+
+
+def missing_folders(config: ModelConfig) -> list[tuple[str, Path]]:
+    """``(key, folder)`` of each configured model folder that does not exist or is not a folder (a typo
+    in viwo.toml would otherwise just list nothing)."""
+    return [(key, folder) for key in MODEL_DIRS if (folder := config.model_dir(key)) is not None
+            and not folder.is_dir()]
 
 
 def a1111_hash(kind: str, h: FileHashes | None) -> str | None:
@@ -116,4 +126,4 @@ def inventory(config: ModelConfig, *, compute: bool = False, cache: HashCache | 
     return rows
 
 
-__all__ = ["SUFFIXES", "a1111_hash", "family_of", "inventory", "model_files"]
+__all__ = ["SUFFIXES", "a1111_hash", "family_of", "inventory", "missing_folders", "model_files"]

@@ -49,7 +49,8 @@ def list_models(as_json, config_path) -> None:
     checkpoint file or Hugging Face cache entry, family and native size, or why it cannot load. Then every
     file of checkpoints_dir, lora_dir, embeddings_dir and vae_dir with its family, size and A1111 hash
     (hashes already computed by `viwo models scan`; "-" where none is cached). Reads JSON and file
-    headers only; never downloads. Exits 1 when a configured model cannot load.
+    headers only; never downloads. Exits 1 when a configured model cannot load or a configured folder
+    does not exist.
 
     \b
     Example:
@@ -78,16 +79,23 @@ def scan_models(as_json, config_path) -> None:
 
 def _show(config_path, as_json: bool, *, compute: bool) -> None:
     from ...models.config import MODEL_DIRS, ModelConfig
-    from ...models.inventory import inventory
+    from ...models.inventory import inventory, missing_folders
     from ...models.resolve import FAMILY_LABELS, configured_models
 
     cfg = make_config(config_path)
     config = ModelConfig.from_table(cfg.models)
     rows = configured_models(config)
     files = inventory(config, compute=compute, progress=_progress() if compute and not as_json else None)
+    missing = missing_folders(config)
+    for key, folder in missing:
+        what = "is not a folder" if folder.exists() else "does not exist"
+        click.echo(f"warning: [models] {key} = {folder} {what}: nothing is listed or found there; "
+                   f"fix {key} in {cfg.path or 'viwo.toml'}",
+                   err=True)
+    ok = all(r["available"] for r in rows) and not missing
     if as_json:
         click.echo(json.dumps(rows + [{"role": "file", **f} for f in files], ensure_ascii=False, indent=2))
-        raise Exit(EXIT_OK if all(r["available"] for r in rows) else EXIT_ERROR)
+        raise Exit(EXIT_OK if ok else EXIT_ERROR)
     if not rows and not files:
         folders = ", ".join(MODEL_DIRS)
         click.echo(f"no models configured: add a [models] table to viwo.toml (an alias, default, or {folders}; "
@@ -107,7 +115,7 @@ def _show(config_path, as_json: bool, *, compute: bool) -> None:
             click.echo(f"{head}: cannot load: {row['reason']}")
     if files:
         _table(files, compute)
-    raise Exit(EXIT_OK if all(r["available"] for r in rows) else EXIT_ERROR)
+    raise Exit(EXIT_OK if ok else EXIT_ERROR)
 
 
 def _table(files: list[dict], computed: bool) -> None:
