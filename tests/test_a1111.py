@@ -216,3 +216,22 @@ def test_a_real_image_records_lora_and_ti_hashes_and_clip_skip(models):
     assert text.startswith("a zqx fox <lora:ink:0.7>\nSteps: 1, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: "
                            "7.5, Seed: 4, Size: 64x64, Model: tiny_sd, Clip skip: 2, "
                            f'Lora hashes: "ink: {lora_hash}", TI hashes: "zqx: {ti_hash}", ')
+
+
+def test_replay_picks_the_vae_by_name_or_hash_and_notes_a_missing_one(tmp_path):
+    from viwoscript.io.metadata import read_metadata
+    from viwoscript.models import ModelConfig
+    from viwoscript.models.a1111 import replay_script
+    from viwoscript.models.hashes import HashCache
+
+    (tmp_path / "VAE").mkdir()
+    (tmp_path / "VAE" / "mse.safetensors").write_bytes(b"\x02\x00\x00\x00\x00\x00\x00\x00{}vae")
+    h = HashCache(tmp_path / "cache" / "model-hashes.json").hashes(tmp_path / "VAE" / "mse.safetensors").model
+    config = ModelConfig(vae_dir=str(tmp_path / "VAE"), cache_dir=str(tmp_path / "cache"))
+    for text, want in (("VAE: mse.safetensors", "mse.safetensors"), (f"VAE hash: {h}, VAE: old-name", "mse")):
+        png = a1111_png(tmp_path / "v.png", f"x\nSteps: 3, Seed: 1, {text}")
+        script, notes = replay_script(read_metadata(png), config, "v.png")
+        assert script[4]["vae"] == want and notes == []
+    png = a1111_png(tmp_path / "v.png", "x\nSteps: 3, Seed: 1, VAE hash: 0123456789, VAE: gone")
+    script, notes = replay_script(read_metadata(png), config, "v.png")
+    assert "vae" not in script[4] and notes and "VAE 'gone' is not in [models] vae_dir" in notes[0]

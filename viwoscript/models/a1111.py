@@ -3,7 +3,7 @@
 :func:`replay_script` takes what :func:`viwoscript.io.metadata.read_metadata` read from the image (the
 parsed ``parameters``, ``info["a1111"]``) and the host's :class:`~.config.ModelConfig`, and builds one
 ``diffusers.generate`` ``textToImage`` call with the prompt (its ``<lora:…>`` tags kept), negative prompt,
-steps, sampler and schedule type, CFG scale, seed, size and clip skip. The model is found by A1111's
+steps, sampler and schedule type, CFG scale, seed, size, clip skip and VAE (found in ``[models] vae_dir``). The model is found by A1111's
 ``Model hash`` or ``Model`` name among the configured aliases and the checkpoints in ``[models]
 checkpoints_dir`` (hashes cached, see :mod:`.hashes`); each LoRA by its name in ``[models] lora_dir``, else by
 its ``Lora hashes`` entry (the tag is then renamed to the file found). What cannot be found is a
@@ -23,8 +23,8 @@ from .samplers import A1111_SAMPLERS, SAMPLER_SPECS, lookup, schedule_name
 GENERATE = ["get_capability", "diffusers.generate"]
 #: A1111 fields the replay reads; the others are listed in a note (Hires fix, ADetailer, ... do not replay).
 READ = {"Steps", "Sampler", "Schedule type", "CFG scale", "Seed", "Size", "Model hash", "Model", "Clip skip",
-        "Lora hashes", "TI hashes", "Version", "Denoising strength"}
-_IGNORED_QUIETLY = {"VAE hash", "VAE", "Capability", "Method", "Emphasis", "Downcast alphas_cumprod", "RNG"}
+        "Lora hashes", "TI hashes", "Version", "Denoising strength", "VAE", "VAE hash"}
+_IGNORED_QUIETLY = {"Capability", "Method", "Emphasis", "Downcast alphas_cumprod", "RNG"}
 
 
 def replay_script(info: dict, config: Any, source: str = "image", *,
@@ -54,6 +54,9 @@ def replay_script(info: dict, config: Any, source: str = "image", *,
     model = find_model(fields.get("Model"), fields.get("Model hash"), config, where)
     if model is not None:
         options["model"] = model
+    vae = find_vae(fields.get("VAE"), fields.get("VAE hash"), config, notes)
+    if vae is not None:
+        options["vae"] = vae
     clip = _number(fields.get("Clip skip"), int)
     if clip is not None and clip > 1:
         options["clip_skip"] = clip
@@ -150,6 +153,33 @@ def find_model(name: str | None, hash_: str | None, config: Any, where: str) -> 
     raise ScriptError(f"{where}: {what}{f' (hash {hash_})' if hash_ else ''} is not among the configured models",
                       hint=f"put {name or 'the checkpoint'}.safetensors in [models] checkpoints_dir, or add an alias "
                            f"in viwo.toml: [models] {_alias_key(name)} = \"/path/to/model\"")
+
+
+def find_vae(name: str | None, hash_: str | None, config: Any, notes: list[str]) -> str | None:
+    """The name in ``[models] vae_dir`` of A1111's ``VAE`` (by name, else by ``VAE hash``: a renamed
+    file); ``None`` with a note when it is not there (the model's own VAE then decodes)."""
+    if not name and not hash_:
+        return None
+    from .checkpoints import _stem, find_in_dir, list_files
+    from .vae import VAE_SUFFIXES
+
+    folder = Path(os.path.expanduser(config.vae_dir)) if getattr(config, "vae_dir", None) else None
+    if name and find_in_dir(name, folder, VAE_SUFFIXES) is not None:
+        return name
+    if hash_ and folder is not None:
+        from .hashes import HashCache
+
+        cache = HashCache.for_config(config)
+        for rel, path in list_files(folder, VAE_SUFFIXES):
+            try:
+                if cache.hashes(path).matches(hash_):
+                    return _stem(rel)
+            except OSError:
+                continue
+    what = f"{name!r}" if name else f"with hash {hash_}"
+    notes.append(f"VAE {what} is not in [models] vae_dir: the model's own VAE (or its [models] vaes entry) "
+                 "decodes; put the VAE file in vae_dir to replay it")
+    return None
 
 
 def _alias_key(name: str | None) -> str:
