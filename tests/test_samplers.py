@@ -151,3 +151,16 @@ def test_a_call_s_sampler_options_reach_the_pipeline_and_its_metadata(tmp_path):
     # DPM++ SDE draws Brownian noise: seeded by the call, so the same seed gives the same image
     a, b = (rt.run(gen, args=[{**small, "scheduler": "DPM++ SDE"}])["image"].pixels for _ in range(2))
     assert np.array_equal(a, b)
+
+
+def test_an_unknown_sampler_name_suggests_the_nearest_ones():
+    from viwoscript import Runtime
+    from viwoscript.capabilities.fake import FakeGenerate
+
+    gen = '(std.call_method (get_capability "diffusers.generate") "textToImage" "x" {"scheduler" (std.arg 0)})'
+    for wrong, message in (("dpm++ 2m karras", 'got "dpm++ 2m karras"; did you mean "DPM++ 2M Karras"?'),
+                           ("DPM++ 2Mx", 'did you mean "DPM++ 2M"')):
+        with pytest.raises(ArgumentError) as info:
+            Runtime(capabilities=[FakeGenerate], grants="default").run(gen, args=[wrong])
+        assert message in info.value.message and "scheduler must be one of" in info.value.message
+        assert '"euler_a"' in info.value.hint  # the full list stays in the hint

@@ -112,9 +112,27 @@ def validate_value(where: str, p: ParamSpec, v: Any, ctx: CallContext | None = N
             raise _type_error(where, p, v)
     if p.choices is not None and not any(_same(v, c) for c in p.choices):
         allowed = ", ".join(to_display(c) for c in p.choices)
-        raise ArgumentError(f"{where}: {p.name} must be one of {allowed}, got {to_display(v)}",
-                            hint=f"allowed: {allowed}")
+        if len(p.choices) <= _SHORT_CHOICES:
+            raise ArgumentError(f"{where}: {p.name} must be one of {allowed}, got {to_display(v)}",
+                                hint=f"allowed: {allowed}")
+        raise ArgumentError(f"{where}: {p.name} must be one of {len(p.choices)} names, got {to_display(v)}"
+                            + _did_you_mean(v, p.choices), hint=f"allowed: {allowed}")
     return v
+
+
+#: Up to this many choices are listed in the error message itself; longer lists only in its hint.
+_SHORT_CHOICES = 12
+
+
+def _did_you_mean(v: Any, choices: Any) -> str:
+    """``; did you mean "X"?`` for the closest text choices (any case), or nothing."""
+    import difflib
+
+    if not isinstance(v, str):
+        return ""
+    texts = {c.lower(): c for c in choices if isinstance(c, str)}
+    close = [v.lower()] if v.lower() in texts else difflib.get_close_matches(v.lower(), list(texts), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(to_display(texts[c]) for c in close)}?" if close else ""
 
 
 def _validate_fields(where: str, p: ParamSpec, obj: dict, ctx: CallContext | None) -> dict:
