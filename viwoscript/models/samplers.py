@@ -180,9 +180,14 @@ def choose(name: str | None, schedule_type: str | None = None, timestep_spacing:
         flags = SCHEDULE_TYPES[schedule]
         bad = [f for f in flags if cls is not None and not _supports(cls, f)]
         if bad:
-            raise ArgumentError(f"{where}: schedule type {schedule!r} is not available with "
-                                f"{spec.a1111 if spec else cls}",
-                                hint="Karras, Exponential and Beta work with Euler, LMS, Heun, DPM2, DPM++ and UniPC")
+            works = "Karras, Exponential and Beta work with Euler, LMS, Heun, DPM2, DPM++ and UniPC"
+            if spec is None:  # no scheduler option: the model's own (PNDM/PLMS for most SD 1.x checkpoints)
+                raise ArgumentError(f"{where}: schedule type {schedule!r} is not available with the model's own "
+                                    f"scheduler ({cls}); no `scheduler` option was given",
+                                    hint=f'name a sampler too, e.g. {{"scheduler" "DPM++ 2M" "schedule_type" '
+                                         f'"{schedule}"}}; {works}')
+            raise ArgumentError(f"{where}: schedule type {schedule!r} is not available with {spec.a1111}",
+                                hint=f"{works}; or leave schedule_type out")
         config.update(flags)
     if timestep_spacing is not None:
         if timestep_spacing not in TIMESTEP_SPACINGS:
