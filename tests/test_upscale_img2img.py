@@ -218,3 +218,10 @@ def test_a_prompt_note_comes_once_and_the_sampler_named(config, manager):
     assert note.startswith("prompt: prompt editing [towers:banners:0.5]") and r["tiles"] == 2  # once, not per tile
     assert [e["message"] for e in events if e["type"] == "warn"] == [f"diffusers.upscale.upscaleImg2Img: {note}"]
     assert (r["scheduler"], r["sampler"], r["image"].metadata["sampler"]) == ("euler", "Euler", "Euler")
+
+
+def test_a_lora_tag_is_not_applied_here_and_a_note_says_so(config, manager):
+    rt = make_rt(config, manager)
+    long = '(std.call_method (get_capability "diffusers.upscale") "upscaleImg2Img" (std.arg 0) (std.arg 1) (std.arg 2))'
+    r = rt.run(long, args=[picture(), "a castle <lora:detail:0.8>", {**FAST, "seed": 1}])
+    assert r["notes"] == ["prompt: <lora:detail:0.8> removed: lora tags are not supported here"]

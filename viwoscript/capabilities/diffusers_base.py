@@ -266,13 +266,15 @@ def sampler_metadata(name: str | None, scheduler: Any) -> dict:
     return {"scheduler": name or cls_name, **a1111_of(cls_name, getattr(scheduler, "config", None))}
 
 
-def prompt_kwargs(pipe: Any, config: ModelConfig, kwargs: dict, options: dict) -> tuple[dict, dict, list[str]]:
+def prompt_kwargs(pipe: Any, config: ModelConfig, kwargs: dict, options: dict, *,
+                  handled_tags: tuple[str, ...] = ("lora",)) -> tuple[dict, dict, list[str]]:
     """The pipeline's arguments with the prompts replaced by A1111 conditioning (weights, ``BREAK``,
     75-token chunks, embeddings from ``embeddings_dir``, ``clip_skip``: :mod:`viwoscript.models.prompts`),
-    the metadata it adds and notes. Call it on the manager's thread, with the pipeline that will run."""
+    the metadata it adds and notes. Call it on the manager's thread, with the pipeline that will run.
+    ``handled_tags``: the extra-network tags the caller applies (LoRAs); others are removed with a note."""
     from ..models.prompts import condition
 
-    return condition(pipe, kwargs, config=config, clip_skip=options.get("clip_skip"), handled_tags=("lora",))
+    return condition(pipe, kwargs, config=config, clip_skip=options.get("clip_skip"), handled_tags=handled_tags)
 
 
 def seeds_for(seed: int, batch: int) -> list[int]:

@@ -300,8 +300,8 @@ class Upscale(Capability):
                                                seed=seed)
                 if not used:  # first tile: the sampler's names and the prompts' conditioning, for every tile
                     used.update(sampler_metadata(scheduler, pipe.scheduler))
-                    args, meta, cut = prompt_kwargs(pipe, gen.model_config, {
-                        "prompt": prompt, "negative_prompt": negative_prompt or None}, {})
+                    args, meta, cut = prompt_kwargs(pipe, gen.model_config, {  # LoRAs are not applied here
+                        "prompt": prompt, "negative_prompt": negative_prompt or None}, {}, handled_tags=())
                     prompts.update(args)
                     used.update(meta)
                     notes.extend(cut)
