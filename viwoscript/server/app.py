@@ -21,7 +21,7 @@ from aiohttp import WSMsgType, web
 from .. import __version__
 from ..errors import ScriptError
 from . import METHOD_MODULES
-from .auth import middleware
+from .auth import USER_KEY, middleware
 from .blobs import NAME_RE, BlobFiles, UploadError
 from .config import ServerConfig
 from .jobs import JobManager, node_path, script_text
@@ -268,7 +268,7 @@ async def rpc_socket(request: web.Request) -> web.StreamResponse:
     # keeps the socket; one over the cap closes it (1009), as nothing else can be done without reading it.
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=server.config.max_message_size * 4 + 65536)
     await ws.prepare(request)
-    user = request["user"]
+    user = request[USER_KEY]
     conn = Connection(ws, user, client_id, request.transport)
     server.hub.add(conn)
     call = Call(server, user, client_id, conn)
@@ -315,7 +315,7 @@ async def rpc_socket(request: web.Request) -> web.StreamResponse:
 async def health(request: web.Request) -> web.Response:
     server = request.app[SERVER_KEY]
     queued = await server.jobs.db(server.jobs.jobs.queued_count)
-    return web.json_response({"status": "ok", "version": __version__, "user": request["user"],
+    return web.json_response({"status": "ok", "version": __version__, "user": request[USER_KEY],
                               "executor": server.executor.name, "slots": server.executor.slots,
                               "queued": queued, "running": len(server.jobs._running), "connections": len(server.hub)})
 
@@ -344,7 +344,7 @@ async def upload(request: web.Request) -> web.Response:
     if not data:
         return web.json_response({"error": "empty upload", "hint": "send the image bytes as the body"}, status=400)
     try:
-        info = await asyncio.get_running_loop().run_in_executor(None, server.blobs.put_upload, request["user"], data)
+        info = await asyncio.get_running_loop().run_in_executor(None, server.blobs.put_upload, request[USER_KEY], data)
     except UploadError as e:
         return web.json_response({"error": str(e)}, status=415)
     return web.json_response(info, status=201)
@@ -358,7 +358,7 @@ def _too_large(limit: int) -> web.Response:
 async def download(request: web.Request) -> web.StreamResponse:
     server = request.app[SERVER_KEY]
     m = NAME_RE.match(request.match_info["name"])
-    found = server.blobs.find(request["user"], m.group(1)) if m else None
+    found = server.blobs.find(request[USER_KEY], m.group(1)) if m else None
     if found is None:
         return web.json_response({"error": "no such file"}, status=404)
     path, mime = found

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import hmac
 
+from aiohttp import web
+
 COOKIE = "viwo_token"
+#: The user a request's token belongs to (set by the middleware on every request it lets through).
+USER_KEY: web.RequestKey[str] = web.RequestKey("viwo_user", str)
 
 
 def find_token(request) -> str | None:
@@ -45,8 +49,6 @@ def origin_allowed(request, allowed: list[str]) -> bool:
 
 
 def middleware(config):
-    from aiohttp import web
-
     @web.middleware
     async def auth(request, handler):
         if not origin_allowed(request, config.allowed_origins):
@@ -59,7 +61,7 @@ def middleware(config):
                                       "hint": "open the URL `viwo serve` printed (it carries ?token=…), or send "
                                               "Authorization: Bearer <token>"}, status=401,
                                      headers={"WWW-Authenticate": "Bearer"})
-        request["user"] = user
+        request[USER_KEY] = user
         response = await handler(request)
         if request.query.get("token") and request.method == "GET" and request.path == "/" and \
                 hasattr(response, "set_cookie"):
