@@ -185,6 +185,11 @@ def test_the_model_is_found_by_its_hash_among_checkpoints_and_aliases(tmp_path):
     assert find_model("x", cache.hashes(tmp_path / "aliased.safetensors").model, config, "t") == "mine"
     assert find_model("aliased", None, config, "t") == "mine"  # an alias whose file has that name
     assert find_model(None, None, config, "t") is None  # the image names no model: the default
+    (ckpts / "sdxl").mkdir()
+    (ckpts / "sdxl" / "juggernautXL_v9.safetensors").write_bytes(b"\x04" * 4096)
+    # A1111 writes the name without its subfolder; another version of the file (hash differs) still runs
+    assert find_model("juggernautXL_v9", "ffffffffff", config, "t") == "sdxl/juggernautXL_v9"
+    assert find_model("JuggernautXL_v9", None, config, "t") == "sdxl/juggernautXL_v9"
     with pytest.raises(ScriptError, match="not among the configured models"):
         find_model("missing", "ffffffffff", config, "t")
 

@@ -149,6 +149,14 @@ def find_model(name: str | None, hash_: str | None, config: Any, where: str) -> 
         for alias, target in aliases.items():
             if Path(target).stem == name or Path(target).name == name:
                 return alias
+        # A1111 writes a checkpoint's file name without its subfolder (``Model: juggernautXL_v9`` for
+        # ``sdxl/juggernautXL_v9.safetensors``) and in its own case: the checkpoints' lookup finds those
+        from .checkpoints import _stem, checkpoint_suffixes, find_in_dir
+
+        folder = Path(os.path.expanduser(config.checkpoints_dir)) if getattr(config, "checkpoints_dir", None) else None
+        hit = find_in_dir(name, folder, checkpoint_suffixes(bool(getattr(config, "allow_pickle", False))))
+        if hit is not None and folder is not None:
+            return _stem(hit.relative_to(folder).as_posix())
     what = f"{name!r}" if name else "the model"
     raise ScriptError(f"{where}: {what}{f' (hash {hash_})' if hash_ else ''} is not among the configured models",
                       hint=f"put {name or 'the checkpoint'}.safetensors in [models] checkpoints_dir, or add an alias "
