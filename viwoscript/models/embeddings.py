@@ -39,11 +39,11 @@ def embedding_files(folder: str | Path | None, allow_pickle: bool = False) -> di
     root = Path(os.path.expanduser(str(folder)))
     if not root.is_dir():
         return {}
-    allowed = SUFFIXES if allow_pickle else SAFE_SUFFIXES
+    from .checkpoints import list_files  # the one walk of a model folder (what `viwo models list` shows)
+
     out: dict[str, Path] = {}
-    for path in sorted(root.rglob("*")):
-        if path.suffix.lower() in allowed and path.is_file() and not path.name.startswith("."):
-            out.setdefault(path.stem, path)
+    for _rel, path in list_files(root, SUFFIXES if allow_pickle else SAFE_SUFFIXES):
+        out.setdefault(path.stem, path)
     return out
 
 
