@@ -36,6 +36,11 @@ def test_the_parameters_text_is_a1111_s_golden():
     assert back["fields"]["Lora hashes"] == "ink: 0123456789ab" and back["fields"]["Clip skip"] == "2"
     # Clip skip 1 (the last layer) is A1111's default and not written
     assert "Clip skip" not in a1111_parameters({**meta, "clip_skip": 1})
+    # a LoRA from the `loras` option becomes a tag (A1111 reads LoRAs from the prompt's tags only)
+    two = [*meta["loras"], {"name": "detail", "weight": 0.5, "unet_weight": 0.25, "hash": "ba9876543210"}]
+    text = a1111_parameters({**meta, "loras": two})
+    assert text.splitlines()[0] == "a (red:1.2) fox <lora:ink:0.8> <lora:detail:0.5:0.25>"
+    assert a1111_parameters({**meta, "prompt": "", "loras": two[:1]}).splitlines()[0] == "<lora:ink:0.8>"
 
 
 def test_a1111_parameters_read_robustly():

@@ -42,7 +42,7 @@ def a1111_parameters(meta: dict | None, size: tuple[int, int] | None = None) -> 
     prompt = meta.get("prompt")
     if not isinstance(prompt, str) and meta.get("seed") is None:
         return None
-    lines = [prompt if isinstance(prompt, str) else ""]
+    lines = [_with_lora_tags(prompt if isinstance(prompt, str) else "", meta.get("loras"))]
     neg = meta.get("negative_prompt")
     if isinstance(neg, str) and neg:
         lines.append("Negative prompt: " + neg)
@@ -66,6 +66,24 @@ def a1111_parameters(meta: dict | None, size: tuple[int, int] | None = None) -> 
     lines.append(", ".join(f"{k}: {_quote(_num(v))}" for k, v in fields
                            if v is not None and not isinstance(v, dict | list)))
     return "\n".join(lines)
+
+
+def _with_lora_tags(prompt: str, loras: Any) -> str:
+    """The prompt with a ``<lora:name:weight>`` tag added for each LoRA that came from the ``loras`` option
+    (not from a tag already in the prompt): A1111 and Civitai read LoRAs from the prompt's tags only, so
+    "Send to txt2img" and ``viwo run`` of the parameters alone apply them too."""
+    if not isinstance(loras, list):
+        return prompt
+    tags = []
+    for lora in loras:
+        name = lora.get("name") if isinstance(lora, dict) else None
+        if not isinstance(name, str) or f"<lora:{name}:" in prompt or f"<lora:{name}>" in prompt:
+            continue
+        weights = [lora.get("weight", 1)]
+        if lora.get("unet_weight") is not None and lora.get("unet_weight") != lora.get("weight"):
+            weights.append(lora["unet_weight"])
+        tags.append(f"<lora:{name}:{':'.join(_num(w) for w in weights)}>")
+    return " ".join([prompt, *tags]) if prompt and tags else prompt or " ".join(tags)
 
 
 def _hash_list(value: Any) -> str | None:
