@@ -195,6 +195,10 @@ def test_the_model_is_found_by_its_hash_among_checkpoints_and_aliases(tmp_path):
     # A1111 writes the name without its subfolder; another version of the file (hash differs) still runs
     assert find_model("juggernautXL_v9", "ffffffffff", config, "t") == "sdxl/juggernautXL_v9"
     assert find_model("JuggernautXL_v9", None, config, "t") == "sdxl/juggernautXL_v9"
+    # a .ckpt is found (by hash too): running it without allow_pickle is then the loader's clear error
+    (ckpts / "old_model.ckpt").write_bytes(b"\x05" * 4096)
+    assert find_model("old_model", None, config, "t") == "old_model"
+    assert find_model("x", cache.hashes(ckpts / "old_model.ckpt").model, config, "t") == "old_model"
     with pytest.raises(ScriptError, match="not among the configured models"):
         find_model("missing", "ffffffffff", config, "t")
 

@@ -108,12 +108,14 @@ def _sampler(fields: dict, notes: list[str]) -> dict:
 def _checkpoint_files(config: Any) -> dict[str, Path]:
     """The checkpoints in ``checkpoints_dir``: name (relative path without the extension, as a script names
     them) → file."""
-    from .checkpoints import _stem, checkpoint_suffixes, list_files
+    from .checkpoints import CHECKPOINT_SUFFIXES, _stem, list_files
 
     folder = getattr(config, "checkpoints_dir", None)
     if not folder:
         return {}
-    files = list_files(Path(os.path.expanduser(folder)), checkpoint_suffixes(bool(getattr(config, "allow_pickle", False))))
+    # .ckpt files too (hashing reads bytes, never unpickles): running one without allow_pickle is then
+    # the loader's error saying so, not "not among the configured models"
+    files = list_files(Path(os.path.expanduser(folder)), CHECKPOINT_SUFFIXES)
     found: dict[str, Path] = {}
     for rel, path in files:
         found.setdefault(_stem(rel), path)
@@ -151,10 +153,10 @@ def find_model(name: str | None, hash_: str | None, config: Any, where: str) -> 
                 return alias
         # A1111 writes a checkpoint's file name without its subfolder (``Model: juggernautXL_v9`` for
         # ``sdxl/juggernautXL_v9.safetensors``) and in its own case: the checkpoints' lookup finds those
-        from .checkpoints import _stem, checkpoint_suffixes, find_in_dir
+        from .checkpoints import CHECKPOINT_SUFFIXES, _stem, find_in_dir
 
         folder = Path(os.path.expanduser(config.checkpoints_dir)) if getattr(config, "checkpoints_dir", None) else None
-        hit = find_in_dir(name, folder, checkpoint_suffixes(bool(getattr(config, "allow_pickle", False))))
+        hit = find_in_dir(name, folder, CHECKPOINT_SUFFIXES)
         if hit is not None and folder is not None:
             return _stem(hit.relative_to(folder).as_posix())
     what = f"{name!r}" if name else "the model"
