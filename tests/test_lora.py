@@ -275,3 +275,18 @@ def test_an_sdxl_lora_on_both_text_encoders_and_the_unet(tmp_path):
     assert np.abs(want.astype(int) - base.astype(int)).max() > 8
     assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
     assert np.array_equal(rt.run(GEN, args=["a cat", SMALL])["image"].pixels, base)
+
+
+def test_lora_names_as_models_list_shows_them_find_the_file(tmp_path):
+    """`viwo models list` shows LoRAs with their suffix; that name, the bare name and the file name of one in a
+    sub-folder all find the same file (a .pt only with allow_pickle)."""
+    from viwoscript.models.lora import _candidates
+
+    (tmp_path / "styles").mkdir()
+    for rel in ("ink.safetensors", "styles/oil.safetensors", "old.pt"):
+        (tmp_path / rel).write_bytes(b"x")
+    safe = _candidates(tmp_path, False)
+    assert safe["ink"] == safe["ink.safetensors"] == tmp_path / "ink.safetensors"
+    assert safe["styles/oil"] == safe["oil"] == safe["styles/oil.safetensors"] == safe["oil.safetensors"]
+    assert "old" not in safe and "old.pt" not in safe
+    assert _candidates(tmp_path, True)["old.pt"] == tmp_path / "old.pt"

@@ -165,17 +165,21 @@ def requests_for(options: dict, prompts: dict, where: str) -> tuple[dict, list[L
 
 def _candidates(folder: Path, allow_pickle: bool) -> dict[str, Path]:
     """Every LoRA file under ``folder``: ``name`` (path without suffix, ``/``-separated) → path; a plain
-    file name also finds a file in a sub-folder (A1111 lists them by file name)."""
+    file name also finds a file in a sub-folder (A1111 lists them by file name), and a name with its suffix
+    (as `viwo models list` shows it) finds that file."""
     from .checkpoints import _stem, list_files
 
     found: dict[str, Path] = {}
     short: dict[str, Path] = {}
+    full: dict[str, Path] = {}
     for rel, path in list_files(folder, SAFE_SUFFIXES + (PICKLE_SUFFIXES if allow_pickle else ())):
         name = _stem(rel)
         if name not in found or path.suffix.lower() == ".safetensors":
             found[name] = path
         short.setdefault(path.stem, path)
-    return {**short, **found}
+        full[rel] = path
+        full.setdefault(path.name, path)
+    return {**full, **short, **found}
 
 
 def resolve(requests: list[LoraRequest], config: Any, allowed: list | None, where: str,
