@@ -391,3 +391,13 @@ def test_what_does_not_fit_is_cut_with_a_note(sd, tmp_path, monkeypatch):
     assert c.kwargs["negative_prompt_embeds"].shape[1] == 64
     (note,) = c.notes
     assert note.startswith("prompt cut: it is 3 chunks of 30 tokens and at most 2 are read; the last ")
+
+
+def test_a_configured_embeddings_folder_that_is_not_there_is_a_note(tmp_path):
+    from viwoscript.models.config import ModelConfig
+
+    missing = Embeddings.from_config(ModelConfig(embeddings_dir=str(tmp_path / "nope")))
+    assert missing.files == {} and "is not a folder" in missing.notes[0] and "nope" in missing.notes[0]
+    (tmp_path / "emb").mkdir()
+    assert Embeddings.from_config(ModelConfig(embeddings_dir=str(tmp_path / "emb"))).notes == []
+    assert Embeddings.from_config(ModelConfig()).notes == []

@@ -108,8 +108,15 @@ class Embeddings:
 
     @classmethod
     def from_config(cls, config: Any) -> Embeddings:
+        """The embeddings of ``config``'s ``embeddings_dir``; a configured folder that is not there is a note
+        (the prompt still runs, its embedding names read as words)."""
         allow = bool(getattr(config, "allow_pickle", False))
-        return cls(embedding_files(getattr(config, "embeddings_dir", None), allow), allow)
+        folder = getattr(config, "embeddings_dir", None)
+        found = cls(embedding_files(folder, allow), allow)
+        if folder and not Path(os.path.expanduser(str(folder))).is_dir():
+            found.notes.append(f"[models] embeddings_dir {folder} is not a folder: no embeddings are used "
+                               "(check the path in viwo.toml)")
+        return found
 
     def ids(self, name: str, text_encoder: Any, slot: str) -> list[int] | None:
         """Token ids of embedding ``name`` in ``text_encoder`` (``slot``: ``""`` for SD1/SD2's encoder,
