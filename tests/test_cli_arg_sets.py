@@ -78,3 +78,13 @@ def test_bad_sets_files_are_usage_errors(tmp_path):
     assert result.exit_code == 2 and "cannot read" in result.output
     result = run(tmp_path, str(script), "--arg-sets", str(sets), "--arg", "x=1")
     assert result.exit_code == 2 and "--arg-sets gives every run its arguments" in result.output
+
+
+def test_a_static_error_stops_every_set_before_the_first_runs(tmp_path):
+    script = tmp_path / "bad.viwo"
+    script.write_text('(std.seq (std.log "ran") (std.lett x 1))', encoding="utf-8")
+    sets = tmp_path / "sets.json"
+    sets.write_text("[[1], [2]]", encoding="utf-8")
+    result = run(tmp_path, str(script), "--arg-sets", str(sets))
+    assert result.exit_code == 1 and "std.lett" in result.output
+    assert "ran" not in result.output.splitlines() and "set 1/2" not in result.output

@@ -79,18 +79,47 @@ def run_sets(file: str, sets_path: str, cfg: Config, ec: ExecutorConfig, *, mode
     rt = options.make_runtime(cfg)
     jobs = load_sets(file, read_sets(sets_path), rt, models)
     n = len(jobs)
+    if not _checked(cfg, rt, jobs, quiet=quiet, check=check):
+        return EXIT_ERROR
     if ec.kind == "local":
         worst = EXIT_OK
         for i, (script, args) in enumerate(jobs, 1):
             if not quiet:
                 click.echo(f"set {i}/{n}: {json.dumps(args)}", err=True)
             code = execute(cfg, rt if i == 1 else options.make_runtime(cfg), script, args=args, quiet=quiet,
-                           as_json=as_json, debug=debug, check=check, show_null=show_null, stem=_stem(script, i))
+                           as_json=as_json, debug=debug, check=False, show_null=show_null, stem=_stem(script, i))
             if code == EXIT_INTERRUPTED:
                 return code
             worst = max(worst, code)
         return worst
-    return _on_executor(ec, cfg, rt, jobs, quiet=quiet, as_json=as_json, check=check, show_null=show_null)
+    return _on_executor(ec, cfg, jobs, quiet=quiet, as_json=as_json, show_null=show_null)
+
+
+def _checked(cfg: Config, rt, jobs: list, *, quiet: bool, check: bool) -> bool:
+    """Before any set runs: the output folder, and the static check of every set's script (each problem
+    shown once); False when there is an error."""
+    from ...terminal.console import use_color
+
+    color = use_color(sys.stderr)
+    scripts = list({id(s): s for s, _ in jobs}.values())
+    for script in scripts:
+        check_out_dir(cfg, script, rt)
+    if not check:
+        return True
+    from ...checker import check_tree
+
+    shown: set[str] = set()
+    ok = True
+    for script in scripts:
+        diagnostics = check_tree(script.tree, rt.registry)
+        errors = [d for d in diagnostics if d.severity == "error"]
+        ok = ok and not errors
+        for d in diagnostics if (errors or not quiet) else ():
+            text = d.render(script.text, color=color)
+            if text not in shown:
+                shown.add(text)
+                click.echo(text, err=True)
+    return ok
 
 
 def _stem(script, i: int) -> str:
@@ -105,8 +134,7 @@ def _messages(i: int):
     return on_event
 
 
-def _on_executor(ec, cfg: Config, rt, jobs: list, *, quiet: bool, as_json: bool, check: bool,
-                 show_null: bool) -> int:
+def _on_executor(ec, cfg: Config, jobs: list, *, quiet: bool, as_json: bool, show_null: bool) -> int:
     """Every set as a whole job on the executor's workers, at the same time; results printed in order."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -117,18 +145,6 @@ def _on_executor(ec, cfg: Config, rt, jobs: list, *, quiet: bool, as_json: bool,
     from ...terminal.console import ImageSaver, Terminal, use_color
 
     color = use_color(sys.stderr)
-    for script, _ in {id(s): (s, a) for s, a in jobs}.values():
-        check_out_dir(cfg, script, rt)
-    if check:
-        from ...checker import check_tree
-
-        for script, _ in {id(s): (s, a) for s, a in jobs}.values():
-            diagnostics = check_tree(script.tree, rt.registry)
-            errors = [d for d in diagnostics if d.severity == "error"]
-            for d in diagnostics if (errors or not quiet) else ():
-                click.echo(d.render(script.text, color=color), err=True)
-            if errors:
-                return EXIT_ERROR
     kw = cfg.runtime_kwargs()
     settings = RunSettings(limits=kw["limits"], grants=kw["grants"], roots=tuple(str(r) for r in kw["roots"]),
                            canvas_size=tuple(kw["canvas_size"]), runner=kw["runner"])
