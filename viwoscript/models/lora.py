@@ -179,7 +179,10 @@ def _candidates(folder: Path, allow_pickle: bool) -> dict[str, Path]:
         short.setdefault(path.stem, path)
         full[rel] = path
         full.setdefault(path.name, path)
-    return {**full, **short, **found}
+    out = {**short, **found}  # names without a suffix first (what a replay by hash picks), then with one
+    for name, path in full.items():
+        out.setdefault(name, path)
+    return out
 
 
 def resolve(requests: list[LoraRequest], config: Any, allowed: list | None, where: str,
