@@ -21,14 +21,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from web_server import serve_process  # noqa: E402  (a real `viwo serve` of this checkout)
 
 GOAL_MS = 30.0
 TOKEN = "bench-token-0123456789"
@@ -48,12 +48,6 @@ def stroke(rnd: random.Random, layer: str = "a") -> list:
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, max(0, round(p / 100 * len(xs)) - 1))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Client:
@@ -146,26 +140,8 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=60)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    port = free_port()
-    repo = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "PYTHONPATH": str(repo) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    with tempfile.TemporaryDirectory() as data:
-        proc = subprocess.Popen([sys.executable, "-m", "viwoscript", "serve", "--port", str(port), "--token", TOKEN,
-                                 "--data", data], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                        break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise SystemExit("viwo serve did not start: " + proc.stderr.read().decode()[-2000:]) from None
-                    time.sleep(0.1)
-            results = asyncio.run(measure(port, args.samples))
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    with tempfile.TemporaryDirectory() as data, serve_process(TOKEN, data) as port:
+        results = asyncio.run(measure(port, args.samples))
     results["engine"] = engine(args.samples)
     rows = []
     base95 = pct(results["stroke@0"], 95)

@@ -10,25 +10,14 @@ with Playwright on Debian's ``chromium-headless-shell`` at 1280×800 (dark and l
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 TOKEN = "screenshot-token-0123456789"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
 REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(REPO / "tests"))
+from web_server import browser_missing, chromium, serve_process  # noqa: E402  (the tests' Chromium and server)
 
 
 def draw(page, points):
@@ -134,43 +123,20 @@ def main() -> int:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    chromium = shutil.which("chromium-headless-shell") or shutil.which("chromium")
-    if chromium is None:
-        raise SystemExit("needs Debian's chromium-headless-shell: apt-get install -y chromium-headless-shell")
-    from playwright.sync_api import sync_playwright
-
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    if why := browser_missing():
+        raise SystemExit(why)
     with tempfile.TemporaryDirectory() as tmp:
         conf = Path(tmp) / "viwo.toml"
         conf.write_text('[server]\ngrants = [{ type = "diffusers.generate", provider = "fake" }, '
                         '{ type = "controlnet.generate" }]\n')
-        proc = subprocess.Popen([sys.executable, "-m", "viwoscript", "serve", "--port", str(port), "--token", TOKEN,
-                                 "--data", str(Path(tmp) / "data"), "--config", str(conf)],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                        break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise SystemExit("viwo serve did not start: " + proc.stderr.read().decode()[-2000:]) from None
-                    time.sleep(0.1)
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=chromium, args=ARGS)
-                for scheme in ("dark", "light"):
-                    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, color_scheme=scheme)
-                    page = ctx.new_page()
-                    page.url_to_open = f"http://127.0.0.1:{port}/?token={TOKEN}"
-                    shoot(page, out, scheme)
-                    shoot_blocks(page, out, scheme)
-                    ctx.close()
-                browser.close()
-        finally:
-            proc.terminate()
-            proc.wait(30)
+        with serve_process(TOKEN, Path(tmp) / "data", "--config", str(conf)) as port, chromium() as browser:
+            for scheme in ("dark", "light"):
+                ctx = browser.new_context(viewport={"width": 1280, "height": 800}, color_scheme=scheme)
+                page = ctx.new_page()
+                page.url_to_open = f"http://127.0.0.1:{port}/?token={TOKEN}"
+                shoot(page, out, scheme)
+                shoot_blocks(page, out, scheme)
+                ctx.close()
     for path in out.glob("ui-*.png"):
         compact(path)
     print(f"wrote {', '.join(sorted(p.name for p in out.glob('ui-*.png')))} to {out}")

@@ -8,7 +8,10 @@ import importlib.util
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 TOKEN = "ui-test-token-0123456789"
@@ -68,6 +71,32 @@ def ui_page(browser, url: str, **context_options):
         left = [p for p in page.problems if not any(a in p for a in allowed)]
         context.close()
     assert not left, "console errors: " + "\n".join(left)
+
+
+@contextlib.contextmanager
+def serve_process(token: str, data: str | os.PathLike, *extra: str, timeout: float = 60):
+    """A real ``viwo serve`` process of this checkout on 127.0.0.1 (its port is yielded once it accepts
+    connections); stopped on leaving. For scripts that drive the server from outside (docs/screenshots.py,
+    benchmarks/ui_latency.py)."""
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(repo) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "viwoscript", "serve", "--port", str(port), "--token", token,
+                             "--data", str(data), *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("viwo serve did not start: " + proc.stderr.read().decode()[-2000:]) from None
+                time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 def free_port() -> int:
